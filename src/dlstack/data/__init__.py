@@ -1,19 +1,37 @@
 """Data core: content-addressed objects, a catalog of labeled examples, immutable versions,
-and local snapshots that training reads fast."""
+and local snapshots that training reads fast.
 
-from dlstack.data.builtin import RawData, load_builtin
-from dlstack.data.snapshot import Snapshot, SplitArrays
-from dlstack.data.splits import SPLITS, assign_splits, stratified_subset
-from dlstack.data.transforms import channel_stats, to_model_input
+Names resolve lazily (PEP 562) so that torch-free, database-free code such as serving can
+import ``dlstack.data.transforms`` without pulling in SQLAlchemy or fsspec.
+"""
 
-__all__ = [
-    "SPLITS",
-    "RawData",
-    "Snapshot",
-    "SplitArrays",
-    "assign_splits",
-    "channel_stats",
-    "load_builtin",
-    "stratified_subset",
-    "to_model_input",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlstack.data.builtin import RawData, load_builtin
+    from dlstack.data.catalog import Catalog
+    from dlstack.data.ingest import IngestReport
+    from dlstack.data.snapshot import Snapshot, SplitArrays
+    from dlstack.data.splits import SPLITS, assign_splits, stratified_subset
+    from dlstack.data.store import ObjectStore
+    from dlstack.data.transforms import channel_stats, to_model_input
+    from dlstack.data.versions import DataRepo, Version
+
+_WHERE = {
+    "RawData": "builtin", "load_builtin": "builtin", "Catalog": "catalog",
+    "IngestReport": "ingest", "Snapshot": "snapshot", "SplitArrays": "snapshot",
+    "SPLITS": "splits", "assign_splits": "splits", "stratified_subset": "splits",
+    "ObjectStore": "store", "channel_stats": "transforms", "to_model_input": "transforms",
+    "DataRepo": "versions", "Version": "versions",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'dlstack.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dlstack.data.{_WHERE[name]}"), name)

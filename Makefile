@@ -1,0 +1,47 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-all lint format bench clean
+
+# One pip call installs torch (pinned in pyproject.toml to the CPU build) with everything else.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[serve,dev]"
+	@touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	@test -f $(DEMO_DIR)/dlstack.toml || $(BIN)/dlstack init $(DEMO_DIR) --from builtin:digits
+	$(BIN)/dlstack run --project $(DEMO_DIR)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything, the slow and browser tests too.
+test-all: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/train_throughput.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache bench/results

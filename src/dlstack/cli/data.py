@@ -1,0 +1,89 @@
+"""`dlstack data ...`: ingest, commit, log, show, checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, table
+
+app = typer.Typer(help="Version the data: ingest, commit, log, show, checkout.",
+                  no_args_is_help=True)
+
+
+def _repo(project_dir: Path):  # type: ignore[no-untyped-def]
+    from dlstack.data import DataRepo
+
+    project = open_project(project_dir)
+    return project, DataRepo.open(project)
+
+
+@app.command()
+def ingest(
+    project: ProjectOpt = Path("."),
+    source: Annotated[str | None, typer.Option(help="Overrides data.source.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Store the source's examples and stage them for the next commit."""
+    from dlstack.cli.lifecycle import print_ingest
+
+    proj, repo = _repo(project)
+    cfg = proj.config.data
+    report = repo.ingest(source or cfg.source, split=cfg.split, seed=cfg.seed,
+                         progress=not quiet)
+    print_ingest(report)
+
+
+@app.command()
+def commit(
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed and why.")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Record the staged examples as a new immutable version."""
+    _, repo = _repo(project)
+    version = repo.commit(message)
+    if version is None:
+        head = repo.head()
+        console.print(f"nothing to commit: the data equals version {head.short if head else '-'}")
+        return
+    console.print(f"committed version [bold]{version.short}[/] ({version.n_examples} examples: "
+                  + ", ".join(f"{k} {v}" for k, v in version.counts.items()) + ")")
+
+
+@app.command()
+def log(project: ProjectOpt = Path(".")) -> None:
+    """List the versions, newest first."""
+    _, repo = _repo(project)
+    rows = [[v.short, v.created_at.strftime("%Y-%m-%d %H:%M"), v.author, v.n_examples,
+             " / ".join(str(v.counts.get(s, 0)) for s in ("train", "val", "test")), v.message]
+            for v in repo.log()]
+    if not rows:
+        console.print("no versions yet: `dlstack data ingest` then `dlstack data commit -m ...`")
+        return
+    console.print(table("data versions", ["version", "created (UTC)", "author", "examples",
+                                          "train / val / test", "message"], rows))
+
+
+@app.command()
+def show(version: Annotated[str, typer.Argument()] = "HEAD",
+         project: ProjectOpt = Path(".")) -> None:
+    """Show one version."""
+    _, repo = _repo(project)
+    v = repo.resolve(version)
+    console.print(table(f"version {v.short}", ["field", "value"], [
+        ["id", v.id], ["parent", v.parent[:12] if v.parent else "-"], ["message", v.message],
+        ["author", v.author], ["created (UTC)", v.created_at.isoformat(timespec="seconds")],
+        ["examples", v.n_examples], ["splits", v.counts], ["classes", ", ".join(v.classes)],
+    ]))
+
+
+@app.command()
+def checkout(version: Annotated[str, typer.Argument()] = "HEAD",
+             project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> None:
+    """Materialize a version as local files that training reads fast."""
+    proj, repo = _repo(project)
+    v, snap = repo.checkout(version, progress=not quiet)
+    console.print(f"version {v.short} -> {proj.snapshots_dir / v.short} "
+                  f"({len(snap.labels)} examples, {snap.input_shape[0]}x{snap.input_shape[1]})")

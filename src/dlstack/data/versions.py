@@ -1,0 +1,227 @@
+"""Immutable data versions: commit the working set, list history, check out a snapshot.
+
+A version is a set of (example, label, split) rows plus parent, message, author and a
+content hash. Its id is the sha256 of the parent id and the content hash, so committing
+the same data again is recognised and creates nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from dlstack._progress import track
+from dlstack.data.catalog import Catalog, refs, staged, version_rows, versions
+from dlstack.data.ingest import IngestReport, decode_gray, ingest
+from dlstack.data.snapshot import Snapshot
+from dlstack.data.splits import SPLITS
+from dlstack.data.store import ObjectStore
+from dlstack.errors import DataError
+
+if TYPE_CHECKING:
+    from dlstack.project import Project
+
+__all__ = ["DataRepo", "Version"]
+
+HEAD = "HEAD"
+SHORT = 12  # characters of a version id shown to people; any unique prefix resolves
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    seq: int
+    parent: str | None
+    message: str
+    author: str
+    created_at: datetime
+    content_hash: str
+    n_examples: int
+    classes: tuple[str, ...]
+    counts: dict[str, int]
+
+    @property
+    def short(self) -> str:
+        return self.id[:SHORT]
+
+
+class DataRepo:
+    """The data of one project: its object store and its catalog.
+
+    >>> repo = DataRepo.open(project)        # doctest: +SKIP
+    >>> repo.ingest("builtin:digits8"); v = repo.commit("first")   # doctest: +SKIP
+    >>> snapshot = repo.checkout(v.id)        # doctest: +SKIP
+    """
+
+    def __init__(self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.snapshots_dir = snapshots_dir
+
+    @classmethod
+    def open(cls, project: Project) -> DataRepo:
+        return cls(Catalog(project.catalog_url), ObjectStore(project.store_url),
+                   project.snapshots_dir)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- ingest and commit -------------------------------------------------------------
+
+    def ingest(self, source: str, *, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+               seed: int = 0, progress: bool = True) -> IngestReport:
+        return ingest(self.catalog, self.store, source, split=split, seed=seed,
+                      progress=progress)
+
+    def commit(self, message: str, *, author: str | None = None) -> Version | None:
+        """Record the working set as a new version; None when it equals HEAD already."""
+        if not message.strip():
+            raise DataError("a commit needs a message (-m 'what changed and why')")
+        with self.catalog.begin() as conn:
+            rows = conn.execute(
+                select(staged.c.example_id, staged.c.label, staged.c.split)
+                .order_by(staged.c.example_id)
+            ).all()
+            if not rows:
+                raise DataError("nothing to commit: the working set is empty; run "
+                                "`dlstack data ingest` first")
+            content = _content_hash(rows)
+            head = self._head(conn)
+            if head is not None and head.content_hash == content:
+                return None
+            parent = head.id if head else None
+            vid = hashlib.sha256(f"{parent}:{content}".encode()).hexdigest()
+            seq = (conn.execute(select(func.max(versions.c.seq))).scalar() or 0) + 1
+            classes = self.catalog.get_meta(conn, "classes") or []
+            counts = {s: sum(1 for r in rows if r.split == s) for s in SPLITS}
+            conn.execute(versions.insert().values(
+                id=vid, seq=seq, parent=parent, message=message.strip(),
+                author=author or _author(), created_at=datetime.now(UTC), content_hash=content,
+                n_examples=len(rows), classes=classes, counts=counts))
+            conn.execute(insert(version_rows).from_select(
+                ["version_id", "example_id", "label", "split"],
+                select(_literal(vid), staged.c.example_id, staged.c.label, staged.c.split)))
+            self._on_commit_rows_written(conn)
+            conn.execute(refs.delete().where(refs.c.name == HEAD))
+            conn.execute(refs.insert().values(name=HEAD, version_id=vid))
+        return self.resolve(vid)
+
+    def _on_commit_rows_written(self, conn: Connection) -> None:
+        """Hook between writing a version's rows and moving HEAD (tests interrupt here)."""
+
+    # -- history -------------------------------------------------------------------------
+
+    def log(self) -> list[Version]:
+        """All versions, newest first."""
+        with self.catalog.connect() as conn:
+            return [_version(r) for r in conn.execute(
+                versions.select().order_by(versions.c.seq.desc()))]
+
+    def head(self) -> Version | None:
+        with self.catalog.connect() as conn:
+            return self._head(conn)
+
+    def resolve(self, ref: str = HEAD) -> Version:
+        """A version by ``HEAD``, ``HEAD~N``, its full id or a unique prefix of it."""
+        with self.catalog.connect() as conn:
+            return self._resolve(conn, ref)
+
+    def _resolve(self, conn: Connection, ref: str) -> Version:
+        ref = ref.strip()
+        if ref == HEAD or ref.startswith(HEAD + "~"):
+            back = int(ref.split("~", 1)[1] or 1) if "~" in ref else 0
+            version = self._head(conn)
+            for _ in range(back):
+                if version is None or version.parent is None:
+                    break
+                version = self._resolve(conn, version.parent)
+            else:
+                if version is not None:
+                    return version
+            raise DataError(f"version {ref!r} does not exist; `dlstack data log` lists the "
+                            f"versions" + ("" if self._head(conn) else
+                                           " (none yet: ingest and commit first)"))
+        found = conn.execute(versions.select().where(versions.c.id.startswith(ref.lower()))
+                             .limit(2)).all()
+        if len(found) == 1 and len(ref) >= 4:
+            return _version(found[0])
+        why = "is ambiguous" if len(found) > 1 else "matches no version"
+        raise DataError(f"version {ref!r} {why}; give at least 4 characters of an id from "
+                        f"`dlstack data log`, or HEAD")
+
+    def _head(self, conn: Connection) -> Version | None:
+        row = conn.execute(
+            versions.select().join(refs, refs.c.version_id == versions.c.id)
+            .where(refs.c.name == HEAD)).first()
+        return _version(row) if row else None
+
+    # -- checkout --------------------------------------------------------------------------
+
+    def checkout(self, ref: str = HEAD, *, progress: bool = True) -> tuple[Version, Snapshot]:
+        """Materialize a version into local arrays (cached per version; objects verified)."""
+        version = self.resolve(ref)
+        path = self.snapshots_dir / version.short
+        if (path / "meta.json").is_file():
+            snap = Snapshot.load(path)
+            if snap.version == version.id:
+                return version, snap
+        with self.catalog.connect() as conn:
+            rows = conn.execute(
+                select(version_rows.c.example_id, version_rows.c.label, version_rows.c.split)
+                .where(version_rows.c.version_id == version.id)
+                .order_by(version_rows.c.example_id)).all()
+        if not rows:
+            raise DataError(f"version {version.short} has no examples")
+        class_index = {c: i for i, c in enumerate(version.classes)}
+        images = []
+        for r in track(rows, f"checkout {version.short}", total=len(rows), enabled=progress):
+            images.append(decode_gray(self.store.get(r.example_id, verify=True)))
+        snap = Snapshot(
+            version=version.id,
+            classes=version.classes,
+            images=np.stack(images),
+            labels=np.array([class_index[r.label] for r in rows], dtype=np.int64),
+            splits=np.array([SPLITS.index(r.split) for r in rows], dtype=np.uint8),
+            ids=np.array([r.example_id for r in rows]),
+        )
+        snap.save(path)
+        return version, Snapshot.load(path)
+
+
+def _content_hash(rows: list[Any]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(f"{r.example_id}\t{r.label}\t{r.split}\n".encode())
+    return h.hexdigest()
+
+
+def _version(row: Any) -> Version:
+    created = row.created_at
+    if created.tzinfo is None:  # sqlite drops the zone; we always store UTC
+        created = created.replace(tzinfo=UTC)
+    return Version(id=row.id, seq=row.seq, parent=row.parent, message=row.message,
+                   author=row.author, created_at=created, content_hash=row.content_hash,
+                   n_examples=row.n_examples, classes=tuple(row.classes),
+                   counts=dict(row.counts))
+
+
+def _literal(value: str) -> Any:
+    from sqlalchemy import literal
+
+    return literal(value)
+
+
+def _author() -> str:
+    try:
+        return os.environ.get("DLSTACK_AUTHOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

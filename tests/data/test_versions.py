@@ -1,0 +1,154 @@
+"""Store, catalog and versions: identity dedup, immutability, interrupted commits."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlstack.data import DataRepo, ObjectStore
+from dlstack.errors import DataError
+
+
+@pytest.fixture
+def repo(digits8_project):
+    r = DataRepo.open(digits8_project)
+    yield r
+    r.close()
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_store_is_content_addressed(tmp_path):
+    store = ObjectStore(str(tmp_path / "objects"))
+    a = store.put(b"same bytes")
+    assert store.put(b"same bytes") == a
+    assert store.count() == 1
+    assert store.get(a) == b"same bytes"
+
+
+def test_store_detects_corruption(tmp_path):
+    store = ObjectStore(str(tmp_path / "objects"))
+    key = store.put(b"payload")
+    path = tmp_path / "objects" / key[:2] / key
+    path.write_bytes(b"tampered")
+    with pytest.raises(DataError, match="corrupt"):
+        store.get(key)
+
+
+def test_reingest_stores_nothing_and_creates_no_version(repo):
+    report = repo.ingest("builtin:digits8", progress=False)
+    assert report.added == 1797 and not report.rejected
+    first = repo.commit("first")
+    objects = repo.store.count()
+
+    again = repo.ingest("builtin:digits8", progress=False)
+    # Identical bytes: no new object, no change staged, and commit declines.
+    assert (again.added, again.unchanged) == (0, 1797)
+    assert repo.store.count() == objects
+    assert repo.commit("again") is None
+    assert [v.id for v in repo.log()] == [first.id]
+
+
+def test_versions_are_immutable_when_labels_change(repo, tmp_path):
+    repo.ingest("builtin:digits8", progress=False)
+    v1 = repo.commit("first")
+    _, snap1 = repo.checkout(v1.id, progress=False)
+
+    # Relabel one example through a folder source holding its exact bytes.
+    first = snap1.split("train")
+    folder = tmp_path / "relabel"
+    wrong = str((first.labels[0] + 1) % 10)
+    (folder / wrong).mkdir(parents=True)
+    (folder / wrong / "x.png").write_bytes(repo.store.get(first.ids[0]))
+    report = repo.ingest(str(folder), progress=False)
+    assert report.added == 1
+    v2 = repo.commit("relabel one")
+    assert v2 is not None and v2.parent == v1.id
+
+    # The old version still has the old label; the new one the new label.
+    _, again1 = repo.checkout(v1.id, progress=False)
+    _, snap2 = repo.checkout(v2.id, progress=False)
+    idx1 = list(again1.ids).index(first.ids[0])
+    idx2 = list(snap2.ids).index(first.ids[0])
+    assert again1.labels[idx1] == first.labels[0]
+    assert snap2.classes[snap2.labels[idx2]] == wrong
+    assert repo.resolve("HEAD~1").id == v1.id
+
+
+def test_interrupted_commit_leaves_no_version(repo, monkeypatch):
+    repo.ingest("builtin:digits8", progress=False)
+
+    def crash(conn):
+        raise KeyboardInterrupt  # e.g. Ctrl-C after the rows were written
+
+    monkeypatch.setattr(repo, "_on_commit_rows_written", crash)
+    with pytest.raises(KeyboardInterrupt):
+        repo.commit("doomed")
+    assert repo.log() == []
+    assert repo.head() is None
+    with repo.catalog.connect() as conn:
+        from dlstack.data.catalog import version_rows
+
+        assert conn.execute(version_rows.select()).first() is None
+    monkeypatch.undo()
+    assert repo.commit("retry").n_examples == 1797
+
+
+def test_checkout_snapshot_matches_catalog_and_is_cached(repo):
+    repo.ingest("builtin:digits8", progress=False)
+    v = repo.commit("first")
+    _, snap = repo.checkout(v.short, progress=False)
+    assert snap.version == v.id
+    assert snap.images.shape == (1797, 8, 8) and snap.images.dtype == np.uint8
+    assert snap.counts() == v.counts
+    # A second checkout reads the cached snapshot instead of the objects.
+    _, cached = repo.checkout(v.short, progress=False)
+    assert np.array_equal(cached.images, snap.images)
+
+
+def test_folder_ingest_rejects_bad_examples_with_reasons(repo, tmp_path):
+    repo.ingest("builtin:digits8", progress=False)
+    folder = tmp_path / "src"
+    (folder / "3").mkdir(parents=True)
+    (folder / "cat").mkdir()
+    (folder / "3" / "good.png").write_bytes(_png(np.full((8, 8), 200)))
+    (folder / "3" / "big.png").write_bytes(_png(np.zeros((28, 28))))
+    (folder / "3" / "broken.png").write_bytes(b"not an image at all")
+    (folder / "cat" / "c.png").write_bytes(_png(np.full((8, 8), 10)))
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(_png(np.full((8, 8), 99)))
+    (folder / "3" / "escape.png").symlink_to(outside)
+
+    report = repo.ingest(str(folder), progress=False)
+    reasons = dict(report.rejected)
+    assert report.added == 1
+    assert "8x8" in reasons["3/big.png"]
+    assert "not a readable image" in reasons["3/broken.png"]
+    assert "not a declared class" in reasons["cat/c.png"]
+    assert "link out of the source folder" in reasons["3/escape.png"]
+
+
+def test_empty_and_missing_sources(repo, tmp_path):
+    with pytest.raises(DataError, match="neither a built-in"):
+        repo.ingest(str(tmp_path / "nope"), progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no examples"):
+        repo.ingest(str(tmp_path / "empty"), progress=False)
+    with pytest.raises(DataError, match="working set is empty"):
+        repo.commit("nothing")
+
+
+def test_unknown_versions_explain_themselves(repo):
+    with pytest.raises(DataError, match="none yet"):
+        repo.resolve("HEAD")
+    repo.ingest("builtin:digits8", progress=False)
+    repo.commit("first")
+    with pytest.raises(DataError, match="matches no version"):
+        repo.resolve("ffffffff")

@@ -1,0 +1,63 @@
+"""dlstack.toml validation: every bad key or value is one clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlstack.errors import ConfigError
+from dlstack.project import Config, init_project, load_project, parse_config
+
+
+def test_defaults_are_the_practices():
+    cfg = Config()
+    # Adam with 3e-4 and no regularization is the practice's starting point.
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay) == ("adam", 3e-4, 0.0)
+    assert cfg.model.architecture == "auto"
+
+
+def test_config_is_frozen():
+    cfg = Config()
+    with pytest.raises(Exception):
+        cfg.train.lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[train]\nlr = -1", "train.lr must be > 0, got -1"),
+        ("[train]\nbatch_size = 0", "train.batch_size must be >= 1, got 0"),
+        ("[train]\nlrr = 0.1", "train.lrr is not a known key; allowed here: batch_size"),
+        ("[trian]\nlr = 0.1", "trian is not a known key; allowed here: data, metric"),
+        ("[train]\noptimizer = 'rmsprop'", "train.optimizer must be one of 'adam', 'adamw'"),
+        ("[model]\narchitecture = 'vgg'", "model.architecture must be one of 'auto'"),
+        ("[data]\nsplit = [0.5, 0.5, 0.5]", "data.split must be three non-negative fractions"),
+        ("[project]\ntask = 'detection'", "project.task must be one of 'classification'"),
+        ("[train\nlr = 1", "is not valid TOML"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(text, message):
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    assert message in str(e.value)
+
+
+def test_init_writes_a_config_that_loads(tmp_path):
+    init_project(tmp_path, "builtin:digits8")
+    project = load_project(tmp_path)
+    assert project.config.data.source == "builtin:digits8"
+    assert project.config.project.name == "digits8"
+    # Paths resolve inside the project, wherever the command runs from.
+    assert project.catalog_url == f"sqlite:///{tmp_path}/.dlstack/catalog.db"
+
+
+def test_init_refuses_to_overwrite_and_unknown_sources(tmp_path):
+    init_project(tmp_path, "builtin:digits8")
+    with pytest.raises(ConfigError, match="already exists"):
+        init_project(tmp_path, "builtin:digits8")
+    with pytest.raises(ConfigError, match="--from must be one of"):
+        init_project(tmp_path / "other", "builtin:cifar")
+
+
+def test_missing_config_says_how_to_create_one(tmp_path):
+    with pytest.raises(ConfigError, match="dlstack init"):
+        load_project(tmp_path)

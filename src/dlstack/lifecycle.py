@@ -1,0 +1,125 @@
+"""The whole lifecycle on one project, stage by stage, through each stage's public API.
+
+    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> report
+
+``dlstack run`` (and so ``make demo``) calls :func:`run`; the single-stage verbs call the
+functions below it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlstack.errors import DataError
+
+if TYPE_CHECKING:
+    from dlstack.data import DataRepo, IngestReport, Snapshot, Version
+    from dlstack.project import Project
+    from dlstack.train.result import TrainResult
+
+__all__ = ["LifecycleResult", "prepare_data", "run", "snapshot_for"]
+
+
+@dataclass
+class LifecycleResult:
+    version: Version
+    snapshot: Snapshot
+    result: TrainResult
+    evaluation: Any
+    baselines: list[Any]
+    package: Path
+    report: Path
+    ingest: IngestReport | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_data(project: Project, *, progress: bool = True
+                 ) -> tuple[IngestReport, Version, Snapshot]:
+    """Ingest the configured source, commit it if it changed, and check out HEAD."""
+    from dlstack.data import DataRepo
+
+    cfg = project.config.data
+    repo = DataRepo.open(project)
+    try:
+        report = repo.ingest(cfg.source, split=cfg.split, seed=cfg.seed, progress=progress)
+        if report.changed:
+            repo.commit(f"ingest {cfg.source}")
+        version, snapshot = repo.checkout("HEAD", progress=progress)
+    finally:
+        repo.close()
+    return report, version, snapshot
+
+
+def snapshot_for(project: Project, ref: str = "HEAD", *, progress: bool = True
+                 ) -> tuple[Version, Snapshot]:
+    """Check out a data version (HEAD by default) for a stage that needs the arrays."""
+    from dlstack.data import DataRepo
+
+    repo: DataRepo = DataRepo.open(project)
+    try:
+        if repo.head() is None:
+            raise DataError("the project has no data version yet; run `dlstack data ingest` "
+                            "and `dlstack data commit -m MSG` (or `dlstack run`)")
+        return repo.checkout(ref, progress=progress)
+    finally:
+        repo.close()
+
+
+def evaluate_run(result: TrainResult, snapshot: Snapshot) -> tuple[Any, list[Any]]:
+    from dlstack.evaluate import baselines, evaluate
+
+    evaluation = evaluate(result.model, snapshot, result.normalization, split="test")
+    return evaluation, baselines(snapshot, split="test", seed=result.config.train.seed)
+
+
+def export_run(project: Project, result: TrainResult, snapshot: Snapshot,
+               evaluation: Any) -> Path:
+    from dlstack.compress import export_package
+    from dlstack.data import to_model_input
+
+    test = snapshot.split("test")
+    sample = to_model_input(test.images[:64], result.normalization.mean, result.normalization.std)
+    return export_package(result, project.models_dir, project.config.project.name,
+                          sample=sample, metrics=dict(evaluation.metrics))
+
+
+def write_report(project: Project, version: Version, snapshot: Snapshot, result: TrainResult,
+                 evaluation: Any, baseline_results: list[Any], package: Path) -> Path:
+    from dlstack.report import lifecycle_report
+
+    return lifecycle_report(
+        result.run_dir / "report.html", project_name=project.config.project.name,
+        snapshot_counts=snapshot.counts(), data_version=version.id, result=result,
+        evaluation=evaluation, baselines=baseline_results, package_path=package,
+        snapshot=snapshot)
+
+
+def run(project: Project, *, progress: bool = True) -> LifecycleResult:
+    """Data -> train -> evaluate -> export -> report, on the project's config."""
+    from dlstack.train import fit
+
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    report, version, snapshot = prepare_data(project, progress=progress)
+    seconds["data"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    result = fit(project, snapshot, progress=progress)
+    seconds["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    evaluation, baseline_results = evaluate_run(result, snapshot)
+    seconds["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    package = export_run(project, result, snapshot, evaluation)
+    seconds["export"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    html = write_report(project, version, snapshot, result, evaluation, baseline_results, package)
+    seconds["report"] = time.perf_counter() - t
+    return LifecycleResult(version, snapshot, result, evaluation, baseline_results, package,
+                           html, report, seconds)

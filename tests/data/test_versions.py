@@ -152,3 +152,29 @@ def test_unknown_versions_explain_themselves(repo):
     repo.commit("first")
     with pytest.raises(DataError, match="matches no version"):
         repo.resolve("ffffffff")
+
+
+def test_diff_tag_and_resolve(repo, tmp_path):
+    from dlstack.data.diff import diff_rows
+
+    repo.ingest("builtin:digits8", progress=False)
+    v1 = repo.commit("first")
+    repo.tag("v1")
+    _, snap = repo.checkout("v1", progress=False)
+    key = snap.split("val").ids[0]
+    old = snap.classes[snap.split("val").labels[0]]
+    new = "0" if old != "0" else "1"
+    folder = tmp_path / "relabel" / new
+    folder.mkdir(parents=True)
+    (folder / "x.png").write_bytes(repo.store.get(key))
+    repo.ingest(str(tmp_path / "relabel"), progress=False)
+    v2 = repo.commit("relabel")
+    d = diff_rows(repo.rows("v1"), repo.rows(v2.id))
+    # One example relabeled, nothing added, removed or moved.
+    assert (d.added, d.removed, d.relabeled, d.moved) == (0, 0, 1, 0)
+    assert d.examples["relabeled"] == [(key, old, new)]
+    assert repo.resolve("v1").id == v1.id
+    with pytest.raises(DataError, match="never move"):
+        repo.tag("v1", v2.id)
+    with pytest.raises(DataError, match="not allowed"):
+        repo.tag("HEAD")

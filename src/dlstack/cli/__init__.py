@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from dlstack.cli._common import console, err_console
+from dlstack.cli._common import err_console
 from dlstack.errors import DlstackError
 
 __all__ = ["app", "main"]
@@ -34,25 +34,14 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script; turns DlstackError into one line and an exit code."""
+    """Entry point of the console script; turns DlstackError into one line and an exit code.
+
+    Click's standalone mode handles usage errors (exit 2) and Ctrl-C; a DlstackError from
+    any stage becomes ``error: <message>`` on stderr and its exit code, without traceback.
+    """
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
     except DlstackError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; nothing half-written was kept")
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click's usage errors and aborts carry their own exit code
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise
-    _ = console

@@ -87,3 +87,29 @@ def checkout(version: Annotated[str, typer.Argument()] = "HEAD",
     v, snap = repo.checkout(version, progress=not quiet)
     console.print(f"version {v.short} -> {proj.snapshots_dir / v.short} "
                   f"({len(snap.labels)} examples, {snap.input_shape[0]}x{snap.input_shape[1]})")
+
+
+@app.command()
+def diff(a: Annotated[str, typer.Argument(help="Older version.")],
+         b: Annotated[str, typer.Argument(help="Newer version.")] = "HEAD",
+         project: ProjectOpt = Path(".")) -> None:
+    """What changed from version A to version B."""
+    from dlstack.data.diff import diff_rows
+
+    _, repo = _repo(project)
+    va, vb = repo.resolve(a), repo.resolve(b)
+    d = diff_rows(repo.rows(va.id), repo.rows(vb.id))
+    console.print(table(f"{va.short} -> {vb.short}", ["change", "count", "examples"], [
+        [kind, getattr(d, kind), "; ".join(f"{k[:10]} {x}->{y}".strip() for k, x, y in
+                                          d.examples.get(kind, []))]
+        for kind in ("added", "removed", "relabeled", "moved", "unchanged")]))
+
+
+@app.command()
+def tag(name: Annotated[str, typer.Argument()],
+        version: Annotated[str, typer.Argument()] = "HEAD",
+        project: ProjectOpt = Path(".")) -> None:
+    """Name a version (tags never move)."""
+    _, repo = _repo(project)
+    v = repo.tag(name, version)
+    console.print(f"tagged {v.short} as {name}")

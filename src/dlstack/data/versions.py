@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["DataRepo", "Version"]
 
 HEAD = "HEAD"
+_TAG = "tag:"  # tags live in refs beside HEAD, under this prefix
 SHORT = 12  # characters of a version id shown to people; any unique prefix resolves
 
 
@@ -150,13 +151,48 @@ class DataRepo:
             raise DataError(f"version {ref!r} does not exist; `dlstack data log` lists the "
                             f"versions" + ("" if self._head(conn) else
                                            " (none yet: ingest and commit first)"))
+        tagged = conn.execute(select(refs.c.version_id).where(refs.c.name == _TAG + ref)).scalar()
+        if tagged is not None:
+            return self._resolve(conn, tagged)
         found = conn.execute(versions.select().where(versions.c.id.startswith(ref.lower()))
                              .limit(2)).all()
         if len(found) == 1 and len(ref) >= 4:
             return _version(found[0])
         why = "is ambiguous" if len(found) > 1 else "matches no version"
-        raise DataError(f"version {ref!r} {why}; give at least 4 characters of an id from "
-                        f"`dlstack data log`, or HEAD")
+        raise DataError(f"version {ref!r} {why}; give a tag, at least 4 characters of an id "
+                        f"from `dlstack data log`, or HEAD")
+
+    def tag(self, name: str, ref: str = HEAD) -> Version:
+        """Name a version. Tags are unique and never move: delete-and-retag is explicit."""
+        if not name or name == HEAD or "~" in name or not name.replace("-", "").replace(
+                ".", "").replace("_", "").isalnum():
+            raise DataError(f"tag {name!r} is not allowed; use letters, digits, '.', '-', '_' "
+                            f"(and not HEAD)")
+        with self.catalog.begin() as conn:
+            version = self._resolve(conn, ref)
+            existing = conn.execute(select(refs.c.version_id).where(
+                refs.c.name == _TAG + name)).scalar()
+            if existing is not None:
+                raise DataError(f"tag {name!r} already names version {existing[:SHORT]}; tags "
+                                f"never move, pick another name")
+            conn.execute(refs.insert().values(name=_TAG + name, version_id=version.id))
+        return version
+
+    def tags(self) -> dict[str, str]:
+        """Tag name -> version id."""
+        with self.catalog.connect() as conn:
+            rows = conn.execute(select(refs.c.name, refs.c.version_id).where(
+                refs.c.name.startswith(_TAG))).all()
+        return {r.name.removeprefix(_TAG): r.version_id for r in rows}
+
+    def rows(self, ref: str = HEAD) -> dict[str, tuple[str, str]]:
+        """example id -> (label, split) of one version."""
+        version = self.resolve(ref)
+        with self.catalog.connect() as conn:
+            result = conn.execute(select(version_rows.c.example_id, version_rows.c.label,
+                                         version_rows.c.split)
+                                  .where(version_rows.c.version_id == version.id))
+            return {r.example_id: (r.label, r.split) for r in result}
 
     def _head(self, conn: Connection) -> Version | None:
         row = conn.execute(

@@ -1,0 +1,3 @@
+from dlstack.cli import main
+
+main()

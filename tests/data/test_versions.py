@@ -178,3 +178,19 @@ def test_diff_tag_and_resolve(repo, tmp_path):
         repo.tag("v1", v2.id)
     with pytest.raises(DataError, match="not allowed"):
         repo.tag("HEAD")
+
+
+def test_old_catalog_is_upgraded_and_newer_refused(tmp_path):
+    from dlstack.data.catalog import SCHEMA_VERSION, Catalog, create_v1_schema, meta
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    create_v1_schema(url)
+    catalog = Catalog(url)
+    # Opening a first-release catalog migrates it step by step to the current schema.
+    assert catalog.schema_version() == SCHEMA_VERSION
+    with catalog.begin() as conn:
+        conn.execute(meta.update().where(meta.c.key == "schema_version")
+                     .values(value=str(SCHEMA_VERSION + 1)))
+    catalog.close()
+    with pytest.raises(DataError, match="newer dlstack"):
+        Catalog(url)

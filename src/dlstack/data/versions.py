@@ -70,7 +70,8 @@ class DataRepo:
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
-        return cls(Catalog(project.catalog_url), ObjectStore(project.store_url),
+        catalog = Catalog(project.catalog_url, namespace=project.config.project.name)
+        return cls(catalog, ObjectStore(project.store_url),
                    project.snapshots_dir)
 
     def close(self) -> None:

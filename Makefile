@@ -17,7 +17,7 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[serve,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[serve,s3,postgres,dev]"
 	@touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

@@ -10,6 +10,7 @@ A project is a directory holding ``dlstack.toml``; everything dlstack writes liv
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,10 +51,20 @@ class ProjectConfig(_Section):
     task: Literal["classification", "ctc"] = "classification"
 
 
+class S3Config(_Section):
+    """Where an ``s3://`` store lives. Credentials come from the usual AWS environment
+    variables or profiles; they are not written into dlstack.toml."""
+
+    endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO/moto; AWS if None
+    region: str | None = None
+    profile: str | None = None
+
+
 class DataConfig(_Section):
     source: str = "builtin:digits"
     store: str = f"{STATE_DIR}/objects"
     catalog: str = f"sqlite:///{STATE_DIR}/catalog.db"
+    s3: S3Config = S3Config()
     split: tuple[float, float, float] = DEFAULT_SPLIT
     seed: int = 0
     # "Start with a small training set": a count (>1) or a fraction (<=1) of the train split.
@@ -125,6 +136,23 @@ class Project:
     @property
     def store_url(self) -> str:
         return self._resolve(self.config.data.store)
+
+    @property
+    def store_options(self) -> dict[str, Any]:
+        """fsspec options for the store (S3 endpoint, region, profile; env fills the rest)."""
+        if not self.store_url.startswith("s3://"):
+            return {}
+        s3 = self.config.data.s3
+        endpoint = s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+            "AWS_ENDPOINT_URL")
+        opts: dict[str, Any] = {}
+        if endpoint:
+            opts["endpoint_url"] = endpoint
+        if s3.region:
+            opts["client_kwargs"] = {"region_name": s3.region}
+        if s3.profile:
+            opts["profile"] = s3.profile
+        return opts
 
     @property
     def catalog_url(self) -> str:

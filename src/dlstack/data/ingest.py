@@ -27,6 +27,7 @@ from dlstack.errors import DataError
 __all__ = ["IMAGE_SUFFIXES", "IngestReport", "ingest"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm")
+STORE_CHUNK = 500  # objects per concurrent batch to a remote store
 MAX_IMAGE_PIXELS = 4096 * 4096  # anything larger is not a handwriting sample; refuse bombs
 
 
@@ -70,7 +71,7 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
 
     accepted: dict[str, _Item] = {}
     shapes: dict[str, tuple[int, int, str]] = {}
-    for item in track(items, "checking + storing", total=len(items), enabled=progress):
+    for item in track(items, "checking", total=len(items), enabled=progress):
         report.seen += 1
         if item.label not in classes:
             report.rejected.append((item.name, f"label {item.label!r} is not a declared class "
@@ -89,9 +90,12 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
         if key in accepted:
             report.duplicates += 1
             continue
-        store.put(item.data)
         accepted[key] = item
         shapes[key] = (width, height, mode)
+    keys = list(accepted)
+    for start in track(range(0, len(keys), STORE_CHUNK), "storing objects",
+                       total=-(-len(keys) // STORE_CHUNK), enabled=progress and len(keys) > 0):
+        store.put_many([accepted[k].data for k in keys[start:start + STORE_CHUNK]])
 
     if not accepted:
         return report

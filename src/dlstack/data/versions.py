@@ -71,7 +71,7 @@ class DataRepo:
     @classmethod
     def open(cls, project: Project) -> DataRepo:
         catalog = Catalog(project.catalog_url, namespace=project.config.project.name)
-        return cls(catalog, ObjectStore(project.store_url),
+        return cls(catalog, ObjectStore(project.store_url, **project.store_options),
                    project.snapshots_dir)
 
     def close(self) -> None:
@@ -220,8 +220,11 @@ class DataRepo:
             raise DataError(f"version {version.short} has no examples")
         class_index = {c: i for i, c in enumerate(version.classes)}
         images = []
-        for r in track(rows, f"checkout {version.short}", total=len(rows), enabled=progress):
-            images.append(decode_gray(self.store.get(r.example_id, verify=True)))
+        chunk = 500  # objects fetched per (concurrent, for remote stores) request batch
+        for start in track(range(0, len(rows), chunk), f"checkout {version.short}",
+                           total=-(-len(rows) // chunk), enabled=progress):
+            blobs = self.store.get_many([r.example_id for r in rows[start:start + chunk]])
+            images.extend(decode_gray(b) for b in blobs)
         snap = Snapshot(
             version=version.id,
             classes=version.classes,

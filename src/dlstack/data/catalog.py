@@ -154,11 +154,20 @@ SCHEMA_VERSION = max(MIGRATIONS)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is deferred).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (BEGIN IMMEDIATE): two concurrent commits queue
+    # up behind busy_timeout and land one after the other instead of failing half-way.
+    write = conn.get_execution_options().get("dlstack_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Catalog:
@@ -172,7 +181,7 @@ class Catalog:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One transaction: everything inside commits together or not at all."""
-        with self.engine.begin() as conn:
+        with self.engine.execution_options(dlstack_write=True).begin() as conn:
             yield conn
 
     def connect(self) -> Connection:
@@ -243,6 +252,7 @@ def _engine(url: str, namespace: str | None) -> Engine:
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         engine = create_engine(url, pool_pre_ping=True)
         if namespace:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dlstack._progress import track
 from dlstack.data.catalog import Catalog, refs, staged, version_rows, versions
@@ -88,6 +89,18 @@ class DataRepo:
         """Record the working set as a new version; None when it equals HEAD already."""
         if not message.strip():
             raise DataError("a commit needs a message (-m 'what changed and why')")
+        try:
+            vid = self._commit(message, author)
+        except (IntegrityError, OperationalError) as e:
+            # Another process moved HEAD between our read and our write (PostgreSQL), or
+            # held the write lock past busy_timeout (sqlite). Our transaction rolled back.
+            raise DataError(
+                "parent changed: another commit landed while this one was running, so this "
+                f"one was not recorded ({type(e).__name__}); run `dlstack data commit` again"
+            ) from None
+        return None if vid is None else self.resolve(vid)
+
+    def _commit(self, message: str, author: str | None) -> str | None:
         with self.catalog.begin() as conn:
             rows = conn.execute(
                 select(staged.c.example_id, staged.c.label, staged.c.split)
@@ -97,7 +110,7 @@ class DataRepo:
                 raise DataError("nothing to commit: the working set is empty; run "
                                 "`dlstack data ingest` first")
             content = _content_hash(rows)
-            head = self._head(conn)
+            head = self._head(conn, lock=True)
             if head is not None and head.content_hash == content:
                 return None
             parent = head.id if head else None
@@ -113,9 +126,16 @@ class DataRepo:
                 ["version_id", "example_id", "label", "split"],
                 select(_literal(vid), staged.c.example_id, staged.c.label, staged.c.split)))
             self._on_commit_rows_written(conn)
-            conn.execute(refs.delete().where(refs.c.name == HEAD))
-            conn.execute(refs.insert().values(name=HEAD, version_id=vid))
-        return self.resolve(vid)
+            if head is None:
+                conn.execute(refs.insert().values(name=HEAD, version_id=vid))
+            else:
+                # Compare-and-swap: move HEAD only if it still points at our parent.
+                moved = conn.execute(refs.update().where(
+                    (refs.c.name == HEAD) & (refs.c.version_id == head.id)).values(
+                    version_id=vid))
+                if moved.rowcount != 1:
+                    raise IntegrityError("HEAD moved", None, Exception("HEAD moved"))
+        return vid
 
     def _on_commit_rows_written(self, conn: Connection) -> None:
         """Hook between writing a version's rows and moving HEAD (tests interrupt here)."""
@@ -195,10 +215,12 @@ class DataRepo:
                                   .where(version_rows.c.version_id == version.id))
             return {r.example_id: (r.label, r.split) for r in result}
 
-    def _head(self, conn: Connection) -> Version | None:
-        row = conn.execute(
-            versions.select().join(refs, refs.c.version_id == versions.c.id)
-            .where(refs.c.name == HEAD)).first()
+    def _head(self, conn: Connection, *, lock: bool = False) -> Version | None:
+        query = (versions.select().join(refs, refs.c.version_id == versions.c.id)
+                 .where(refs.c.name == HEAD))
+        if lock:  # PostgreSQL: a concurrent committer waits here (sqlite ignores it)
+            query = query.with_for_update(of=refs)
+        row = conn.execute(query).first()
         return _version(row) if row else None
 
     # -- checkout --------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class DataConfig(_Section):
     source: str = "builtin:digits"
     store: str = f"{STATE_DIR}/objects"
     catalog: str = f"sqlite:///{STATE_DIR}/catalog.db"
+    lake: str = f"{STATE_DIR}/lake"  # Parquet logs; may be s3://bucket/lake
     s3: S3Config = S3Config()
     split: tuple[float, float, float] = DEFAULT_SPLIT
     seed: int = 0
@@ -138,9 +139,20 @@ class Project:
         return self._resolve(self.config.data.store)
 
     @property
+    def lake_url(self) -> str:
+        return self._resolve(self.config.data.lake)
+
+    @property
+    def lake_options(self) -> dict[str, Any]:
+        return self._s3_options(self.lake_url)
+
+    @property
     def store_options(self) -> dict[str, Any]:
         """fsspec options for the store (S3 endpoint, region, profile; env fills the rest)."""
-        if not self.store_url.startswith("s3://"):
+        return self._s3_options(self.store_url)
+
+    def _s3_options(self, url: str) -> dict[str, Any]:
+        if not url.startswith("s3://"):
             return {}
         s3 = self.config.data.s3
         endpoint = s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(

@@ -65,3 +65,20 @@ def test_jsonl_manifest_and_its_errors(repo, tmp_path):
     (tmp_path / "bad.csv").write_text("file,label\nx.png,1\n")
     with pytest.raises(DataError, match="'path' column"):
         repo.ingest(str(tmp_path / "bad.csv"), progress=False)
+
+
+def test_lake_records_ingests_and_query_joins_catalog(repo, tmp_path):
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "ok.png").write_bytes(_png(5))
+    (tmp_path / "3" / "bad.png").write_bytes(b"junk")
+    repo.ingest(str(tmp_path), progress=False)
+    out = repo.query("SELECT source, added, rejected FROM ingest_reports").to_pylist()
+    assert out == [{"source": str(tmp_path), "added": 1, "rejected": 1}]
+    reasons = repo.query("SELECT item, reason FROM ingest_rejections").to_pylist()
+    assert reasons[0]["item"] == "3/bad.png"
+    # Lake and catalog in one query: the examples behind the ingest, by label.
+    joined = repo.query("SELECT s.label, count(*) AS n FROM staged s JOIN examples e "
+                        "ON e.id = s.example_id GROUP BY s.label").to_pylist()
+    assert joined == [{"label": "3", "n": 1}]
+    with pytest.raises(DataError, match="query failed"):
+        repo.query("SELECT * FROM nowhere")

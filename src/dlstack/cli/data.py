@@ -113,3 +113,18 @@ def tag(name: Annotated[str, typer.Argument()],
     _, repo = _repo(project)
     v = repo.tag(name, version)
     console.print(f"tagged {v.short} as {name}")
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="DuckDB SQL over lake datasets and catalog "
+                                             "tables (examples, versions, version_rows, ...).")],
+          project: ProjectOpt = Path("."),
+          limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50) -> None:
+    """Query the data lake and the catalog with SQL."""
+    _, repo = _repo(project)
+    result = repo.query(sql)
+    rows = result.slice(0, limit).to_pylist()
+    console.print(table(f"{result.num_rows} rows", list(result.column_names),
+                        [list(r.values()) for r in rows]))
+    if result.num_rows > limit:
+        console.print(f"... {result.num_rows - limit} more (use --limit)")

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from dlstack._progress import track
 from dlstack.data.catalog import Catalog, refs, staged, version_rows, versions
 from dlstack.data.ingest import IngestReport, decode_gray, ingest
+from dlstack.data.lake import Lake
 from dlstack.data.snapshot import Snapshot
 from dlstack.data.splits import SPLITS
 from dlstack.data.store import ObjectStore
@@ -64,16 +65,18 @@ class DataRepo:
     >>> snapshot = repo.checkout(v.id)        # doctest: +SKIP
     """
 
-    def __init__(self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path) -> None:
+    def __init__(self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path,
+                 lake: Lake | None = None) -> None:
         self.catalog = catalog
         self.store = store
         self.snapshots_dir = snapshots_dir
+        self.lake = lake
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
         catalog = Catalog(project.catalog_url, namespace=project.config.project.name)
         return cls(catalog, ObjectStore(project.store_url, **project.store_options),
-                   project.snapshots_dir)
+                   project.snapshots_dir, Lake(project.lake_url, **project.lake_options))
 
     def close(self) -> None:
         self.catalog.close()
@@ -82,8 +85,24 @@ class DataRepo:
 
     def ingest(self, source: str, *, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
                seed: int = 0, progress: bool = True) -> IngestReport:
-        return ingest(self.catalog, self.store, source, split=split, seed=seed,
-                      progress=progress)
+        report = ingest(self.catalog, self.store, source, split=split, seed=seed,
+                        progress=progress)
+        if self.lake is not None:  # the ingest report goes to the lake, for `data query`
+            now = datetime.now(UTC)
+            self.lake.append("ingest_reports", [{
+                "at": now, "source": source, "seen": report.seen, "added": report.added,
+                "unchanged": report.unchanged, "duplicates": report.duplicates,
+                "queued": report.queued, "rejected": len(report.rejected)}], when=now)
+            self.lake.append("ingest_rejections", [
+                {"at": now, "source": source, "item": item, "reason": reason}
+                for item, reason in report.rejected], when=now)
+        return report
+
+    def query(self, sql: str) -> Any:
+        """DuckDB SQL over the lake's datasets and the catalog's tables (an Arrow table)."""
+        from dlstack.data.lake import query
+
+        return query(sql, lake=self.lake, catalog=self.catalog)
 
     def commit(self, message: str, *, author: str | None = None) -> Version | None:
         """Record the working set as a new version; None when it equals HEAD already."""

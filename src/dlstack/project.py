@@ -60,6 +60,14 @@ class S3Config(_Section):
     profile: str | None = None
 
 
+class StepConfig(_Section):
+    """One declared data step (see dlstack.data.workflow)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    call: Annotated[str, Field(min_length=1)]  # built-in step name or "module:function"
+    params: dict[str, Any] = {}
+
+
 class DataConfig(_Section):
     source: str = "builtin:digits"
     store: str = f"{STATE_DIR}/objects"
@@ -70,6 +78,7 @@ class DataConfig(_Section):
     seed: int = 0
     # "Start with a small training set": a count (>1) or a fraction (<=1) of the train split.
     subset: Annotated[float, Field(gt=0)] | None = None
+    steps: tuple[StepConfig, ...] = ()
 
     @field_validator("split")
     @classmethod

@@ -128,3 +128,19 @@ def query(sql: Annotated[str, typer.Argument(help="DuckDB SQL over lake datasets
                         [list(r.values()) for r in rows]))
     if result.num_rows > limit:
         console.print(f"... {result.num_rows - limit} more (use --limit)")
+
+
+@app.command(name="run")
+def run_steps(version: Annotated[str, typer.Argument()] = "HEAD",
+              project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> None:
+    """Run the declared data steps; only stale steps execute, cached ones are reported."""
+    proj, repo = _repo(project)
+    _, snap = repo.checkout(version, progress=not quiet)
+    out, reports = repo.run_steps(snap, proj)
+    if not reports:
+        console.print("no data steps declared ([[data.steps]] in dlstack.toml)")
+        return
+    console.print(table("data steps", ["step", "status", "seconds", "examples"],
+                        [[r.name, r.status, round(r.seconds, 2), r.examples] for r in reports]))
+    console.print(f"result: {len(out.labels)} examples, " + ", ".join(
+        f"{k} {v}" for k, v in out.counts().items()))

@@ -98,6 +98,16 @@ class DataRepo:
                 for item, reason in report.rejected], when=now)
         return report
 
+    def run_steps(self, snapshot: Snapshot, project: Project) -> tuple[Snapshot, list[Any]]:
+        """The project's declared data steps on a snapshot, cached under .dlstack/cache."""
+        from dlstack.data.workflow import run_steps
+
+        steps = [(s.name, s.call, dict(s.params)) for s in project.config.data.steps]
+        if not steps:
+            return snapshot, []
+        return run_steps(snapshot, steps, cache_dir=project.state_dir / "cache" / "steps",
+                         seed=project.config.data.seed)
+
     def query(self, sql: str) -> Any:
         """DuckDB SQL over the lake's datasets and the catalog's tables (an Arrow table)."""
         from dlstack.data.lake import query

@@ -144,3 +144,33 @@ def run_steps(version: Annotated[str, typer.Argument()] = "HEAD",
                         [[r.name, r.status, round(r.seconds, 2), r.examples] for r in reports]))
     console.print(f"result: {len(out.labels)} examples, " + ", ".join(
         f"{k} {v}" for k, v in out.counts().items()))
+
+
+@app.command()
+def lineage(package: Annotated[Path, typer.Argument(help="A model package directory.")],
+            project: ProjectOpt = Path(".")) -> None:
+    """Which data version and which run produced a model package."""
+    from dlstack.data.lineage import lineage as trace
+
+    _, repo = _repo(project)
+    info = trace(repo, package)
+    m = info.model
+    rows = [["package", f"{m['name']} v{m['version']} ({info.package})"],
+            ["created", m["created"]], ["run", m["run_id"]],
+            ["MLflow run", m["mlflow_run_id"] or "-"], ["architecture", m["architecture"]],
+            ["code version", m["code_version"]]]
+    if info.data_version is None:
+        rows.append(["data version", f"{m['data_version']} (not in this project's catalog)"])
+    else:
+        v = info.data_version
+        rows += [["data version", f"{v.short} '{v.message}' by {v.author}, "
+                  f"{v.created_at:%Y-%m-%d %H:%M}"],
+                 ["examples", ", ".join(f"{k} {n}" for k, n in v.counts.items())]]
+        if info.derived_by:
+            rows.append(["data steps", " -> ".join(info.derived_by)])
+        rows.append(["data history", " <- ".join(x.short for x in info.history)])
+    metrics = m.get("metrics") or {}
+    if metrics:
+        rows.append(["metrics", ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                          if isinstance(v, int | float))])
+    console.print(table("lineage", ["", ""], rows))

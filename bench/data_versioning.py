@@ -27,9 +27,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from dlstack.data import DataRepo  # noqa: E402
-from dlstack.data.diff import diff_rows  # noqa: E402
-from dlstack.project import init_project  # noqa: E402
+from dlstack.data import DataRepo
+from dlstack.data.diff import diff_rows
+from dlstack.project import init_project
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,8 +70,12 @@ def bench_ingest(tmp: Path, n: int) -> dict[str, float]:
     repo = DataRepo.open(project)
     _, ingest_s = timed(lambda: repo.ingest(str(src), progress=False))
     repo.close()
-    return {"n": n, "copy_objects_per_s": n / copy_s, "ingest_objects_per_s": n / ingest_s,
-            "ratio": copy_s / ingest_s}
+    return {
+        "n": n,
+        "copy_objects_per_s": n / copy_s,
+        "ingest_objects_per_s": n / ingest_s,
+        "ratio": copy_s / ingest_s,
+    }
 
 
 def bench_versions(tmp: Path, n: int) -> dict[str, float]:
@@ -103,9 +107,15 @@ def bench_versions(tmp: Path, n: int) -> dict[str, float]:
     _, direct_s = timed(read_direct)
     repo.close()
     mb = total_bytes / 1e6
-    return {"n": n, "commit_s": commit_s, "diff_s": diff_s, "checkout_s": checkout_s,
-            "checkout_mb_per_s": mb / checkout_s, "direct_read_mb_per_s": mb / direct_s,
-            "checkout_vs_direct": direct_s / checkout_s}
+    return {
+        "n": n,
+        "commit_s": commit_s,
+        "diff_s": diff_s,
+        "checkout_s": checkout_s,
+        "checkout_mb_per_s": mb / checkout_s,
+        "direct_read_mb_per_s": mb / direct_s,
+        "checkout_vs_direct": direct_s / checkout_s,
+    }
 
 
 def main() -> None:
@@ -117,16 +127,22 @@ def main() -> None:
         tmp = Path(d)
         ingest = bench_ingest(tmp, args.ingest)
         versions = [bench_versions(tmp, n) for n in args.sizes]
-    print(f"\ningest {ingest['n']} images: {ingest['ingest_objects_per_s']:.0f} objects/s, "
-          f"plain copy {ingest['copy_objects_per_s']:.0f} files/s, "
-          f"ratio {ingest['ratio']:.2f} (target >= 0.3)\n")
-    print("| examples | commit s (<=10 at 100k) | diff s (<=2 at 100k) | checkout s | "
-          "checkout MB/s | direct read MB/s | checkout/direct |")
+    print(
+        f"\ningest {ingest['n']} images: {ingest['ingest_objects_per_s']:.0f} objects/s, "
+        f"plain copy {ingest['copy_objects_per_s']:.0f} files/s, "
+        f"ratio {ingest['ratio']:.2f} (target >= 0.3)\n"
+    )
+    print(
+        "| examples | commit s (<=10 at 100k) | diff s (<=2 at 100k) | checkout s | "
+        "checkout MB/s | direct read MB/s | checkout/direct |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for v in versions:
-        print(f"| {v['n']:,} | {v['commit_s']:.2f} | {v['diff_s']:.2f} | {v['checkout_s']:.2f} "
-              f"| {v['checkout_mb_per_s']:.1f} | {v['direct_read_mb_per_s']:.1f} "
-              f"| {v['checkout_vs_direct']:.2f} |")
+        print(
+            f"| {v['n']:,} | {v['commit_s']:.2f} | {v['diff_s']:.2f} | {v['checkout_s']:.2f} "
+            f"| {v['checkout_mb_per_s']:.1f} | {v['direct_read_mb_per_s']:.1f} "
+            f"| {v['checkout_vs_direct']:.2f} |"
+        )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "data_versioning.json"
     out.write_text(json.dumps({"ingest": ingest, "versions": versions}, indent=2))

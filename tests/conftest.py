@@ -5,9 +5,8 @@ would skip because a service cannot start fails instead."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,8 +48,11 @@ def s3_endpoint():
     """A real S3-compatible server (moto_server) with dummy credentials in the environment."""
     from services import Unavailable, s3_server
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ.setdefault(key, value)
     try:
         with s3_server() as endpoint:

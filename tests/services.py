@@ -71,20 +71,51 @@ def postgres() -> Iterator[str]:
     port = free_port()
     try:
         subprocess.run([*prefix, "mkdir", "-p", str(sock)], check=True)
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
-                        "-U", "postgres", "--no-sync"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off"
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
-                        str(log), "-w", "start"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(log),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
         detail = getattr(e, "stderr", b"") or b""
         shutil.rmtree(root, ignore_errors=True)
-        raise Unavailable(f"PostgreSQL did not start: {e} {detail.decode(errors='replace')}")
+        raise Unavailable(
+            f"PostgreSQL did not start: {e} {detail.decode(errors='replace')}"
+        ) from None
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -96,8 +127,11 @@ def s3_server() -> Iterator[str]:
     except ImportError:
         raise Unavailable("moto[server] is not installed (pip install 'moto[server]')") from None
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"

@@ -17,7 +17,9 @@ def test_defaults_are_the_practices():
 
 def test_config_is_frozen():
     cfg = Config()
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
         cfg.train.lr = 1.0  # type: ignore[misc]
 
 

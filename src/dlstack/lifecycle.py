@@ -9,6 +9,7 @@ functions below it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,9 @@ class LifecycleResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_data(project: Project, *, progress: bool = True
-                 ) -> tuple[IngestReport, Version, Snapshot]:
+def prepare_data(
+    project: Project, *, progress: bool = True
+) -> tuple[IngestReport, Version, Snapshot]:
     """Ingest the configured source, commit it if it changed, and check out HEAD."""
     from dlstack.data import DataRepo
 
@@ -53,16 +55,19 @@ def prepare_data(project: Project, *, progress: bool = True
     return report, version, snapshot
 
 
-def snapshot_for(project: Project, ref: str = "HEAD", *, progress: bool = True
-                 ) -> tuple[Version, Snapshot]:
+def snapshot_for(
+    project: Project, ref: str = "HEAD", *, progress: bool = True
+) -> tuple[Version, Snapshot]:
     """Check out a data version (HEAD by default) for a stage that needs the arrays."""
     from dlstack.data import DataRepo
 
     repo: DataRepo = DataRepo.open(project)
     try:
         if repo.head() is None:
-            raise DataError("the project has no data version yet; run `dlstack data ingest` "
-                            "and `dlstack data commit -m MSG` (or `dlstack run`)")
+            raise DataError(
+                "the project has no data version yet; run `dlstack data ingest` "
+                "and `dlstack data commit -m MSG` (or `dlstack run`)"
+            )
         return repo.checkout(ref, progress=progress)
     finally:
         repo.close()
@@ -75,51 +80,73 @@ def evaluate_run(result: TrainResult, snapshot: Snapshot) -> tuple[Any, list[Any
     return evaluation, baselines(snapshot, split="test", seed=result.config.train.seed)
 
 
-def export_run(project: Project, result: TrainResult, snapshot: Snapshot,
-               evaluation: Any) -> Path:
+def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evaluation: Any) -> Path:
     from dlstack.compress import export_package
     from dlstack.data import to_model_input
 
     test = snapshot.split("test")
     sample = to_model_input(test.images[:64], result.normalization.mean, result.normalization.std)
-    return export_package(result, project.models_dir, project.config.project.name,
-                          sample=sample, metrics=dict(evaluation.metrics))
+    return export_package(
+        result,
+        project.models_dir,
+        project.config.project.name,
+        sample=sample,
+        metrics=dict(evaluation.metrics),
+    )
 
 
-def write_report(project: Project, version: Version, snapshot: Snapshot, result: TrainResult,
-                 evaluation: Any, baseline_results: list[Any], package: Path) -> Path:
+def write_report(
+    project: Project,
+    version: Version,
+    snapshot: Snapshot,
+    result: TrainResult,
+    evaluation: Any,
+    baseline_results: list[Any],
+    package: Path,
+) -> Path:
     from dlstack.report import lifecycle_report
 
     return lifecycle_report(
-        result.run_dir / "report.html", project_name=project.config.project.name,
-        snapshot_counts=snapshot.counts(), data_version=version.id, result=result,
-        evaluation=evaluation, baselines=baseline_results, package_path=package,
-        snapshot=snapshot)
+        result.run_dir / "report.html",
+        project_name=project.config.project.name,
+        snapshot_counts=snapshot.counts(),
+        data_version=version.id,
+        result=result,
+        evaluation=evaluation,
+        baselines=baseline_results,
+        package_path=package,
+    )
 
 
-def run(project: Project, *, progress: bool = True) -> LifecycleResult:
-    """Data -> train -> evaluate -> export -> report, on the project's config."""
+def run(
+    project: Project, *, progress: bool = True, on_stage: Callable[[str, Any], None] | None = None
+) -> LifecycleResult:
+    """Data -> train -> evaluate -> export -> report, on the project's config.
+
+    ``on_stage(name, output)`` is called as each stage finishes (the CLI prints there).
+    """
     from dlstack.train import fit
 
     seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    report, version, snapshot = prepare_data(project, progress=progress)
-    seconds["data"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    result = fit(project, snapshot, progress=progress)
-    seconds["train"] = time.perf_counter() - t
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - t
+        if on_stage is not None:
+            on_stage(name, out)
+        return out
 
-    t = time.perf_counter()
-    evaluation, baseline_results = evaluate_run(result, snapshot)
-    seconds["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    package = export_run(project, result, snapshot, evaluation)
-    seconds["export"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    html = write_report(project, version, snapshot, result, evaluation, baseline_results, package)
-    seconds["report"] = time.perf_counter() - t
-    return LifecycleResult(version, snapshot, result, evaluation, baseline_results, package,
-                           html, report, seconds)
+    report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
+    result = stage("train", lambda: fit(project, snapshot, progress=progress))
+    evaluation, baseline_results = stage("evaluate", lambda: evaluate_run(result, snapshot))
+    package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
+    html = stage(
+        "report",
+        lambda: write_report(
+            project, version, snapshot, result, evaluation, baseline_results, package
+        ),
+    )
+    return LifecycleResult(
+        version, snapshot, result, evaluation, baseline_results, package, html, report, seconds
+    )

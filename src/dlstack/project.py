@@ -164,8 +164,11 @@ class Project:
         if not url.startswith("s3://"):
             return {}
         s3 = self.config.data.s3
-        endpoint = s3.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-            "AWS_ENDPOINT_URL")
+        endpoint = (
+            s3.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
         opts: dict[str, Any] = {}
         if endpoint:
             opts["endpoint_url"] = endpoint
@@ -223,8 +226,12 @@ def format_validation_error(err: ValidationError) -> str:
             lines.append(f"{key} is not a known key; allowed here: {', '.join(allowed)}")
             continue
         if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
-                  "less_than_equal": "<="}[kind]
+            op = {
+                "greater_than": ">",
+                "greater_than_equal": ">=",
+                "less_than": "<",
+                "less_than_equal": "<=",
+            }[kind]
             bound = next(iter(ctx.values()))
             if isinstance(bound, float) and bound.is_integer():
                 bound = int(bound)
@@ -254,8 +261,9 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source} is not valid TOML: {e}; fix the file or re-create it "
-                          f"with `dlstack init`") from None
+        raise ConfigError(
+            f"{source} is not valid TOML: {e}; fix the file or re-create it with `dlstack init`"
+        ) from None
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -292,7 +300,7 @@ seed = 0
 # subset = 500                     # start with a small training set (count or fraction)
 
 [model]
-architecture = "auto"              # picked by modality; or "mlp", "lenet", "resnet", "pkg.mod:build"
+architecture = "auto"              # by modality; or "mlp", "lenet", "resnet", "pkg.mod:build"
 
 [train]                            # the practice's defaults, spelled out
 optimizer = "adam"
@@ -306,8 +314,14 @@ optimize = "accuracy"
 """
 
 
-def init_project(root: str | Path, source: str = "builtin:digits", *, name: str | None = None,
-                 max_epochs: int = DEFAULT_MAX_EPOCHS, force: bool = False) -> Project:
+def init_project(
+    root: str | Path,
+    source: str = "builtin:digits",
+    *,
+    name: str | None = None,
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
+    force: bool = False,
+) -> Project:
     """Write a fresh ``dlstack.toml`` into ROOT (created if missing)."""
     root = Path(root).resolve()
     path = root / CONFIG_FILE
@@ -320,8 +334,7 @@ def init_project(root: str | Path, source: str = "builtin:digits", *, name: str 
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
-    text = _TEMPLATE.format(name=name, task="classification", source=source,
-                            max_epochs=max_epochs)
+    text = _TEMPLATE.format(name=name, task="classification", source=source, max_epochs=max_epochs)
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")

@@ -18,8 +18,9 @@ def team_project(tmp_path, s3_endpoint, postgres_url):
     fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint)
     bucket = f"dlstack-{tmp_path.name.lower().replace('_', '-')[:40]}"
     fs.mkdir(bucket)
-    init_project(tmp_path, "builtin:digits8", name=tmp_path.name.replace("[", "_").replace(
-        "]", "_")[:40])
+    init_project(
+        tmp_path, "builtin:digits8", name=tmp_path.name.replace("[", "_").replace("]", "_")[:40]
+    )
     toml = (tmp_path / "dlstack.toml").read_text()
     toml = toml.replace('store = ".dlstack/objects"', f'store = "s3://{bucket}/objects"')
     toml = toml.replace('catalog = "sqlite:///.dlstack/catalog.db"', f'catalog = "{postgres_url}"')
@@ -72,8 +73,11 @@ def test_projects_on_one_postgres_server_are_isolated(tmp_path, postgres_url):
     repos = []
     for name in ("alpha", "beta"):
         init_project(tmp_path / name, "builtin:digits8", name=name)
-        toml = (tmp_path / name / "dlstack.toml").read_text().replace(
-            'catalog = "sqlite:///.dlstack/catalog.db"', f'catalog = "{postgres_url}"')
+        toml = (
+            (tmp_path / name / "dlstack.toml")
+            .read_text()
+            .replace('catalog = "sqlite:///.dlstack/catalog.db"', f'catalog = "{postgres_url}"')
+        )
         (tmp_path / name / "dlstack.toml").write_text(toml)
         repos.append(DataRepo.open(load_project(tmp_path / name)))
     alpha, beta = repos
@@ -89,9 +93,14 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path):
     from services import free_port
 
     init_project(tmp_path, "builtin:digits8")
-    toml = (tmp_path / "dlstack.toml").read_text().replace(
-        'catalog = "sqlite:///.dlstack/catalog.db"',
-        f'catalog = "postgresql+psycopg://u:secret@127.0.0.1:{free_port()}/db"')
+    toml = (
+        (tmp_path / "dlstack.toml")
+        .read_text()
+        .replace(
+            'catalog = "sqlite:///.dlstack/catalog.db"',
+            f'catalog = "postgresql+psycopg://u:secret@127.0.0.1:{free_port()}/db"',
+        )
+    )
     (tmp_path / "dlstack.toml").write_text(toml)
     with pytest.raises(DataError) as e:
         DataRepo.open(load_project(tmp_path))

@@ -3,6 +3,7 @@ corrupt catalog."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 
 import pytest
@@ -25,8 +26,10 @@ def _commit_in_process(root: str, message: str, barrier, results) -> None:
 def _race(project) -> list[tuple[str, str | None]]:
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_commit_in_process, args=(str(project.root), m, barrier, results))
-             for m in ("from A", "from B")]
+    procs = [
+        ctx.Process(target=_commit_in_process, args=(str(project.root), m, barrier, results))
+        for m in ("from A", "from B")
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -39,7 +42,7 @@ def _check_linear(repo: DataRepo, outcomes) -> None:
         assert status == "ok" or "parent changed" in detail
     history = repo.log()
     # Every version's parent is the one before it: a linear history, HEAD at the newest.
-    for newer, older in zip(history, history[1:], strict=False):
+    for newer, older in itertools.pairwise(history):
         assert newer.parent == older.id
     assert repo.head().id == history[0].id
     with repo.catalog.connect() as conn:
@@ -48,8 +51,11 @@ def _check_linear(repo: DataRepo, outcomes) -> None:
         from dlstack.data.catalog import version_rows
 
         for v in history:
-            n = conn.execute(select(func.count()).select_from(version_rows).where(
-                version_rows.c.version_id == v.id)).scalar()
+            n = conn.execute(
+                select(func.count())
+                .select_from(version_rows)
+                .where(version_rows.c.version_id == v.id)
+            ).scalar()
             assert n == v.n_examples  # no half-written version
 
 
@@ -65,8 +71,11 @@ def test_concurrent_commits_sqlite(digits8_project):
 @pytest.mark.services
 def test_concurrent_commits_postgres(digits8_project, postgres_url):
     toml = digits8_project.root / "dlstack.toml"
-    toml.write_text(toml.read_text().replace('catalog = "sqlite:///.dlstack/catalog.db"',
-                                             f'catalog = "{postgres_url}"'))
+    toml.write_text(
+        toml.read_text().replace(
+            'catalog = "sqlite:///.dlstack/catalog.db"', f'catalog = "{postgres_url}"'
+        )
+    )
     project = load_project(digits8_project.root)
     repo = DataRepo.open(project)
     repo.ingest("builtin:digits8", progress=False)

@@ -77,8 +77,10 @@ def test_lake_records_ingests_and_query_joins_catalog(repo, tmp_path):
     reasons = repo.query("SELECT item, reason FROM ingest_rejections").to_pylist()
     assert reasons[0]["item"] == "3/bad.png"
     # Lake and catalog in one query: the examples behind the ingest, by label.
-    joined = repo.query("SELECT s.label, count(*) AS n FROM staged s JOIN examples e "
-                        "ON e.id = s.example_id GROUP BY s.label").to_pylist()
+    joined = repo.query(
+        "SELECT s.label, count(*) AS n FROM staged s JOIN examples e "
+        "ON e.id = s.example_id GROUP BY s.label"
+    ).to_pylist()
     assert joined == [{"label": "3", "n": 1}]
     with pytest.raises(DataError, match="query failed"):
         repo.query("SELECT * FROM nowhere")

@@ -189,8 +189,11 @@ def test_old_catalog_is_upgraded_and_newer_refused(tmp_path):
     # Opening a first-release catalog migrates it step by step to the current schema.
     assert catalog.schema_version() == SCHEMA_VERSION
     with catalog.begin() as conn:
-        conn.execute(meta.update().where(meta.c.key == "schema_version")
-                     .values(value=str(SCHEMA_VERSION + 1)))
+        conn.execute(
+            meta.update()
+            .where(meta.c.key == "schema_version")
+            .values(value=str(SCHEMA_VERSION + 1))
+        )
     catalog.close()
     with pytest.raises(DataError, match="newer dlstack"):
         Catalog(url)

@@ -17,8 +17,9 @@ def snap():
     # Make train imbalanced: drop most of class 0 from train.
     drop = np.flatnonzero((s.labels == 0) & (s.splits == 0))[10:]
     keep = np.setdiff1d(np.arange(len(s.labels)), drop)
-    return Snapshot(s.version, s.classes, s.images[keep], s.labels[keep], s.splits[keep],
-                    s.ids[keep])
+    return Snapshot(
+        s.version, s.classes, s.images[keep], s.labels[keep], s.splits[keep], s.ids[keep]
+    )
 
 
 def test_resample_balances_train_only(snap):
@@ -33,8 +34,9 @@ def test_augment_adds_train_copies_with_labels(snap):
     out = augment(snap, seed=0, copies=2)
     assert out.counts()["train"] == 3 * snap.counts()["train"]
     assert out.counts()["val"] == snap.counts()["val"]
-    assert np.array_equal(np.bincount(out.split("train").labels),
-                          3 * np.bincount(snap.split("train").labels))
+    assert np.array_equal(
+        np.bincount(out.split("train").labels), 3 * np.bincount(snap.split("train").labels)
+    )
 
 
 def test_second_run_skips_cached_steps_and_param_change_reruns(snap, tmp_path):
@@ -48,8 +50,14 @@ def test_second_run_skips_cached_steps_and_param_change_reruns(snap, tmp_path):
     _, r3 = run_steps(snap, [steps[0], ("more", "augment", {"copies": 2})], cache_dir=tmp_path)
     assert [r.status for r in r3] == ["cached", "ran"]
     # New input data re-runs everything.
-    changed = Snapshot(snap.version, snap.classes, 255 - np.asarray(snap.images), snap.labels,
-                       snap.splits, snap.ids)
+    changed = Snapshot(
+        snap.version,
+        snap.classes,
+        255 - np.asarray(snap.images),
+        snap.labels,
+        snap.splits,
+        snap.ids,
+    )
     _, r4 = run_steps(changed, steps, cache_dir=tmp_path)
     assert [r.status for r in r4] == ["ran", "ran"]
 

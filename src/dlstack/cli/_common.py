@@ -16,8 +16,12 @@ err_console = Console(stderr=True)
 
 ProjectOpt = Annotated[
     Path,
-    typer.Option("--project", "-p", help="Project directory (holds dlstack.toml).",
-                 show_default="current directory"),
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project directory (holds dlstack.toml).",
+        show_default="current directory",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 

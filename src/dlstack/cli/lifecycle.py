@@ -22,8 +22,12 @@ def register(app: typer.Typer) -> None:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Project directory (created if missing).")],
-    source: Annotated[str, typer.Option("--from", help="builtin:digits, builtin:digits8, "
-                                        "or a folder of class subfolders.")] = "builtin:digits",
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="builtin:digits, builtin:digits8, or a folder of class subfolders."
+        ),
+    ] = "builtin:digits",
     name: Annotated[str | None, typer.Option(help="Project name.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing dlstack.toml.")] = False,
 ) -> None:
@@ -39,19 +43,43 @@ def run_lifecycle(project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> N
     from dlstack import lifecycle
 
     proj = open_project(project)
-    out = lifecycle.run(proj, progress=not quiet)
-    if out.ingest is not None:
-        print_ingest(out.ingest)
-    print_evaluation(out.evaluation, out.baselines, title=f"test set of data version "
-                     f"{out.version.short} ({out.evaluation.n} examples)")
-    console.print(table("stages", ["stage", "seconds"],
-                        [[k, round(v, 1)] for k, v in out.seconds.items()]))
+
+    def on_stage(name: str, output: Any) -> None:
+        if name == "data":
+            report, version, snapshot = output
+            print_ingest(report)
+            console.print(
+                f"data version {version.short}: "
+                + ", ".join(f"{k} {v}" for k, v in snapshot.counts().items())
+            )
+        elif name == "train":
+            console.print(
+                f"run {output.run_id}: {len(output.history)} epochs, "
+                f"best checkpoint {output.best_checkpoint.name}"
+            )
+
+    out = lifecycle.run(proj, progress=not quiet, on_stage=on_stage)
+    print_evaluation(
+        out.evaluation,
+        out.baselines,
+        title=f"test set of data version {out.version.short} ({out.evaluation.n} examples)",
+    )
+    console.print(
+        table(
+            "stages",
+            ["stage", "seconds"],
+            [[k, f"{v:.1f}"] for k, v in out.seconds.items()]
+            + [["total", f"{sum(out.seconds.values()):.1f}"]],
+        )
+    )
     console.print(f"model package: {out.package}")
     console.print(f"report: [bold]{out.report}[/]")
 
 
-def ui(project: ProjectOpt = Path("."),
-       port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000) -> None:
+def ui(
+    project: ProjectOpt = Path("."),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
     """Start the MLflow UI on this project's runs."""
     from dlstack.train import mlflow_ui_command
 
@@ -62,9 +90,11 @@ def ui(project: ProjectOpt = Path("."),
 
 
 def print_ingest(report: IngestReport) -> None:
-    console.print(f"ingest {report.source}: {report.seen} seen, {report.added} added, "
-                  f"{report.unchanged} unchanged, {report.duplicates} duplicates, "
-                  f"{len(report.rejected)} rejected")
+    console.print(
+        f"ingest {report.source}: {report.seen} seen, {report.added} added, "
+        f"{report.unchanged} unchanged, {report.duplicates} duplicates, "
+        f"{len(report.rejected)} rejected"
+    )
     for item, reason in report.rejected[:20]:
         err_console.print(f"  rejected {item}: {reason}", highlight=False)
     if len(report.rejected) > 20:
@@ -72,6 +102,7 @@ def print_ingest(report: IngestReport) -> None:
 
 
 def print_evaluation(evaluation: Any, baselines: list[Any], *, title: str) -> None:
-    rows = [["model", evaluation.metrics["accuracy"], evaluation.metrics["f1_macro"]]]
-    rows += [[b.name, b.metrics["accuracy"], b.metrics["f1_macro"]] for b in baselines]
-    console.print(table(title, ["", "accuracy", "macro F1"], rows))
+    from dlstack.report import SUMMARY_HEADERS, summary_rows
+
+    rows = [list(r) for r in summary_rows(evaluation, baselines)]
+    console.print(table(title, list(SUMMARY_HEADERS), rows))

@@ -24,8 +24,10 @@ def register(app: typer.Typer) -> None:
 def train(
     project: ProjectOpt = Path("."),
     version: Annotated[str, typer.Option(help="Data version to train on.")] = "HEAD",
-    resume: Annotated[str | None, typer.Option(
-        help="Continue a run from its last checkpoint: a run id, or 'last'.")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue a run from its last checkpoint: a run id, or 'last'."),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train with the practice's defaults on a data version; tracked in MLflow."""
@@ -34,12 +36,22 @@ def train(
 
     proj = open_project(project)
     _, snapshot = snapshot_for(proj, version, progress=not quiet)
-    result = fit(proj, snapshot, resume=True if resume == "last" else resume,
-                 progress=not quiet)
+    result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
     last = result.history[-1] if result.history else {}
-    console.print(table(f"run {result.run_id}", ["epochs", "val_acc", "val_loss", "checkpoint"],
-                        [[len(result.history), last.get("val_acc"), last.get("val_loss"),
-                          result.best_checkpoint]]))
+    console.print(
+        table(
+            f"run {result.run_id}",
+            ["epochs", "val_acc", "val_loss", "checkpoint"],
+            [
+                [
+                    len(result.history),
+                    last.get("val_acc"),
+                    last.get("val_loss"),
+                    result.best_checkpoint,
+                ]
+            ],
+        )
+    )
 
 
 def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
@@ -51,8 +63,12 @@ def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOp
     result = load_run(proj, run)
     version, snapshot = snapshot_for(proj, result.data_version, progress=not quiet)
     evaluation, baselines = evaluate_run(result, snapshot)
-    print_evaluation(evaluation, baselines, title=f"run {result.run_id} on data version "
-                     f"{version.short} (test, {evaluation.n} examples)")
+    print_evaluation(
+        evaluation,
+        baselines,
+        title=f"run {result.run_id} on data version "
+        f"{version.short} (test, {evaluation.n} examples)",
+    )
 
 
 def export(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
@@ -78,11 +94,11 @@ def predict(
 
     pkg = load_package(package)
     preds = pkg.predict_images(list(images), top_k=top_k)
-    rows = []
+    console.print(f"[dim]{pkg.spec.name} v{pkg.spec.version}: image, label, confidence[/]")
     for path, p in zip(images, preds, strict=True):
-        others = ", ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
-        rows.append([str(path), p.label, f"{p.confidence:.3f}", others, "; ".join(p.notices)])
-    cols = ["image", "label", "confidence"] + (["next"] if top_k > 1 else []) + ["notes"]
-    if top_k == 1:
-        rows = [r[:3] + r[4:] for r in rows]
-    console.print(table(f"{pkg.name} v{pkg.version}", cols, rows))
+        others = "  ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
+        # One line per image, never wrapped: scripts can split it on whitespace.
+        console.print(f"{path}  {p.label}  {p.confidence:.3f}" + (f"  ({others})" if others
+                      else ""), soft_wrap=True, highlight=False)
+        for notice in p.notices:
+            console.print(f"  [dim]note: {notice}[/]", soft_wrap=True, highlight=False)

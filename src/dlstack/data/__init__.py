@@ -21,14 +21,39 @@ if TYPE_CHECKING:
     from dlstack.data.versions import DataRepo, Version
 
 _WHERE = {
-    "RawData": "builtin", "load_builtin": "builtin", "Catalog": "catalog",
-    "IngestReport": "ingest", "Snapshot": "snapshot", "SplitArrays": "snapshot",
-    "SPLITS": "splits", "assign_splits": "splits", "stratified_subset": "splits",
-    "ObjectStore": "store", "channel_stats": "transforms", "to_model_input": "transforms",
-    "DataRepo": "versions", "Version": "versions",
+    "RawData": "builtin",
+    "load_builtin": "builtin",
+    "Catalog": "catalog",
+    "IngestReport": "ingest",
+    "Snapshot": "snapshot",
+    "SplitArrays": "snapshot",
+    "SPLITS": "splits",
+    "assign_splits": "splits",
+    "stratified_subset": "splits",
+    "ObjectStore": "store",
+    "channel_stats": "transforms",
+    "to_model_input": "transforms",
+    "DataRepo": "versions",
+    "Version": "versions",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "SPLITS",
+    "Catalog",
+    "DataRepo",
+    "IngestReport",
+    "ObjectStore",
+    "RawData",
+    "Snapshot",
+    "SplitArrays",
+    "Version",
+    "assign_splits",
+    "channel_stats",
+    "load_builtin",
+    "stratified_subset",
+    "to_model_input",
+]
+assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,6 @@ A commit inserts its version, its rows and moves HEAD in one transaction, so a c
 that fails half-way leaves no trace.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,12 +54,14 @@ __all__ = ["SCHEMA_VERSION", "Catalog"]
 metadata = MetaData()
 
 meta = Table(
-    "meta", metadata,
+    "meta",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("value", String, nullable=False),
 )
 examples = Table(
-    "examples", metadata,
+    "examples",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
@@ -71,13 +71,15 @@ examples = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 staged = Table(
-    "staged", metadata,
+    "staged",
+    metadata,
     Column("example_id", String(64), ForeignKey("examples.id"), primary_key=True),
     Column("label", String, nullable=False),
     Column("split", String(8), nullable=False),
 )
 versions = Table(
-    "versions", metadata,
+    "versions",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("seq", Integer, nullable=False, unique=True),
     Column("parent", String(64), ForeignKey("versions.id"), nullable=True),
@@ -90,21 +92,24 @@ versions = Table(
     Column("counts", JSON, nullable=False),
 )
 version_rows = Table(
-    "version_rows", metadata,
+    "version_rows",
+    metadata,
     Column("version_id", String(64), ForeignKey("versions.id"), primary_key=True),
     Column("example_id", String(64), ForeignKey("examples.id"), primary_key=True),
     Column("label", String, nullable=False),
     Column("split", String(8), nullable=False),
 )
 refs = Table(
-    "refs", metadata,
+    "refs",
+    metadata,
     Column("name", String, primary_key=True),
     Column("version_id", String(64), ForeignKey("versions.id"), nullable=False),
 )
 
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("role", String(16), nullable=False),  # labeler | reviewer | admin
     Column("token_sha256", String(64), nullable=False, unique=True),
@@ -112,7 +117,8 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
 )
 annotations = Table(
-    "annotations", metadata,
+    "annotations",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("example_id", String(64), ForeignKey("examples.id"), nullable=False, index=True),
     Column("user", String(64), ForeignKey("users.name"), nullable=False, index=True),
@@ -122,14 +128,16 @@ annotations = Table(
     Column("seconds", Float, nullable=True),  # time the person spent on it
 )
 gold = Table(
-    "gold", metadata,
+    "gold",
+    metadata,
     Column("example_id", String(64), ForeignKey("examples.id"), primary_key=True),
     Column("label", String, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 queue = Table(
-    "queue", metadata,
+    "queue",
+    metadata,
     Column("example_id", String(64), ForeignKey("examples.id"), primary_key=True),
     Column("source", String(32), nullable=False),  # ingest | feedback | manual
     Column("priority", Float, nullable=False, default=0.0),  # higher first (uncertainty)
@@ -217,8 +225,10 @@ class Catalog:
                     MIGRATIONS[version](conn)
                     self.set_meta(conn, "schema_version", version)
         except OperationalError as e:
-            raise DataError(f"cannot open the catalog {_redact(self.url)}: {e.orig}; check "
-                            f"data.catalog in dlstack.toml") from None
+            raise DataError(
+                f"cannot open the catalog {_redact(self.url)}: {e.orig}; check "
+                f"data.catalog in dlstack.toml"
+            ) from None
 
     def schema_version(self) -> int:
         with self.connect() as conn:
@@ -265,8 +275,10 @@ def _engine(url: str, namespace: str | None) -> Engine:
             engine = engine.execution_options(schema_translate_map={None: schema})
         return engine
     except OperationalError as e:
-        raise DataError(f"cannot connect to the catalog {_redact(url)}: {e.orig}; check "
-                        f"data.catalog in dlstack.toml and that the server is running") from None
+        raise DataError(
+            f"cannot connect to the catalog {_redact(url)}: {e.orig}; check "
+            f"data.catalog in dlstack.toml and that the server is running"
+        ) from None
     except (ArgumentError, ImportError) as e:
         raise DataError(
             f"data.catalog {_redact(url)!r} is not a usable database URL ({e}); use "

@@ -27,7 +27,8 @@ class VersionDiff:
 def diff_rows(a: dict[str, tuple[str, str]], b: dict[str, tuple[str, str]]) -> VersionDiff:
     """Compare two versions given as example id -> (label, split)."""
     examples: dict[str, list[tuple[str, str, str]]] = {
-        k: [] for k in ("added", "removed", "relabeled", "moved")}
+        k: [] for k in ("added", "removed", "relabeled", "moved")
+    }
 
     def note(kind: str, key: str, before: str, after: str) -> None:
         if len(examples[kind]) < EXAMPLES_SHOWN:

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from dlstack._progress import track
 from sqlalchemy import select
 
+from dlstack._progress import track
 from dlstack.data.catalog import Catalog, examples, queue, staged
 from dlstack.data.splits import SPLITS, assign_splits
 from dlstack.data.store import ObjectStore, sha256
@@ -64,14 +63,22 @@ class _Item:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
-           split: tuple[float, float, float], seed: int = 0, progress: bool = True
-           ) -> IngestReport:
+def ingest(
+    catalog: Catalog,
+    store: ObjectStore,
+    source: str,
+    *,
+    split: tuple[float, float, float],
+    seed: int = 0,
+    progress: bool = True,
+) -> IngestReport:
     """Add the examples of ``source`` to the working set (``staged``) of the catalog."""
     items, classes = _read_source(source, progress)
     if not items:
-        raise DataError(f"source {source!r} holds no examples; a folder source needs "
-                        f"class subfolders with images ({', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(
+            f"source {source!r} holds no examples; a folder source needs "
+            f"class subfolders with images ({', '.join(IMAGE_SUFFIXES)})"
+        )
     report = IngestReport(source=source)
     with catalog.begin() as conn:
         declared = catalog.get_meta(conn, "classes")
@@ -85,8 +92,9 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
     for item in track(items, "checking", total=len(items), enabled=progress):
         report.seen += 1
         if item.label is not None and item.label not in classes:
-            report.rejected.append((item.name, f"label {item.label!r} is not a declared class "
-                                    f"({', '.join(classes)})"))
+            report.rejected.append(
+                (item.name, f"label {item.label!r} is not a declared class ({', '.join(classes)})")
+            )
             continue
         try:
             width, height, mode = _inspect_image(item.data)
@@ -94,12 +102,18 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
             report.rejected.append((item.name, str(e)))
             continue
         if [width, height] != list(size):
-            report.rejected.append((item.name, f"image is {width}x{height}, this dataset's "
-                                    f"images are {size[0]}x{size[1]}; resize it first"))
+            report.rejected.append(
+                (
+                    item.name,
+                    f"image is {width}x{height}, this dataset's "
+                    f"images are {size[0]}x{size[1]}; resize it first",
+                )
+            )
             continue
         if item.split is not None and item.split not in SPLITS:
-            report.rejected.append((item.name, f"split {item.split!r} is not one of "
-                                    f"{', '.join(SPLITS)}"))
+            report.rejected.append(
+                (item.name, f"split {item.split!r} is not one of {', '.join(SPLITS)}")
+            )
             continue
         key = sha256(item.data)
         if key in accepted:
@@ -108,9 +122,13 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
         accepted[key] = item
         shapes[key] = (width, height, mode)
     keys = list(accepted)
-    for start in track(range(0, len(keys), STORE_CHUNK), "storing objects",
-                       total=-(-len(keys) // STORE_CHUNK), enabled=progress and len(keys) > 0):
-        store.put_many([accepted[k].data for k in keys[start:start + STORE_CHUNK]])
+    for start in track(
+        range(0, len(keys), STORE_CHUNK),
+        "storing objects",
+        total=-(-len(keys) // STORE_CHUNK),
+        enabled=progress and len(keys) > 0,
+    ):
+        store.put_many([accepted[k].data for k in keys[start : start + STORE_CHUNK]])
 
     if not accepted:
         return report
@@ -120,22 +138,40 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
         known = {r.id for r in conn.execute(examples.select().with_only_columns(examples.c.id))}
         current = {r.example_id: (r.label, r.split) for r in conn.execute(staged.select())}
         queued = {r.example_id for r in conn.execute(select(queue.c.example_id))}
-        new_ids = [k for k in accepted if k not in current and accepted[k].label is not None
-                   and accepted[k].split is None]
+        new_ids = [
+            k
+            for k in accepted
+            if k not in current and accepted[k].label is not None and accepted[k].split is None
+        ]
         new_splits = assign_splits(new_ids, [accepted[k].label for k in new_ids], split, seed)
         split_of = dict(zip(new_ids, new_splits, strict=True))
         example_rows, staged_rows, queue_rows = [], [], []
         for key, item in accepted.items():
             if key not in known:
                 w, h, mode = shapes[key]
-                example_rows.append({"id": key, "width": w, "height": h, "mode": mode,
-                                     "source": item.source,
-                                     "meta": {"name": item.name, **item.meta},
-                                     "created_at": now})
+                example_rows.append(
+                    {
+                        "id": key,
+                        "width": w,
+                        "height": h,
+                        "mode": mode,
+                        "source": item.source,
+                        "meta": {"name": item.name, **item.meta},
+                        "created_at": now,
+                    }
+                )
             if item.label is None:
                 if key not in current and key not in queued:
-                    queue_rows.append({"example_id": key, "source": "ingest", "priority": 0.0,
-                                       "labels_needed": 1, "added_at": now, "meta": {}})
+                    queue_rows.append(
+                        {
+                            "example_id": key,
+                            "source": "ingest",
+                            "priority": 0.0,
+                            "labels_needed": 1,
+                            "added_at": now,
+                            "meta": {},
+                        }
+                    )
                     report.queued += 1
                 else:
                     report.unchanged += 1
@@ -149,8 +185,9 @@ def ingest(catalog: Catalog, store: ObjectStore, source: str, *,
                 conn.execute(staged.delete().where(staged.c.example_id == key))
                 staged_rows.append({"example_id": key, "label": item.label, "split": new_split})
             else:
-                staged_rows.append({"example_id": key, "label": item.label,
-                                    "split": item.split or split_of[key]})
+                staged_rows.append(
+                    {"example_id": key, "label": item.label, "split": item.split or split_of[key]}
+                )
             report.added += 1
         if example_rows:
             conn.execute(examples.insert(), example_rows)
@@ -171,9 +208,11 @@ def _read_source(source: str, progress: bool) -> tuple[list[_Item], list[str]]:
         items = _read_manifest(root)
         return items, sorted({i.label for i in items if i.label is not None})
     if not root.is_dir():
-        raise DataError(f"data source {source!r} is neither a built-in (builtin:digits, "
-                        f"builtin:digits8), an existing folder, nor a manifest "
-                        f"({', '.join(MANIFEST_SUFFIXES)}); check data.source")
+        raise DataError(
+            f"data source {source!r} is neither a built-in (builtin:digits, "
+            f"builtin:digits8), an existing folder, nor a manifest "
+            f"({', '.join(MANIFEST_SUFFIXES)}); check data.source"
+        )
     return _read_folder(root)
 
 
@@ -214,9 +253,11 @@ def _manifest_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or "path" not in reader.fieldnames:
-            raise DataError(f"manifest {path} needs a header row with a 'path' column "
-                            f"(and optionally label, split, metadata...); got "
-                            f"{reader.fieldnames}")
+            raise DataError(
+                f"manifest {path} needs a header row with a 'path' column "
+                f"(and optionally label, split, metadata...); got "
+                f"{reader.fieldnames}"
+            )
         return [dict(r) for r in reader]
     rows = []
     for n, line in enumerate(text.splitlines(), start=1):
@@ -225,11 +266,14 @@ def _manifest_rows(path: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"manifest {path} line {n} is not JSON ({e.msg}); each line must "
-                            f'be an object like {{"path": "a.png", "label": "3"}}') from None
+            raise DataError(
+                f"manifest {path} line {n} is not JSON ({e.msg}); each line must "
+                f'be an object like {{"path": "a.png", "label": "3"}}'
+            ) from None
         if not isinstance(row, dict):
-            raise DataError(f"manifest {path} line {n} must be a JSON object, got "
-                            f"{type(row).__name__}")
+            raise DataError(
+                f"manifest {path} line {n} must be a JSON object, got {type(row).__name__}"
+            )
         rows.append(row)
     return rows
 
@@ -241,9 +285,14 @@ def _read_builtin(source: str, progress: bool) -> tuple[list[_Item], list[str]]:
 
     raw = load_builtin(source)
     items = []
-    for i, (image, label) in enumerate(track(zip(raw.images, raw.labels, strict=True),
-                                             f"encoding {source}", total=len(raw.labels),
-                                             enabled=progress)):
+    for i, (image, label) in enumerate(
+        track(
+            zip(raw.images, raw.labels, strict=True),
+            f"encoding {source}",
+            total=len(raw.labels),
+            enabled=progress,
+        )
+    ):
         buf = io.BytesIO()
         # Fixed encoder settings: the same pixels always give the same bytes (and key).
         Image.fromarray(image, mode="L").save(buf, format="PNG", optimize=False, compress_level=6)
@@ -287,12 +336,14 @@ def _inspect_image(data: bytes) -> tuple[int, int, str]:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise DataError(f"image is {width}x{height}, larger than the "
-                                f"{MAX_IMAGE_PIXELS} pixels allowed")
+                raise DataError(
+                    f"image is {width}x{height}, larger than the {MAX_IMAGE_PIXELS} pixels allowed"
+                )
             im.load()  # decode fully: truncated files fail here, not at training time
             if im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"):
-                raise DataError(f"image mode {im.mode} is not supported; save it as "
-                                f"grayscale or RGB")
+                raise DataError(
+                    f"image mode {im.mode} is not supported; save it as grayscale or RGB"
+                )
             return width, height, im.mode
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"not a readable image ({type(e).__name__}: {e})") from None

@@ -22,8 +22,16 @@ from dlstack.errors import DataError
 
 __all__ = ["CATALOG_TABLES", "Lake"]
 
-CATALOG_TABLES = ("examples", "staged", "versions", "version_rows", "refs", "annotations",
-                  "gold", "queue")
+CATALOG_TABLES = (
+    "examples",
+    "staged",
+    "versions",
+    "version_rows",
+    "refs",
+    "annotations",
+    "gold",
+    "queue",
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -33,18 +41,22 @@ class Lake:
     def __init__(self, url: str, **storage_options: Any) -> None:
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
-        self._local = "file" in ({self.fs.protocol} if isinstance(self.fs.protocol, str)
-                                 else set(self.fs.protocol))
+        self._local = "file" in (
+            {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
+        )
 
-    def append(self, dataset: str, records: list[dict[str, Any]], *,
-               when: datetime | None = None) -> str | None:
+    def append(
+        self, dataset: str, records: list[dict[str, Any]], *, when: datetime | None = None
+    ) -> str | None:
         """Write records as one new Parquet file in today's partition; returns its path."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if not _NAME.match(dataset):
-            raise DataError(f"lake dataset name {dataset!r} must be lowercase letters, digits "
-                            f"and '_', starting with a letter")
+            raise DataError(
+                f"lake dataset name {dataset!r} must be lowercase letters, digits "
+                f"and '_', starting with a letter"
+            )
         if not records:
             return None
         when = when or datetime.now(UTC)
@@ -64,8 +76,11 @@ class Lake:
     def datasets(self) -> list[str]:
         if not self.fs.exists(self.root):
             return []
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)
-                      if self.fs.isdir(p))
+        return sorted(
+            p.rstrip("/").rsplit("/", 1)[-1]
+            for p in self.fs.ls(self.root, detail=False)
+            if self.fs.isdir(p)
+        )
 
     def read(self, dataset: str) -> Any:
         """A dataset as one Arrow table, with its ``date`` partition column."""
@@ -73,12 +88,22 @@ class Lake:
 
         base = f"{self.root.rstrip('/')}/{dataset}"
         if not self.fs.exists(base):
-            raise DataError(f"the lake has no dataset {dataset!r}; it has: "
-                            f"{', '.join(self.datasets()) or 'none yet'}")
-        files = [p for p in self.fs.find(base) if p.endswith(".parquet")
-                 and not p.rsplit("/", 1)[-1].startswith(".")]
-        data = ds.dataset(files, filesystem=self.fs, format="parquet", partitioning="hive",
-                          partition_base_dir=base)
+            raise DataError(
+                f"the lake has no dataset {dataset!r}; it has: "
+                f"{', '.join(self.datasets()) or 'none yet'}"
+            )
+        files = [
+            p
+            for p in self.fs.find(base)
+            if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith(".")
+        ]
+        data = ds.dataset(
+            files,
+            filesystem=self.fs,
+            format="parquet",
+            partitioning="hive",
+            partition_base_dir=base,
+        )
         return data.to_table()
 
 
@@ -106,9 +131,10 @@ def query(sql: str, *, lake: Lake | None = None, catalog: Any = None) -> Any:
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as e:
-        raise DataError(f"query failed: {str(e).splitlines()[0]}; tables here: "
-                        f"{', '.join(sorted(set(CATALOG_TABLES) | set(lake.datasets() if lake else [])))}"
-                        ) from None
+        raise DataError(
+            f"query failed: {str(e).splitlines()[0]}; tables here: "
+            f"{', '.join(sorted(set(CATALOG_TABLES) | set(lake.datasets() if lake else [])))}"
+        ) from None
     finally:
         con.close()
 
@@ -121,6 +147,7 @@ def _arrow(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     if not rows:
         return pa.table({c: pa.array([], type=pa.string()) for c in columns})
     # JSON columns (metadata, counts) become JSON text; DuckDB's json functions read them.
-    fixed = [{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in r.items()}
-             for r in rows]
+    fixed = [
+        {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows
+    ]
     return pa.Table.from_pylist(fixed)

@@ -25,8 +25,10 @@ class Lineage:
 def _model_json(package: Path) -> tuple[Path, dict[str, Any]]:
     path = package / "model.json" if package.is_dir() else package
     if not path.is_file():
-        raise PackageError(f"{package} is not a model package (no model.json); packages live "
-                           f"in .dlstack/models/<name>/<n>/")
+        raise PackageError(
+            f"{package} is not a model package (no model.json); packages live "
+            f"in .dlstack/models/<name>/<n>/"
+        )
     try:
         return path.parent, json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -48,6 +50,16 @@ def lineage(repo: DataRepo, package: Path) -> Lineage:
     while v is not None:
         history.append(v)
         v = repo.resolve(v.parent) if v.parent else None
-    keys = ("name", "version", "created", "run_id", "mlflow_run_id", "architecture",
-            "code_version", "dlstack_version", "data_version", "metrics")
+    keys = (
+        "name",
+        "version",
+        "created",
+        "run_id",
+        "mlflow_run_id",
+        "architecture",
+        "code_version",
+        "dlstack_version",
+        "data_version",
+        "metrics",
+    )
     return Lineage(root, {k: meta.get(k) for k in keys}, version, tuple(steps), history)

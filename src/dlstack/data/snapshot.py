@@ -59,8 +59,9 @@ class Snapshot:
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         mask = self.splits == SPLITS.index(name)
-        return SplitArrays(np.asarray(self.images[mask]), np.asarray(self.labels[mask]),
-                           np.asarray(self.ids[mask]))
+        return SplitArrays(
+            np.asarray(self.images[mask]), np.asarray(self.labels[mask]), np.asarray(self.ids[mask])
+        )
 
     def counts(self) -> dict[str, int]:
         return {name: int((self.splits == i).sum()) for i, name in enumerate(SPLITS)}
@@ -72,15 +73,28 @@ class Snapshot:
         train = np.flatnonzero(self.splits == 0)
         keep_train = train[stratified_subset(self.labels[train], size, seed)]
         keep = np.sort(np.concatenate([keep_train, np.flatnonzero(self.splits != 0)]))
-        return Snapshot(f"{self.version}", self.classes, np.asarray(self.images[keep]),
-                        self.labels[keep], self.splits[keep], self.ids[keep])
+        return Snapshot(
+            f"{self.version}",
+            self.classes,
+            np.asarray(self.images[keep]),
+            self.labels[keep],
+            self.splits[keep],
+            self.ids[keep],
+        )
 
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
-                    *, version: str = "unversioned", split: tuple[float, float, float] = (
-                        0.8, 0.1, 0.1), seed: int = 0) -> Snapshot:
+    def from_arrays(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        classes: tuple[str, ...],
+        *,
+        version: str = "unversioned",
+        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+    ) -> Snapshot:
         """Build a snapshot from arrays without the catalog (tests, notebooks).
 
         Example ids are the sha256 of each image's bytes; splits are assigned the same way
@@ -96,15 +110,21 @@ class Snapshot:
         return cls(version, tuple(classes), images, labels, splits, ids)
 
     @classmethod
-    def from_builtin(cls, name: str, *, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                     seed: int = 0) -> Snapshot:
+    def from_builtin(
+        cls, name: str, *, split: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+    ) -> Snapshot:
         """A built-in dataset as a snapshot, bypassing the store (fast tests, benchmarks)."""
         from dlstack.data.builtin import load_builtin
 
         raw = load_builtin(name)
-        return cls.from_arrays(raw.images, raw.labels, raw.classes,
-                               version=f"builtin:{name.removeprefix('builtin:')}",
-                               split=split, seed=seed)
+        return cls.from_arrays(
+            raw.images,
+            raw.labels,
+            raw.classes,
+            version=f"builtin:{name.removeprefix('builtin:')}",
+            split=split,
+            seed=seed,
+        )
 
     # -- files ----------------------------------------------------------------------------
 
@@ -118,8 +138,12 @@ class Snapshot:
             np.save(tmp / "labels.npy", self.labels)
             np.save(tmp / "splits.npy", self.splits)
             np.save(tmp / "ids.npy", self.ids.astype("U64"))
-            meta = {"format": _FORMAT, "version": self.version, "classes": list(self.classes),
-                    "counts": self.counts()}
+            meta = {
+                "format": _FORMAT,
+                "version": self.version,
+                "classes": list(self.classes),
+                "counts": self.counts(),
+            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
             if path.exists():
                 shutil.rmtree(path)
@@ -134,13 +158,22 @@ class Snapshot:
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.is_file():
-            raise DataError(f"{path} is not a snapshot (no meta.json); run `dlstack data "
-                            f"checkout VERSION` to materialize one")
+            raise DataError(
+                f"{path} is not a snapshot (no meta.json); run `dlstack data "
+                f"checkout VERSION` to materialize one"
+            )
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != _FORMAT:
-            raise DataError(f"snapshot {path} has format {meta.get('format')}, this dlstack "
-                            f"reads format {_FORMAT}; check it out again")
+            raise DataError(
+                f"snapshot {path} has format {meta.get('format')}, this dlstack "
+                f"reads format {_FORMAT}; check it out again"
+            )
         load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
-        return cls(meta["version"], tuple(meta["classes"]), load("images.npy"),
-                   np.load(path / "labels.npy"), np.load(path / "splits.npy"),
-                   np.load(path / "ids.npy"))
+        return cls(
+            meta["version"],
+            tuple(meta["classes"]),
+            load("images.npy"),
+            np.load(path / "labels.npy"),
+            np.load(path / "splits.npy"),
+            np.load(path / "ids.npy"),
+        )

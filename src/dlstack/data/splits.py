@@ -21,8 +21,12 @@ def _rank_key(example_id: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{example_id}".encode()).hexdigest()
 
 
-def assign_splits(ids: Sequence[str], labels: Sequence[object],
-                  fractions: tuple[float, float, float], seed: int = 0) -> list[str]:
+def assign_splits(
+    ids: Sequence[str],
+    labels: Sequence[object],
+    fractions: tuple[float, float, float],
+    seed: int = 0,
+) -> list[str]:
     """Split name for each example: per class, ordered by a seeded hash, cut by fractions."""
     out = [""] * len(ids)
     by_class: dict[object, list[int]] = {}

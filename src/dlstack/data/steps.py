@@ -7,6 +7,7 @@ the real distribution.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,24 +22,36 @@ def _derived_ids(ids: np.ndarray, tag: str) -> np.ndarray:
     return np.array([hashlib.sha256(f"{i}:{tag}".encode()).hexdigest() for i in ids])
 
 
-def _with(snap: Snapshot, keep: np.ndarray, extra: tuple[np.ndarray, ...] | None = None,
-          tag: str = "") -> Snapshot:
-    images, labels, splits, ids = (snap.images[keep], snap.labels[keep], snap.splits[keep],
-                                   snap.ids[keep])
+def _with(
+    snap: Snapshot, keep: np.ndarray, extra: tuple[np.ndarray, ...] | None = None, tag: str = ""
+) -> Snapshot:
+    images, labels, splits, ids = (
+        snap.images[keep],
+        snap.labels[keep],
+        snap.splits[keep],
+        snap.ids[keep],
+    )
     if extra is not None:
         images = np.concatenate([images, extra[0]])
         labels = np.concatenate([labels, extra[1]])
         splits = np.concatenate([splits, extra[2]])
         ids = np.concatenate([ids, extra[3]])
-    return Snapshot(f"{snap.version}+{tag}" if tag else snap.version, snap.classes,
-                    np.ascontiguousarray(images), labels, splits, ids)
+    return Snapshot(
+        f"{snap.version}+{tag}" if tag else snap.version,
+        snap.classes,
+        np.ascontiguousarray(images),
+        labels,
+        splits,
+        ids,
+    )
 
 
 def resample(snap: Snapshot, *, seed: int = 0, strategy: str = "oversample") -> Snapshot:
     """Balance the train split's classes by repeating (oversample) or dropping (undersample)."""
     if strategy not in ("oversample", "undersample"):
-        raise ConfigError(f"resample strategy must be 'oversample' or 'undersample', "
-                          f"got {strategy!r}")
+        raise ConfigError(
+            f"resample strategy must be 'oversample' or 'undersample', got {strategy!r}"
+        )
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(snap.splits == 0)
     rest = np.flatnonzero(snap.splits != 0)
@@ -61,12 +74,15 @@ def resample(snap: Snapshot, *, seed: int = 0, strategy: str = "oversample") -> 
     return Snapshot(out.version, out.classes, out.images, out.labels, out.splits, np.array(ids))
 
 
-def augment(snap: Snapshot, *, seed: int = 0, copies: int = 1, max_shift: int = 2,
-            thicken: bool = True) -> Snapshot:
+def augment(
+    snap: Snapshot, *, seed: int = 0, copies: int = 1, max_shift: int = 2, thicken: bool = True
+) -> Snapshot:
     """Add ``copies`` shifted (and randomly thickened/thinned) versions of each train image."""
     if copies < 1 or max_shift < 0:
-        raise ConfigError(f"augment needs copies >= 1 and max_shift >= 0, got copies={copies}, "
-                          f"max_shift={max_shift}")
+        raise ConfigError(
+            f"augment needs copies >= 1 and max_shift >= 0, got copies={copies}, "
+            f"max_shift={max_shift}"
+        )
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(snap.splits == 0)
     new_images = []
@@ -81,11 +97,13 @@ def augment(snap: Snapshot, *, seed: int = 0, copies: int = 1, max_shift: int = 
         new_images.append(batch)
     images = np.concatenate(new_images)
     labels = np.tile(snap.labels[train], copies)
-    ids = np.concatenate([_derived_ids(snap.ids[train], f"augment{c}:{seed}")
-                          for c in range(copies)])
+    ids = np.concatenate(
+        [_derived_ids(snap.ids[train], f"augment{c}:{seed}") for c in range(copies)]
+    )
     splits = np.zeros(len(labels), dtype=np.uint8)
-    return _with(snap, np.arange(len(snap.labels)), (images, labels, splits, ids),
-                 tag=f"augment{copies}")
+    return _with(
+        snap, np.arange(len(snap.labels)), (images, labels, splits, ids), tag=f"augment{copies}"
+    )
 
 
 def _dilate(img: np.ndarray) -> np.ndarray:
@@ -104,13 +122,20 @@ def _erode(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def resplit(snap: Snapshot, *, seed: int = 0,
-            split: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> Snapshot:
+def resplit(
+    snap: Snapshot, *, seed: int = 0, split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> Snapshot:
     """Assign new train/val/test splits (stratified, seeded) to every example."""
     names = assign_splits(list(snap.ids), list(snap.labels), tuple(split), seed)  # type: ignore[arg-type]
     splits = np.array([SPLITS.index(n) for n in names], dtype=np.uint8)
-    return Snapshot(f"{snap.version}+resplit", snap.classes, np.asarray(snap.images),
-                    snap.labels, splits, snap.ids)
+    return Snapshot(
+        f"{snap.version}+resplit",
+        snap.classes,
+        np.asarray(snap.images),
+        snap.labels,
+        splits,
+        snap.ids,
+    )
 
 
 def resize(snap: Snapshot, *, seed: int = 0, size: int = 14) -> Snapshot:
@@ -119,10 +144,20 @@ def resize(snap: Snapshot, *, seed: int = 0, size: int = 14) -> Snapshot:
 
     if size < 2:
         raise ConfigError(f"resize size must be >= 2, got {size}")
-    images = np.stack([np.asarray(Image.fromarray(np.asarray(im)).resize(
-        (size, size), Image.Resampling.BOX)) for im in snap.images])
-    return Snapshot(f"{snap.version}+resize{size}", snap.classes, images, snap.labels,
-                    snap.splits, snap.ids)
+    images = np.stack(
+        [
+            np.asarray(Image.fromarray(np.asarray(im)).resize((size, size), Image.Resampling.BOX))
+            for im in snap.images
+        ]
+    )
+    return Snapshot(
+        f"{snap.version}+resize{size}", snap.classes, images, snap.labels, snap.splits, snap.ids
+    )
 
 
-BUILTIN_STEPS = {"resample": resample, "augment": augment, "resplit": resplit, "resize": resize}
+BUILTIN_STEPS: dict[str, Callable[..., Snapshot]] = {
+    "resample": resample,
+    "augment": augment,
+    "resplit": resplit,
+    "resize": resize,
+}

@@ -37,8 +37,10 @@ class ObjectStore:
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as e:
-            raise DataError(f"data.store {url!r} needs an extra package ({e}); for S3 run "
-                            f"pip install 'dlstack[s3]'") from None
+            raise DataError(
+                f"data.store {url!r} needs an extra package ({e}); for S3 run "
+                f"pip install 'dlstack[s3]'"
+            ) from None
         self._local = "file" in _protocols(self.fs)
 
     def _path(self, key: str) -> str:

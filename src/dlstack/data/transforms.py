@@ -28,10 +28,7 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
 def to_model_input(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """uint8 (N, H, W[, C]) -> standardized float32 (N, C, H, W)."""
     x = np.asarray(images, dtype=np.float32) / np.float32(255.0)
-    if x.ndim == 3:
-        x = x[:, None, :, :]
-    else:
-        x = np.transpose(x, (0, 3, 1, 2))
+    x = x[:, None, :, :] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
     m = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
     s = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
     return np.ascontiguousarray((x - m) / s)

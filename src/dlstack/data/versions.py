@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,8 +66,9 @@ class DataRepo:
     >>> snapshot = repo.checkout(v.id)        # doctest: +SKIP
     """
 
-    def __init__(self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path,
-                 lake: Lake | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path, lake: Lake | None = None
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.snapshots_dir = snapshots_dir
@@ -75,27 +77,53 @@ class DataRepo:
     @classmethod
     def open(cls, project: Project) -> DataRepo:
         catalog = Catalog(project.catalog_url, namespace=project.config.project.name)
-        return cls(catalog, ObjectStore(project.store_url, **project.store_options),
-                   project.snapshots_dir, Lake(project.lake_url, **project.lake_options))
+        return cls(
+            catalog,
+            ObjectStore(project.store_url, **project.store_options),
+            project.snapshots_dir,
+            Lake(project.lake_url, **project.lake_options),
+        )
 
     def close(self) -> None:
         self.catalog.close()
 
     # -- ingest and commit -------------------------------------------------------------
 
-    def ingest(self, source: str, *, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
-               seed: int = 0, progress: bool = True) -> IngestReport:
-        report = ingest(self.catalog, self.store, source, split=split, seed=seed,
-                        progress=progress)
+    def ingest(
+        self,
+        source: str,
+        *,
+        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        progress: bool = True,
+    ) -> IngestReport:
+        report = ingest(self.catalog, self.store, source, split=split, seed=seed, progress=progress)
         if self.lake is not None:  # the ingest report goes to the lake, for `data query`
             now = datetime.now(UTC)
-            self.lake.append("ingest_reports", [{
-                "at": now, "source": source, "seen": report.seen, "added": report.added,
-                "unchanged": report.unchanged, "duplicates": report.duplicates,
-                "queued": report.queued, "rejected": len(report.rejected)}], when=now)
-            self.lake.append("ingest_rejections", [
-                {"at": now, "source": source, "item": item, "reason": reason}
-                for item, reason in report.rejected], when=now)
+            self.lake.append(
+                "ingest_reports",
+                [
+                    {
+                        "at": now,
+                        "source": source,
+                        "seen": report.seen,
+                        "added": report.added,
+                        "unchanged": report.unchanged,
+                        "duplicates": report.duplicates,
+                        "queued": report.queued,
+                        "rejected": len(report.rejected),
+                    }
+                ],
+                when=now,
+            )
+            self.lake.append(
+                "ingest_rejections",
+                [
+                    {"at": now, "source": source, "item": item, "reason": reason}
+                    for item, reason in report.rejected
+                ],
+                when=now,
+            )
         return report
 
     def run_steps(self, snapshot: Snapshot, project: Project) -> tuple[Snapshot, list[Any]]:
@@ -105,8 +133,12 @@ class DataRepo:
         steps = [(s.name, s.call, dict(s.params)) for s in project.config.data.steps]
         if not steps:
             return snapshot, []
-        return run_steps(snapshot, steps, cache_dir=project.state_dir / "cache" / "steps",
-                         seed=project.config.data.seed)
+        return run_steps(
+            snapshot,
+            steps,
+            cache_dir=project.state_dir / "cache" / "steps",
+            seed=project.config.data.seed,
+        )
 
     def query(self, sql: str) -> Any:
         """DuckDB SQL over the lake's datasets and the catalog's tables (an Arrow table)."""
@@ -132,12 +164,14 @@ class DataRepo:
     def _commit(self, message: str, author: str | None) -> str | None:
         with self.catalog.begin() as conn:
             rows = conn.execute(
-                select(staged.c.example_id, staged.c.label, staged.c.split)
-                .order_by(staged.c.example_id)
+                select(staged.c.example_id, staged.c.label, staged.c.split).order_by(
+                    staged.c.example_id
+                )
             ).all()
             if not rows:
-                raise DataError("nothing to commit: the working set is empty; run "
-                                "`dlstack data ingest` first")
+                raise DataError(
+                    "nothing to commit: the working set is empty; run `dlstack data ingest` first"
+                )
             content = _content_hash(rows)
             head = self._head(conn, lock=True)
             if head is not None and head.content_hash == content:
@@ -147,21 +181,36 @@ class DataRepo:
             seq = (conn.execute(select(func.max(versions.c.seq))).scalar() or 0) + 1
             classes = self.catalog.get_meta(conn, "classes") or []
             counts = {s: sum(1 for r in rows if r.split == s) for s in SPLITS}
-            conn.execute(versions.insert().values(
-                id=vid, seq=seq, parent=parent, message=message.strip(),
-                author=author or _author(), created_at=datetime.now(UTC), content_hash=content,
-                n_examples=len(rows), classes=classes, counts=counts))
-            conn.execute(insert(version_rows).from_select(
-                ["version_id", "example_id", "label", "split"],
-                select(_literal(vid), staged.c.example_id, staged.c.label, staged.c.split)))
+            conn.execute(
+                versions.insert().values(
+                    id=vid,
+                    seq=seq,
+                    parent=parent,
+                    message=message.strip(),
+                    author=author or _author(),
+                    created_at=datetime.now(UTC),
+                    content_hash=content,
+                    n_examples=len(rows),
+                    classes=classes,
+                    counts=counts,
+                )
+            )
+            conn.execute(
+                insert(version_rows).from_select(
+                    ["version_id", "example_id", "label", "split"],
+                    select(_literal(vid), staged.c.example_id, staged.c.label, staged.c.split),
+                )
+            )
             self._on_commit_rows_written(conn)
             if head is None:
                 conn.execute(refs.insert().values(name=HEAD, version_id=vid))
             else:
                 # Compare-and-swap: move HEAD only if it still points at our parent.
-                moved = conn.execute(refs.update().where(
-                    (refs.c.name == HEAD) & (refs.c.version_id == head.id)).values(
-                    version_id=vid))
+                moved = conn.execute(
+                    refs.update()
+                    .where((refs.c.name == HEAD) & (refs.c.version_id == head.id))
+                    .values(version_id=vid)
+                )
                 if moved.rowcount != 1:
                     raise IntegrityError("HEAD moved", None, Exception("HEAD moved"))
         return vid
@@ -174,8 +223,9 @@ class DataRepo:
     def log(self) -> list[Version]:
         """All versions, newest first."""
         with self.catalog.connect() as conn:
-            return [_version(r) for r in conn.execute(
-                versions.select().order_by(versions.c.seq.desc()))]
+            return [
+                _version(r) for r in conn.execute(versions.select().order_by(versions.c.seq.desc()))
+            ]
 
     def head(self) -> Version | None:
         with self.catalog.connect() as conn:
@@ -198,55 +248,73 @@ class DataRepo:
             else:
                 if version is not None:
                     return version
-            raise DataError(f"version {ref!r} does not exist; `dlstack data log` lists the "
-                            f"versions" + ("" if self._head(conn) else
-                                           " (none yet: ingest and commit first)"))
+            raise DataError(
+                f"version {ref!r} does not exist; `dlstack data log` lists the "
+                f"versions" + ("" if self._head(conn) else " (none yet: ingest and commit first)")
+            )
         tagged = conn.execute(select(refs.c.version_id).where(refs.c.name == _TAG + ref)).scalar()
         if tagged is not None:
             return self._resolve(conn, tagged)
-        found = conn.execute(versions.select().where(versions.c.id.startswith(ref.lower()))
-                             .limit(2)).all()
+        found = conn.execute(
+            versions.select().where(versions.c.id.startswith(ref.lower())).limit(2)
+        ).all()
         if len(found) == 1 and len(ref) >= 4:
             return _version(found[0])
         why = "is ambiguous" if len(found) > 1 else "matches no version"
-        raise DataError(f"version {ref!r} {why}; give a tag, at least 4 characters of an id "
-                        f"from `dlstack data log`, or HEAD")
+        raise DataError(
+            f"version {ref!r} {why}; give a tag, at least 4 characters of an id "
+            f"from `dlstack data log`, or HEAD"
+        )
 
     def tag(self, name: str, ref: str = HEAD) -> Version:
         """Name a version. Tags are unique and never move: delete-and-retag is explicit."""
-        if not name or name == HEAD or "~" in name or not name.replace("-", "").replace(
-                ".", "").replace("_", "").isalnum():
-            raise DataError(f"tag {name!r} is not allowed; use letters, digits, '.', '-', '_' "
-                            f"(and not HEAD)")
+        if (
+            not name
+            or name == HEAD
+            or "~" in name
+            or not name.replace("-", "").replace(".", "").replace("_", "").isalnum()
+        ):
+            raise DataError(
+                f"tag {name!r} is not allowed; use letters, digits, '.', '-', '_' (and not HEAD)"
+            )
         with self.catalog.begin() as conn:
             version = self._resolve(conn, ref)
-            existing = conn.execute(select(refs.c.version_id).where(
-                refs.c.name == _TAG + name)).scalar()
+            existing = conn.execute(
+                select(refs.c.version_id).where(refs.c.name == _TAG + name)
+            ).scalar()
             if existing is not None:
-                raise DataError(f"tag {name!r} already names version {existing[:SHORT]}; tags "
-                                f"never move, pick another name")
+                raise DataError(
+                    f"tag {name!r} already names version {existing[:SHORT]}; tags "
+                    f"never move, pick another name"
+                )
             conn.execute(refs.insert().values(name=_TAG + name, version_id=version.id))
         return version
 
     def tags(self) -> dict[str, str]:
         """Tag name -> version id."""
         with self.catalog.connect() as conn:
-            rows = conn.execute(select(refs.c.name, refs.c.version_id).where(
-                refs.c.name.startswith(_TAG))).all()
+            rows = conn.execute(
+                select(refs.c.name, refs.c.version_id).where(refs.c.name.startswith(_TAG))
+            ).all()
         return {r.name.removeprefix(_TAG): r.version_id for r in rows}
 
     def rows(self, ref: str = HEAD) -> dict[str, tuple[str, str]]:
         """example id -> (label, split) of one version."""
         version = self.resolve(ref)
         with self.catalog.connect() as conn:
-            result = conn.execute(select(version_rows.c.example_id, version_rows.c.label,
-                                         version_rows.c.split)
-                                  .where(version_rows.c.version_id == version.id))
+            result = conn.execute(
+                select(version_rows.c.example_id, version_rows.c.label, version_rows.c.split).where(
+                    version_rows.c.version_id == version.id
+                )
+            )
             return {r.example_id: (r.label, r.split) for r in result}
 
     def _head(self, conn: Connection, *, lock: bool = False) -> Version | None:
-        query = (versions.select().join(refs, refs.c.version_id == versions.c.id)
-                 .where(refs.c.name == HEAD))
+        query = (
+            versions.select()
+            .join(refs, refs.c.version_id == versions.c.id)
+            .where(refs.c.name == HEAD)
+        )
         if lock:  # PostgreSQL: a concurrent committer waits here (sqlite ignores it)
             query = query.with_for_update(of=refs)
         row = conn.execute(query).first()
@@ -266,15 +334,20 @@ class DataRepo:
             rows = conn.execute(
                 select(version_rows.c.example_id, version_rows.c.label, version_rows.c.split)
                 .where(version_rows.c.version_id == version.id)
-                .order_by(version_rows.c.example_id)).all()
+                .order_by(version_rows.c.example_id)
+            ).all()
         if not rows:
             raise DataError(f"version {version.short} has no examples")
         class_index = {c: i for i, c in enumerate(version.classes)}
-        images = []
+        images: list[np.ndarray] = []
         chunk = 500  # objects fetched per (concurrent, for remote stores) request batch
-        for start in track(range(0, len(rows), chunk), f"checkout {version.short}",
-                           total=-(-len(rows) // chunk), enabled=progress):
-            blobs = self.store.get_many([r.example_id for r in rows[start:start + chunk]])
+        for start in track(
+            range(0, len(rows), chunk),
+            f"checkout {version.short}",
+            total=-(-len(rows) // chunk),
+            enabled=progress,
+        ):
+            blobs = self.store.get_many([r.example_id for r in rows[start : start + chunk]])
             images.extend(decode_gray(b) for b in blobs)
         snap = Snapshot(
             version=version.id,
@@ -288,7 +361,7 @@ class DataRepo:
         return version, Snapshot.load(path)
 
 
-def _content_hash(rows: list[Any]) -> str:
+def _content_hash(rows: Sequence[Any]) -> str:
     h = hashlib.sha256()
     for r in rows:
         h.update(f"{r.example_id}\t{r.label}\t{r.split}\n".encode())
@@ -299,10 +372,18 @@ def _version(row: Any) -> Version:
     created = row.created_at
     if created.tzinfo is None:  # sqlite drops the zone; we always store UTC
         created = created.replace(tzinfo=UTC)
-    return Version(id=row.id, seq=row.seq, parent=row.parent, message=row.message,
-                   author=row.author, created_at=created, content_hash=row.content_hash,
-                   n_examples=row.n_examples, classes=tuple(row.classes),
-                   counts=dict(row.counts))
+    return Version(
+        id=row.id,
+        seq=row.seq,
+        parent=row.parent,
+        message=row.message,
+        author=row.author,
+        created_at=created,
+        content_hash=row.content_hash,
+        n_examples=row.n_examples,
+        classes=tuple(row.classes),
+        counts=dict(row.counts),
+    )
 
 
 def _literal(value: str) -> Any:

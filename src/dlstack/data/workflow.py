@@ -38,23 +38,34 @@ def resolve_step(call: str) -> Callable[..., Snapshot]:
     from dlstack.data.steps import BUILTIN_STEPS
 
     if call in BUILTIN_STEPS:
-        return BUILTIN_STEPS[call]
+        builtin: Callable[..., Snapshot] = BUILTIN_STEPS[call]
+        return builtin
     if ":" not in call:
-        raise ConfigError(f"data step {call!r} is neither a built-in step "
-                          f"({', '.join(BUILTIN_STEPS)}) nor 'module:function'")
+        raise ConfigError(
+            f"data step {call!r} is neither a built-in step "
+            f"({', '.join(BUILTIN_STEPS)}) nor 'module:function'"
+        )
     module, name = call.split(":", 1)
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
-        raise ConfigError(f"data step {call!r} cannot be imported ({e}); check the module is "
-                          f"importable from the project directory") from None
+        raise ConfigError(
+            f"data step {call!r} cannot be imported ({e}); check the module is "
+            f"importable from the project directory"
+        ) from None
     if not callable(fn):
         raise ConfigError(f"data step {call!r} is not callable")
-    return fn  # type: ignore[no-any-return]
+    step: Callable[..., Snapshot] = fn
+    return step
 
 
-def run_steps(snapshot: Snapshot, steps: list[tuple[str, str, dict[str, Any]]], *,
-              cache_dir: Path, seed: int = 0) -> tuple[Snapshot, list[StepReport]]:
+def run_steps(
+    snapshot: Snapshot,
+    steps: list[tuple[str, str, dict[str, Any]]],
+    *,
+    cache_dir: Path,
+    seed: int = 0,
+) -> tuple[Snapshot, list[StepReport]]:
     """Run ``(name, call, params)`` steps in order, reusing cached outputs."""
     from joblib import Memory
 
@@ -66,8 +77,9 @@ def run_steps(snapshot: Snapshot, steps: list[tuple[str, str, dict[str, Any]]], 
         try:
             inspect.signature(raw).bind(current, seed=seed, **params)
         except TypeError as e:
-            raise ConfigError(f"data step {name!r} ({call}) rejected its params {params}: "
-                              f"{e}") from None
+            raise ConfigError(
+                f"data step {name!r} ({call}) rejected its params {params}: {e}"
+            ) from None
         fn = memory.cache(raw)
         # The snapshot's arrays are hashed by content, so an unchanged input is recognised
         # even when it was checked out again; joblib also notices a changed function body.
@@ -77,10 +89,14 @@ def run_steps(snapshot: Snapshot, steps: list[tuple[str, str, dict[str, Any]]], 
         t = time.perf_counter()
         out = fn(*args, **kwargs)
         if not isinstance(out, Snapshot):
-            raise ConfigError(f"data step {name!r} ({call}) returned {type(out).__name__}, "
-                              f"expected a Snapshot")
-        reports.append(StepReport(name, "cached" if cached else "ran",
-                                  time.perf_counter() - t, len(out.labels)))
+            raise ConfigError(
+                f"data step {name!r} ({call}) returned {type(out).__name__}, expected a Snapshot"
+            )
+        reports.append(
+            StepReport(
+                name, "cached" if cached else "ran", time.perf_counter() - t, len(out.labels)
+            )
+        )
         current = out
     return current, reports
 
@@ -89,5 +105,11 @@ def _plain(snap: Snapshot) -> Snapshot:
     """The snapshot with in-memory arrays: joblib then hashes content, not a memmap's path."""
     import numpy as np
 
-    return Snapshot(snap.version, snap.classes, np.asarray(snap.images), np.asarray(snap.labels),
-                    np.asarray(snap.splits), np.asarray(snap.ids))
+    return Snapshot(
+        snap.version,
+        snap.classes,
+        np.asarray(snap.images),
+        np.asarray(snap.labels),
+        np.asarray(snap.splits),
+        np.asarray(snap.ids),
+    )

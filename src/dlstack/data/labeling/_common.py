@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from dlstack.data.catalog import annotations, queue, staged
+from dlstack.data import catalog as _catalog
+from dlstack.data.catalog import queue, staged
 from dlstack.data.splits import SPLITS
 from dlstack.errors import DataError
 from dlstack.project import DEFAULT_SPLIT
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 
 MAX_TEXT_LABEL = 256  # a transcription longer than this is a paste accident, not a line
 CONSENSUS = "consensus"  # queue.meta["decision"]["by"] when agreeing labels decided
+
+
+# catalog.py's `annotations` table shares its name with `from __future__ import annotations`,
+# which mypy then types as the __future__ feature; look the table up by name instead.
+annotations_t: Table = _catalog.metadata.tables["annotations"]
 
 
 class InvalidLabel(DataError):
@@ -75,29 +81,40 @@ def classes_of(catalog: Catalog, conn: Connection) -> list[str]:
     return list(catalog.get_meta(conn, "classes") or [])
 
 
-def check_label(label: str, rules: LabelingRules, classes: Sequence[str],
-                vocabulary: str | None = None) -> str:
+def check_label(
+    label: str, rules: LabelingRules, classes: Sequence[str], vocabulary: str | None = None
+) -> str:
     """The label, normalized, or InvalidLabel saying what is allowed."""
     if rules.task == "classification":
         if label in classes:
             return label
         if not classes:
-            raise InvalidLabel(f"label {label!r} cannot be checked: the project declares no "
-                               f"classes yet; run `dlstack data ingest` first")
-        raise InvalidLabel(f"label {label!r} is not one of the classes: {', '.join(classes)}",
-                           classes)
+            raise InvalidLabel(
+                f"label {label!r} cannot be checked: the project declares no "
+                f"classes yet; run `dlstack data ingest` first"
+            )
+        raise InvalidLabel(
+            f"label {label!r} is not one of the classes: {', '.join(classes)}", classes
+        )
     text = " ".join(label.split())  # transcriptions: one space between words, none around
     if not text:
         raise InvalidLabel("a transcription must not be empty; skip the example instead")
     if len(text) > MAX_TEXT_LABEL:
-        raise InvalidLabel(f"a transcription has at most {MAX_TEXT_LABEL} characters, got "
-                           f"{len(text)}")
-    bad = sorted({c for c in text if (vocabulary and c not in vocabulary and c != " ")
-                  or not c.isprintable()})
+        raise InvalidLabel(
+            f"a transcription has at most {MAX_TEXT_LABEL} characters, got {len(text)}"
+        )
+    bad = sorted(
+        {
+            c
+            for c in text
+            if (vocabulary and c not in vocabulary and c != " ") or not c.isprintable()
+        }
+    )
     if bad:
         allowed = f"; allowed: {vocabulary!r}" if vocabulary else ""
-        raise InvalidLabel(f"transcription {text!r} has characters {''.join(bad)!r} that "
-                           f"are not allowed{allowed}")
+        raise InvalidLabel(
+            f"transcription {text!r} has characters {''.join(bad)!r} that are not allowed{allowed}"
+        )
     return text
 
 
@@ -121,15 +138,17 @@ def stream_split(example_id: str, fractions: tuple[float, float, float], seed: i
 def stage(conn: Connection, example_id: str, label: str, rules: LabelingRules) -> None:
     """Put a decided label into the working set; an already staged example keeps its split
     (moving it could leak it between splits)."""
-    current = conn.execute(select(staged.c.split).where(staged.c.example_id == example_id)
-                           ).scalar()
+    current = conn.execute(select(staged.c.split).where(staged.c.example_id == example_id)).scalar()
     if current is not None:
-        conn.execute(staged.update().where(staged.c.example_id == example_id)
-                     .values(label=label))
+        conn.execute(staged.update().where(staged.c.example_id == example_id).values(label=label))
         return
-    conn.execute(staged.insert().values(example_id=example_id, label=label,
-                                        split=stream_split(example_id, rules.split,
-                                                           rules.seed)))
+    conn.execute(
+        staged.insert().values(
+            example_id=example_id,
+            label=label,
+            split=stream_split(example_id, rules.split, rules.seed),
+        )
+    )
 
 
 def consensus(votes: Iterable[str], labels_needed: int) -> str | None:
@@ -155,19 +174,31 @@ class Vote:
     seconds: float | None
 
 
-def active_votes(conn: Connection, example_ids: Iterable[str] | None = None,
-                 ) -> dict[str, dict[str, Vote]]:
+def active_votes(
+    conn: Connection,
+    example_ids: Iterable[str] | None = None,
+) -> dict[str, dict[str, Vote]]:
     """example id -> user -> that user's latest answer not undone (labels and skips)."""
-    q = (select(annotations.c.id, annotations.c.example_id, annotations.c.user,
-                annotations.c.label, annotations.c.created_at, annotations.c.seconds)
-         .where(annotations.c.retracted_at.is_(None)).order_by(annotations.c.id))
+    q = (
+        select(
+            annotations_t.c.id,
+            annotations_t.c.example_id,
+            annotations_t.c.user,
+            annotations_t.c.label,
+            annotations_t.c.created_at,
+            annotations_t.c.seconds,
+        )
+        .where(annotations_t.c.retracted_at.is_(None))
+        .order_by(annotations_t.c.id)
+    )
     if example_ids is not None:
         ids = list(example_ids)
-        q = q.where(annotations.c.example_id.in_(ids))
+        q = q.where(annotations_t.c.example_id.in_(ids))
     out: dict[str, dict[str, Vote]] = {}
     for r in conn.execute(q):
         out.setdefault(r.example_id, {})[r.user] = Vote(
-            r.id, r.user, r.label, as_utc(r.created_at), r.seconds)
+            r.id, r.user, r.label, as_utc(r.created_at), r.seconds
+        )
     return out
 
 
@@ -179,3 +210,26 @@ def round_start(meta: dict[str, Any] | None) -> int:
 
 def queue_row(conn: Connection, example_id: str) -> Any:
     return conn.execute(queue.select().where(queue.c.example_id == example_id)).first()
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def media_type(data: bytes) -> str:
+    """The MIME type of stored image bytes, from their magic number."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    return "application/octet-stream"
+
+
+BROWSER_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")

@@ -69,10 +69,15 @@ def create_user(catalog: Catalog, name: str, role: str = "labeler") -> tuple[Use
     now = utcnow()
     with catalog.begin() as conn:
         if conn.execute(select(users.c.name).where(users.c.name == name)).first():
-            raise DataError(f"user {name!r} already exists; pick another name, or issue a "
-                            f"new token with `dlstack label user token {name}`")
-        conn.execute(users.insert().values(name=name, role=role, token_sha256=hash_token(token),
-                                           created_at=now, disabled=False))
+            raise DataError(
+                f"user {name!r} already exists; pick another name, or issue a "
+                f"new token with `dlstack label user token {name}`"
+            )
+        conn.execute(
+            users.insert().values(
+                name=name, role=role, token_sha256=hash_token(token), created_at=now, disabled=False
+            )
+        )
     return User(name, role, now, False), token
 
 
@@ -94,8 +99,9 @@ def rotate_token(catalog: Catalog, name: str) -> str:
     token = new_token()
     with catalog.begin() as conn:
         _get(conn, name)
-        conn.execute(users.update().where(users.c.name == name)
-                     .values(token_sha256=hash_token(token)))
+        conn.execute(
+            users.update().where(users.c.name == name).values(token_sha256=hash_token(token))
+        )
     return token
 
 
@@ -130,9 +136,15 @@ def ensure_users(conn: Connection, names: Iterable[str]) -> list[str]:
         if name in existing:
             continue
         _check_name(name)
-        conn.execute(users.insert().values(name=name, role="labeler",
-                                           token_sha256=hash_token(new_token()),
-                                           created_at=utcnow(), disabled=False))
+        conn.execute(
+            users.insert().values(
+                name=name,
+                role="labeler",
+                token_sha256=hash_token(new_token()),
+                created_at=utcnow(),
+                disabled=False,
+            )
+        )
         created.append(name)
     return created
 
@@ -146,8 +158,10 @@ def _get(conn: Connection, name: str) -> Any:
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name or ""):
-        raise DataError(f"user name {name!r} is not allowed; use up to 64 letters, digits and "
-                        f"'_.@+-', starting with a letter or digit")
+        raise DataError(
+            f"user name {name!r} is not allowed; use up to 64 letters, digits and "
+            f"'_.@+-', starting with a letter or digit"
+        )
 
 
 def _check_role(role: str) -> None:

@@ -1,0 +1,66 @@
+"""The architecture zoo by modality, and the practice's initialization schemes.
+
+>>> from dlstack.models import build_model
+>>> model, name = build_model("auto", (1, 28, 28), num_classes=10)
+>>> name
+'lenet'
+
+Names resolve lazily, so ``import dlstack.models`` does not import torch until a name
+is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlstack.models.build import build_model, is_user_spec, user_model_source
+    from dlstack.models.init import init_weights
+    from dlstack.models.zoo import (
+        ARCHITECTURES,
+        LENET_CHANNELS,
+        LENET_HIDDEN,
+        MLP,
+        MLP_HIDDEN,
+        RESNET_WIDTHS,
+        LeNet,
+        ResNet,
+        resolve_architecture,
+    )
+
+__all__ = [
+    "ARCHITECTURES",
+    "LENET_CHANNELS",
+    "LENET_HIDDEN",
+    "MLP",
+    "MLP_HIDDEN",
+    "RESNET_WIDTHS",
+    "LeNet",
+    "ResNet",
+    "build_model",
+    "init_weights",
+    "is_user_spec",
+    "resolve_architecture",
+    "user_model_source",
+]
+
+_HOME = {
+    "build_model": "build",
+    "is_user_spec": "build",
+    "user_model_source": "build",
+    "init_weights": "init",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'dlstack.models' has no attribute {name!r}")
+    module = importlib.import_module(f"dlstack.models.{_HOME.get(name, 'zoo')}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

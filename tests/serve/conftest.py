@@ -1,0 +1,80 @@
+"""Fixtures for serve tests: one real package exported from a small torch model.
+
+Tests may use torch to make the package and compute references; the code under test
+(dlstack.serve) must not, which test_serve_import.py checks in a clean interpreter.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dlstack.compress import export_package
+from dlstack.data import Snapshot, channel_stats
+from dlstack.project import Config
+from dlstack.train.result import Normalization, TrainResult
+
+
+@pytest.fixture(scope="session")
+def digits8() -> Snapshot:
+    return Snapshot.from_builtin("digits8")
+
+
+@pytest.fixture(scope="session")
+def result(digits8: Snapshot, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 8 * 8, 10),
+    ).eval()
+    run_dir = tmp_path_factory.mktemp("run")
+    return TrainResult(
+        run_id="run-1",
+        run_dir=run_dir,
+        model=model,
+        task="classification",
+        architecture="tiny-cnn",
+        normalization=Normalization(*channel_stats(digits8.split("train").images)),
+        input_shape=(1, 8, 8),
+        classes=digits8.classes,
+        data_version=digits8.version,
+        code_version="test",
+        config=Config(),
+        best_checkpoint=run_dir / "best.ckpt",
+    )
+
+
+@pytest.fixture(scope="session")
+def exported(
+    result: TrainResult, digits8: Snapshot, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """models/digits8/1, exported once per session; copy it before changing it."""
+    from dlstack.data import to_model_input
+
+    models = tmp_path_factory.mktemp("models")
+    images = digits8.split("test").images[:5]
+    sample = to_model_input(images, result.normalization.mean, result.normalization.std)
+    return export_package(result, models, "digits8", sample=sample)
+
+
+@pytest.fixture
+def package_dir(exported: Path, tmp_path: Path) -> Path:
+    """A private copy of the package: tests may damage it."""
+    target = tmp_path / "models" / "digits8" / "1"
+    shutil.copytree(exported, target)
+    return target
+
+
+@pytest.fixture
+def torch_probabilities(result: TrainResult):
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(result.model(torch.from_numpy(x)), dim=1).numpy()
+
+    return run

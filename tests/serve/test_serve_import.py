@@ -1,0 +1,34 @@
+"""Serving must work without torch (small containers, serverless): checked in a clean process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def test_serve_loads_and_predicts_without_importing_torch(exported: Path, tmp_path: Path) -> None:
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    code = textwrap.dedent(f"""
+        import sys
+        import dlstack.serve
+        pkg = dlstack.serve.load_package({str(exported)!r})
+        (p,) = pkg.predict_images([{str(image)!r}])
+        heavy = sorted(m for m in sys.modules
+                       if m.split(".")[0] in ("torch", "torchmetrics", "lightning", "sklearn"))
+        print(p.label, heavy)
+        assert not heavy, heavy
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout
+
+
+def test_public_api() -> None:
+    import dlstack.serve as api
+
+    assert all(hasattr(api, name) for name in api.__all__)

@@ -124,12 +124,25 @@ class MetricConfig(_Section):
     requirement: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
+class ServeConfig(_Section):
+    """``[serve]``: the prediction server (dlstack.serve). Owned by the serve stage."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+
+class EvalTestsConfig(_Section):
+    """``[tests]``: what a model package must meet (`dlstack test`). Owned by evaluate."""
+
+
 class Config(_Section):
     project: ProjectConfig = ProjectConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     metric: MetricConfig = MetricConfig()
+    tests: EvalTestsConfig = EvalTestsConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 class Project:

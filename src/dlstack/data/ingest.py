@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from dlstack._progress import track
-from dlstack.data.catalog import Catalog, examples, queue, staged
+from dlstack.data.catalog import Catalog, examples, staged
 from dlstack.data.splits import SPLITS, assign_splits
 from dlstack.data.store import ObjectStore, sha256
 from dlstack.errors import DataError
@@ -137,7 +136,6 @@ def ingest(
     with catalog.begin() as conn:
         known = {r.id for r in conn.execute(examples.select().with_only_columns(examples.c.id))}
         current = {r.example_id: (r.label, r.split) for r in conn.execute(staged.select())}
-        queued = {r.example_id for r in conn.execute(select(queue.c.example_id))}
         new_ids = [
             k
             for k in accepted
@@ -145,7 +143,9 @@ def ingest(
         ]
         new_splits = assign_splits(new_ids, [accepted[k].label for k in new_ids], split, seed)
         split_of = dict(zip(new_ids, new_splits, strict=True))
-        example_rows, staged_rows, queue_rows = [], [], []
+        example_rows: list[dict[str, Any]] = []
+        staged_rows: list[dict[str, Any]] = []
+        unlabeled: list[str] = []
         for key, item in accepted.items():
             if key not in known:
                 w, h, mode = shapes[key]
@@ -161,20 +161,7 @@ def ingest(
                     }
                 )
             if item.label is None:
-                if key not in current and key not in queued:
-                    queue_rows.append(
-                        {
-                            "example_id": key,
-                            "source": "ingest",
-                            "priority": 0.0,
-                            "labels_needed": 1,
-                            "added_at": now,
-                            "meta": {},
-                        }
-                    )
-                    report.queued += 1
-                else:
-                    report.unchanged += 1
+                unlabeled.append(key)
                 continue
             if key in current:
                 old_label, old_split = current[key]
@@ -193,8 +180,12 @@ def ingest(
             conn.execute(examples.insert(), example_rows)
         if staged_rows:
             conn.execute(staged.insert(), staged_rows)
-        if queue_rows:
-            conn.execute(queue.insert(), queue_rows)
+        if unlabeled:
+            from dlstack.data.labeling import enqueue
+
+            fresh = [k for k in unlabeled if k not in current]
+            report.queued = enqueue(catalog, fresh, source="ingest", conn=conn)
+            report.unchanged += len(unlabeled) - report.queued
         catalog.set_meta(conn, "classes", classes)
         catalog.set_meta(conn, "image_size", list(size))
     return report

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SPLITS", "assign_splits", "stratified_subset"]
+__all__ = ["SPLITS", "assign_splits", "stratified_subset", "stream_split"]
 
 SPLITS = ("train", "val", "test")
 
@@ -61,3 +61,20 @@ def stratified_subset(labels: np.ndarray, size: float, seed: int = 0) -> np.ndar
         idx = np.flatnonzero(labels == c)
         picked.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
     return np.sort(np.concatenate(picked))
+
+
+def stream_split(example_id: str, fractions: tuple[float, float, float], seed: int) -> str:
+    """The split of one example from its own seeded hash.
+
+    ``assign_splits`` cuts a *batch* by fractions, so a batch of one always lands in
+    train; labels arrive here one at a time, so each example draws its split from a
+    uniform number derived from (seed, id). Same fractions in expectation, and the split
+    never changes when other examples arrive.
+    """
+    u = int(hashlib.sha256(f"{seed}:{example_id}".encode()).hexdigest()[:15], 16) / 16**15
+    total = 0.0
+    for split, fraction in zip(SPLITS, fractions, strict=True):
+        total += fraction
+        if u < total:
+            return split
+    return SPLITS[0]

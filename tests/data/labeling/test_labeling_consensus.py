@@ -19,7 +19,8 @@ from dlstack.data.labeling import (
     set_labels_needed,
     undo_last,
 )
-from dlstack.data.labeling._common import annotations_t, stream_split
+from dlstack.data.labeling._common import annotations_t
+from dlstack.data.splits import stream_split
 from dlstack.errors import DataError
 
 

@@ -5,7 +5,6 @@ Kept private: the public names are re-exported by ``dlstack.data.labeling``.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from dlstack.data import catalog as _catalog
 from dlstack.data.catalog import queue, staged
-from dlstack.data.splits import SPLITS
+from dlstack.data.splits import stream_split
 from dlstack.errors import DataError
 from dlstack.project import DEFAULT_SPLIT
 
@@ -116,23 +115,6 @@ def check_label(
             f"transcription {text!r} has characters {''.join(bad)!r} that are not allowed{allowed}"
         )
     return text
-
-
-def stream_split(example_id: str, fractions: tuple[float, float, float], seed: int) -> str:
-    """The split of one example from its own seeded hash.
-
-    ``assign_splits`` cuts a *batch* by fractions, so a batch of one always lands in
-    train; labels arrive here one at a time, so each example draws its split from a
-    uniform number derived from (seed, id). Same fractions in expectation, and the split
-    never changes when other examples arrive.
-    """
-    u = int(hashlib.sha256(f"{seed}:{example_id}".encode()).hexdigest()[:15], 16) / 16**15
-    total = 0.0
-    for split, fraction in zip(SPLITS, fractions, strict=True):
-        total += fraction
-        if u < total:
-            return split
-    return SPLITS[0]
 
 
 def stage(conn: Connection, example_id: str, label: str, rules: LabelingRules) -> None:

@@ -50,15 +50,20 @@ def prepare_data(
         if report.changed:
             repo.commit(f"ingest {cfg.source}")
         version, snapshot = repo.checkout("HEAD", progress=progress)
+        snapshot, _ = repo.run_steps(snapshot, project)
     finally:
         repo.close()
     return report, version, snapshot
 
 
 def snapshot_for(
-    project: Project, ref: str = "HEAD", *, progress: bool = True
+    project: Project, ref: str = "HEAD", *, steps: bool | None = None, progress: bool = True
 ) -> tuple[Version, Snapshot]:
-    """Check out a data version (HEAD by default) for a stage that needs the arrays."""
+    """Check out a data version (HEAD by default) for a stage that needs the arrays.
+
+    ``ref`` may be a run's data version, ``<id>+<step>...`` when data steps made it; the
+    declared steps run (cached) when ``steps`` is True, or by default when ``ref`` says so.
+    """
     from dlstack.data import DataRepo
 
     repo: DataRepo = DataRepo.open(project)
@@ -68,7 +73,10 @@ def snapshot_for(
                 "the project has no data version yet; run `dlstack data ingest` "
                 "and `dlstack data commit -m MSG` (or `dlstack run`)"
             )
-        return repo.checkout(ref, progress=progress)
+        version, snapshot = repo.checkout(ref.split("+", 1)[0], progress=progress)
+        if steps if steps is not None else "+" in ref:
+            snapshot, _ = repo.run_steps(snapshot, project)
+        return version, snapshot
     finally:
         repo.close()
 

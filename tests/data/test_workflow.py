@@ -84,3 +84,21 @@ def test_bad_steps_are_config_errors(snap, tmp_path):
         run_steps(snap, [("x", "nope", {})], cache_dir=tmp_path)
     with pytest.raises(ConfigError, match="rejected its params"):
         run_steps(snap, [("x", "augment", {"colour": 1})], cache_dir=tmp_path)
+
+
+def test_lifecycle_data_stage_applies_declared_steps(digits8_project):
+    from dlstack import lifecycle
+    from dlstack.project import load_project
+
+    toml = digits8_project.root / "dlstack.toml"
+    toml.write_text(
+        toml.read_text()
+        + '\n[[data.steps]]\nname = "more"\ncall = "augment"\nparams = { copies = 1 }\n'
+    )
+    project = load_project(digits8_project.root)
+    _, version, snap = lifecycle.prepare_data(project, progress=False)
+    # Training sees the augmented train split; the version it records names the step.
+    assert snap.counts()["train"] == 2 * version.counts["train"]
+    assert snap.version == f"{version.id}+augment1"
+    _, again = lifecycle.snapshot_for(project, snap.version, progress=False)
+    assert np.array_equal(again.labels, snap.labels)

@@ -35,7 +35,7 @@ def train(
     from dlstack.train import fit
 
     proj = open_project(project)
-    _, snapshot = snapshot_for(proj, version, progress=not quiet)
+    _, snapshot = snapshot_for(proj, version, steps=True, progress=not quiet)
     result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
     last = result.history[-1] if result.history else {}
     console.print(

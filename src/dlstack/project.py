@@ -15,7 +15,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dlstack.errors import ConfigError
 
@@ -118,21 +125,236 @@ class TrainConfig(_Section):
     num_workers: Annotated[int, Field(ge=0)] = 0
 
 
+def _formula_error(err: Exception) -> ValueError:
+    """A dlstack.evaluate.objective parse error as a pydantic ValueError, without the key
+    (format_validation_error puts the key in front)."""
+    text = str(err)
+    return ValueError(text.split(" = ", 1)[1] if " = " in text else text)
+
+
+class ExternalBaselineConfig(_Section):
+    """One ``[[metric.baselines.external]]``: a number no code here computes (a published
+    result, a business requirement), shown beside the model in every report."""
+
+    name: Annotated[str, Field(min_length=1)]
+    kind: Literal["published", "requirement", "human", "other"] = "published"
+    metrics: dict[str, float]  # e.g. {accuracy = 0.992}
+    note: str = ""  # where the number comes from: paper, ticket, contract
+
+
+class BaselinesConfig(_Section):
+    """``[metric.baselines]``: the baselines beyond majority class and logistic regression."""
+
+    rules: tuple[str, ...] = ()  # "module:function" rule baselines (see dlstack.evaluate)
+    external: tuple[ExternalBaselineConfig, ...] = ()
+    # People's error when labeling has not measured it on gold examples.
+    human_error: Annotated[float, Field(ge=0, le=1)] | None = None
+    neural_net: bool = True  # a one-hidden-layer network (scikit-learn), ~seconds
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_specs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in v:
+            if spec != "digits" and not (":" in spec and all(spec.split(":", 1))):
+                raise ValueError(
+                    f"entries must be 'module:function' or 'digits' (the shipped rule), "
+                    f"got {spec!r}"
+                )
+        return v
+
+
 class MetricConfig(_Section):
+    """``[metric]``: the single number every stage optimizes (dlstack.evaluate.objective).
+
+    Either ``optimize`` (one metric) or ``objective`` (a weighted formula such as
+    ``"0.7*recall + 0.3*precision"``), and optional ``constraints`` every winner must meet
+    (``"precision >= 0.9"``). ``requirement`` is the accuracy the business needs: `dlstack
+    scope` says how much data it would take.
+    """
+
     optimize: str = "accuracy"
+    objective: str | None = None
+    direction: Literal["auto", "max", "min"] = "auto"
     constraints: tuple[str, ...] = ()
     requirement: Annotated[float, Field(gt=0, le=1)] | None = None
+    baselines: BaselinesConfig = BaselinesConfig()
+
+    @field_validator("optimize", "objective")
+    @classmethod
+    def _formula(cls, v: str | None, info: ValidationInfo) -> str | None:
+        from dlstack.errors import ConfigError as _ConfigError
+        from dlstack.evaluate.objective import Objective
+
+        if v is None:
+            return v
+        if info.field_name == "objective" and info.data.get("optimize", "accuracy") != "accuracy":
+            raise ValueError(
+                "and metric.optimize are both set; keep one: objective for a weighted formula, "
+                "optimize for one metric (with constraints on the others)"
+            )
+        try:
+            if info.field_name == "objective":
+                Objective.parse(objective=v)
+            else:
+                Objective.parse(v)
+        except _ConfigError as e:
+            raise _formula_error(e) from None
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from dlstack.errors import ConfigError as _ConfigError
+        from dlstack.evaluate.objective import Constraint
+
+        for i, text in enumerate(v):
+            try:
+                Constraint.parse(text)
+            except _ConfigError as e:
+                raise ValueError(f"item {i + 1} {_formula_error(e)}") from None
+        return v
+
+
+class ServeKeyConfig(_Section):
+    """One ``[[serve.api_keys]]`` entry. The key itself is never written in dlstack.toml:
+    give its ``sha256`` (``dlstack serve --new-key ROLE`` prints a key and its hash) or the
+    name of the environment variable (``env``) that holds it. ``admin`` may also predict."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    role: Literal["predict", "admin"]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    env: Annotated[str | None, Field(validate_default=True)] = None
+
+    @field_validator("env")
+    @classmethod
+    def _one_source(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if (v is None) == (info.data.get("sha256") is None):
+            raise ValueError(
+                "needs exactly one of sha256 (the key's hash) or env (a variable holding it)"
+            )
+        return v
 
 
 class ServeConfig(_Section):
-    """``[serve]``: the prediction server (dlstack.serve). Owned by the serve stage."""
+    """``[serve]``: the prediction server (dlstack.serve). Owned by the serve stage.
+
+    The batching defaults are dlstack.serve.batching's DEFAULT_* (a test keeps them equal).
+    """
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Adaptive batching (dlstack.serve.batching): off means one request per model call.
+    batching: bool = True
+    max_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32  # rows per model call, at most
+    max_queue_delay_ms: Annotated[float, Field(ge=0, le=10_000)] = 2.0  # wait to fill a batch
+    latency_slo_ms: Annotated[float, Field(gt=0, le=600_000)] = 100.0  # per-request deadline
+    max_queue_size: Annotated[int, Field(ge=1)] = 1024  # rows waiting per model; full -> 429
+    # Rows one request may carry; more is refused (413) before anything is queued.
+    max_request_batch: Annotated[int, Field(ge=1)] = 256
+    # Limits on what a client can make the server hold or decode.
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    max_image_pixels: Annotated[int, Field(ge=1)] = 50_000_000  # decompression-bomb cap
+    intra_op_threads: Annotated[int, Field(ge=1)] | None = None  # onnxruntime; None: all cores
+    # Keys and roles: admin endpoints always need an admin key; predict only if this is true.
+    predict_requires_key: bool = False
+    api_keys: tuple[ServeKeyConfig, ...] = ()
+    # Prediction log: summaries and outputs of every prediction to the data lake, a sample
+    # of the inputs to the object store.
+    log_predictions: bool = True
+    log_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    log_flush_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("max_request_batch")
+    @classmethod
+    def _fits_queue(cls, v: int, info: ValidationInfo) -> int:
+        queue = info.data.get("max_queue_size")
+        if queue is not None and v > queue:
+            raise ValueError(
+                f"must be <= max_queue_size ({queue}): a larger request could never be "
+                f"queued, got {v}"
+            )
+        return v
+
+
+class SliceTestConfig(_Section):
+    """One ``[[tests.slices]]``: minimum metrics on every slice of one key."""
+
+    by: Annotated[str, Field(min_length=1)] = "class"  # "class", "source" or a metadata key
+    min_metrics: dict[str, float]  # e.g. {recall = 0.9}: accuracy, error, precision, recall, f1
+    min_examples: Annotated[int, Field(ge=1)] = 20  # smaller slices are listed, not judged
+
+
+class InvarianceTestConfig(_Section):
+    """One ``[[tests.invariance]]``: a change that must not change the prediction."""
+
+    transform: Literal["shift", "thicken", "thin", "noise", "blur", "rotate", "brightness"]
+    amount: Annotated[float, Field(gt=0)] = 1.0  # px, px, px, noise std (0..1), sigma, deg, x
+    max_changed: Annotated[float, Field(ge=0, le=1)] = 0.05  # share of predictions
+
+
+class DirectionalTestConfig(_Section):
+    """One ``[[tests.directional]]``: a change that must move the true class's probability
+    the expected way (e.g. covering most of the digit lowers it)."""
+
+    transform: Literal[
+        "shift", "thicken", "thin", "noise", "blur", "rotate", "brightness", "occlude"
+    ]
+    amount: Annotated[float, Field(gt=0)] = 0.5
+    expect: Literal["decrease", "increase"] = "decrease"
+    min_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # share of examples that must move so
 
 
 class EvalTestsConfig(_Section):
-    """``[tests]``: what a model package must meet (`dlstack test`). Owned by evaluate."""
+    """``[tests]``: what a model package must meet (`dlstack test`). Owned by evaluate.
+
+    Numerical stability and training/serving skew are always checked; a previous version
+    of the same package, when there is one, is the reference for the regression checks.
+    """
+
+    split: Literal["train", "val", "test"] = "test"
+    min_metrics: dict[str, float] = {}  # e.g. {accuracy = 0.95, "recall[7]" = 0.9}
+    max_metrics: dict[str, float] = {}  # e.g. {calibration_error = 0.05}
+    slices: tuple[SliceTestConfig, ...] = ()
+    max_latency_ms: Annotated[float, Field(gt=0)] | None = None  # one image, at the percentile
+    latency_percentile: Annotated[float, Field(gt=0, le=100)] = 95.0
+    max_size_mb: Annotated[float, Field(gt=0)] | None = None
+    invariance: tuple[InvarianceTestConfig, ...] = ()
+    directional: tuple[DirectionalTestConfig, ...] = ()
+    max_skew: Annotated[float, Field(ge=0, le=1)] = 0.0  # predictions that differ via images
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] = 0.01  # vs the previous version
+    max_latency_increase: Annotated[float, Field(ge=0)] = 0.5  # 0.5 = 50% slower allowed
+    max_age_days: Annotated[float, Field(gt=0)] | None = None
+    seed: int = 0
+
+
+class ManualCheckConfig(_Section):
+    """A check done by hand, recorded so `dlstack score` can give it half a point."""
+
+    description: Annotated[str, Field(min_length=1)]  # what was checked, and the result
+    date: str | None = None
+    by: str | None = None
+
+
+class ScoreConfig(_Section):
+    """``[score]``: manual checks for `dlstack score`, keyed by ML Test Score test id
+    (``dlstack score --list`` prints the ids). A value is a description or a table."""
+
+    manual: dict[str, ManualCheckConfig] = {}
+
+    @field_validator("manual", mode="before")
+    @classmethod
+    def _known_ids(cls, v: Any) -> Any:
+        from dlstack.evaluate._rubric import TEST_IDS
+
+        if not isinstance(v, dict):
+            return v
+        unknown = [k for k in v if k not in TEST_IDS]
+        if unknown:
+            raise ValueError(
+                f"has unknown test id(s) {', '.join(map(repr, unknown))}; known ids: "
+                f"{', '.join(TEST_IDS)}"
+            )
+        return {k: {"description": x} if isinstance(x, str) else x for k, x in v.items()}
 
 
 class Config(_Section):
@@ -142,6 +364,7 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
     metric: MetricConfig = MetricConfig()
     tests: EvalTestsConfig = EvalTestsConfig()
+    score: ScoreConfig = ScoreConfig()
     serve: ServeConfig = ServeConfig()
 
 

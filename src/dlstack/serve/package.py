@@ -33,6 +33,7 @@ __all__ = [
     "load_package",
     "read_spec",
     "sha256_file",
+    "softmax",
 ]
 
 SUPPORTED_SCHEMA = 1  # the newest model.json schema this dlstack reads (and writes)
@@ -171,15 +172,22 @@ class ModelPackage:
             )
         if len(x) == 0:
             raise DataError("model input is empty (N = 0); pass at least one example")
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        return softmax(self.logits(np.ascontiguousarray(x, dtype=np.float32)))
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Checked float32 (N, C, H, W) -> the graph's logits (N, num_classes), no softmax.
+
+        The server's batcher calls this with input it has already validated.
+        """
         inp, out = self.spec.input.name, self.spec.output.name
-        logits = np.concatenate(
+        if len(x) <= _RUN_BATCH:
+            return np.asarray(self.session.run([out], {inp: x})[0])
+        return np.concatenate(
             [
                 self.session.run([out], {inp: x[i : i + _RUN_BATCH]})[0]
                 for i in range(0, len(x), _RUN_BATCH)
             ]
         )
-        return _softmax(logits)
 
     def predict_images(
         self,
@@ -216,8 +224,15 @@ class ModelPackage:
         return out
 
 
-def load_package(path: str | Path, *, providers: Sequence[str] | None = None) -> ModelPackage:
+def load_package(
+    path: str | Path,
+    *,
+    providers: Sequence[str] | None = None,
+    intra_op_threads: int | None = None,
+) -> ModelPackage:
     """Load a package from its version dir, its name dir (latest version) or its model.json.
+
+    ``intra_op_threads``: onnxruntime's threads per model call (None: one per core).
 
     >>> pkg = load_package(".dlstack/models/digits")  # doctest: +SKIP
     >>> pkg.predict_images(["seven.png"])[0].label  # doctest: +SKIP
@@ -238,7 +253,9 @@ def load_package(path: str | Path, *, providers: Sequence[str] | None = None) ->
             f"{spec.onnx.sha256[:12]}...; the file was changed or damaged, "
             f"export the model again"
         )
-    return ModelPackage(version_dir, spec, _session(onnx_path, spec, providers))
+    return ModelPackage(
+        version_dir, spec, _session(onnx_path, spec, providers, intra_op_threads)
+    )
 
 
 def read_spec(path: Path) -> PackageSpec:
@@ -316,11 +333,18 @@ def _resolve(path: Path) -> Path:
     return latest
 
 
-def _session(onnx_path: Path, spec: PackageSpec, providers: Sequence[str] | None) -> Any:
+def _session(
+    onnx_path: Path,
+    spec: PackageSpec,
+    providers: Sequence[str] | None,
+    intra_op_threads: int | None = None,
+) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = intra_op_threads
     try:
         session = ort.InferenceSession(
             str(onnx_path),
@@ -342,7 +366,8 @@ def _session(onnx_path: Path, spec: PackageSpec, providers: Sequence[str] | None
     return session
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, returned as float32 (N, K)."""
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -1,8 +1,9 @@
 """A Snapshot's splits as in-memory tensors, standardized with train-only statistics.
 
 Batches are gathered with one tensor index per batch (``__getitems__``) instead of one
-``__getitem__`` per example plus a stack: for small models on a CPU the per-example path
-costs as much as the step itself. It stays a plain map-style Dataset in a plain
+``__getitem__`` per example plus a stack: measured ~50 us against ~270 us per batch of
+64 28x28 digits. Small for LeNet (a step is ~35 ms on 2 CPU cores), but it is most of
+the step for an MLP on 8x8 digits. It stays a plain map-style Dataset in a plain
 DataLoader, so Lightning can still swap in a DistributedSampler or a sequential one.
 """
 

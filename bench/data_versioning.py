@@ -28,7 +28,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dlstack.data import DataRepo
-from dlstack.data.diff import diff_rows
 from dlstack.project import init_project
 
 RESULTS = Path(__file__).parent / "results"
@@ -93,7 +92,7 @@ def bench_versions(tmp: Path, n: int) -> dict[str, float]:
         shutil.copyfile(p, relabel / "1" / p.name)
     repo.ingest(str(relabel), progress=False)
     v2 = repo.commit("relabel 1%")
-    d, diff_s = timed(lambda: diff_rows(repo.rows(v1.id), repo.rows(v2.id)))
+    d, diff_s = timed(lambda: repo.diff(v1.id, v2.id))
     assert d.relabeled == len(moved)
     (_, snap), checkout_s = timed(lambda: repo.checkout(v1.id, progress=False))
     objects_root = project.state_dir / "objects"

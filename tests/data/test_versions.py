@@ -173,6 +173,8 @@ def test_diff_tag_and_resolve(repo, tmp_path):
     # One example relabeled, nothing added, removed or moved.
     assert (d.added, d.removed, d.relabeled, d.moved) == (0, 0, 1, 0)
     assert d.examples["relabeled"] == [(key, old, new)]
+    # The database-side diff agrees with the reference diff of the two row sets.
+    assert repo.diff("v1", v2.id) == d
     assert repo.resolve("v1").id == v1.id
     with pytest.raises(DataError, match="never move"):
         repo.tag("v1", v2.id)
@@ -197,3 +199,21 @@ def test_old_catalog_is_upgraded_and_newer_refused(tmp_path):
     catalog.close()
     with pytest.raises(DataError, match="newer dlstack"):
         Catalog(url)
+
+
+def test_sql_diff_matches_reference_on_adds_removes_moves(repo, tmp_path):
+    from dlstack.data.catalog import staged
+    from dlstack.data.diff import diff_rows
+
+    repo.ingest("builtin:digits8", progress=False)
+    v1 = repo.commit("first")
+    with repo.catalog.begin() as conn:
+        ids = [r.example_id for r in conn.execute(staged.select().limit(7))]
+        conn.execute(staged.delete().where(staged.c.example_id.in_(ids[:3])))  # removed
+        conn.execute(staged.update().where(staged.c.example_id.in_(ids[3:5])).values(split="test"))
+        conn.execute(staged.update().where(staged.c.example_id == ids[5]).values(label="0"))
+    (tmp_path / "9").mkdir()
+    (tmp_path / "9" / "new.png").write_bytes(_png(np.full((8, 8), 123)))
+    repo.ingest(str(tmp_path), progress=False)  # added
+    v2 = repo.commit("edit")
+    assert repo.diff(v1.id, v2.id) == diff_rows(repo.rows(v1.id), repo.rows(v2.id))

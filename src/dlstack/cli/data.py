@@ -133,11 +133,9 @@ def diff(
     project: ProjectOpt = Path("."),
 ) -> None:
     """What changed from version A to version B."""
-    from dlstack.data.diff import diff_rows
-
     _, repo = _repo(project)
     va, vb = repo.resolve(a), repo.resolve(b)
-    d = diff_rows(repo.rows(va.id), repo.rows(vb.id))
+    d = repo.diff(va.id, vb.id)
     console.print(
         table(
             f"{va.short} -> {vb.short}",

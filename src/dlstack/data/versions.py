@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dlstack._progress import track
 from dlstack.data.catalog import Catalog, refs, staged, version_rows, versions
+from dlstack.data.diff import EXAMPLES_SHOWN, VersionDiff
 from dlstack.data.ingest import IngestReport, decode_gray, ingest
 from dlstack.data.lake import Lake
 from dlstack.data.snapshot import Snapshot
@@ -297,6 +298,59 @@ class DataRepo:
                 select(refs.c.name, refs.c.version_id).where(refs.c.name.startswith(_TAG))
             ).all()
         return {r.name.removeprefix(_TAG): r.version_id for r in rows}
+
+    def diff(self, a: str, b: str = HEAD) -> VersionDiff:
+        """What changed from version ``a`` to ``b``, computed in the database.
+
+        Each kind of change is one indexed join over the two versions' rows (the primary key
+        is (version_id, example_id)), so nothing proportional to the versions' size crosses
+        into Python but the counts and a few examples.
+        """
+        va, vb = self.resolve(a), self.resolve(b)
+        ra, rb = version_rows.alias("ra"), version_rows.alias("rb")
+        on = (ra.c.example_id == rb.c.example_id) & (ra.c.version_id == va.id)
+        only_b = (
+            select(rb.c.example_id, rb.c.label, rb.c.split)
+            .select_from(rb.outerjoin(ra, on))
+            .where((rb.c.version_id == vb.id) & ra.c.example_id.is_(None))
+        )
+        on_b = (rb.c.example_id == ra.c.example_id) & (rb.c.version_id == vb.id)
+        only_a = (
+            select(ra.c.example_id, ra.c.label, ra.c.split)
+            .select_from(ra.outerjoin(rb, on_b))
+            .where((ra.c.version_id == va.id) & rb.c.example_id.is_(None))
+        )
+        both = (
+            select(ra.c.example_id, ra.c.label, rb.c.label, ra.c.split, rb.c.split)
+            .select_from(ra.join(rb, on_b))
+            .where(ra.c.version_id == va.id)
+        )
+        relabeled = both.where(ra.c.label != rb.c.label)
+        moved = both.where(ra.c.split != rb.c.split)
+        unchanged = both.where((ra.c.label == rb.c.label) & (ra.c.split == rb.c.split))
+
+        def count(query: Any) -> int:
+            return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar())
+
+        def some(query: Any) -> list[Any]:
+            return conn.execute(
+                query.order_by(query.selected_columns[0]).limit(EXAMPLES_SHOWN)
+            ).all()
+
+        with self.catalog.connect() as conn:
+            return VersionDiff(
+                added=count(only_b),
+                removed=count(only_a),
+                relabeled=count(relabeled),
+                moved=count(moved),
+                unchanged=count(unchanged),
+                examples={
+                    "added": [(k, "", f"{lab} ({sp})") for k, lab, sp in some(only_b)],
+                    "removed": [(k, f"{lab} ({sp})", "") for k, lab, sp in some(only_a)],
+                    "relabeled": [(r[0], r[1], r[2]) for r in some(relabeled)],
+                    "moved": [(r[0], r[3], r[4]) for r in some(moved)],
+                },
+            )
 
     def rows(self, ref: str = HEAD) -> dict[str, tuple[str, str]]:
         """example id -> (label, split) of one version."""

@@ -1,6 +1,6 @@
 """The whole lifecycle on one project, stage by stage, through each stage's public API.
 
-    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> report
+    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> test -> report
 
 ``dlstack run`` (and so ``make demo``) calls :func:`run`; the single-stage verbs call the
 functions below it.
@@ -35,6 +35,7 @@ class LifecycleResult:
     report: Path
     ingest: IngestReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    tests: Any = None  # dlstack.evaluate.EvalTestReport of the exported package
 
 
 def prepare_data(
@@ -81,11 +82,25 @@ def snapshot_for(
         repo.close()
 
 
-def evaluate_run(result: TrainResult, snapshot: Snapshot) -> tuple[Any, list[Any]]:
-    from dlstack.evaluate import baselines, evaluate
+def evaluate_run(
+    result: TrainResult, snapshot: Snapshot, project: Project | None = None
+) -> tuple[Any, list[Any]]:
+    """Test-split evaluation and baselines; with ``project``, every baseline its
+    ``[metric.baselines]`` asks for (rules, neural network), else the two fast ones."""
+    from dlstack.evaluate import baselines, evaluate, project_baselines
 
     evaluation = evaluate(result.model, snapshot, result.normalization, split="test")
+    if project is not None:
+        found, _ = project_baselines(project, snapshot, split="test", seed=result.config.train.seed)
+        return evaluation, found
     return evaluation, baselines(snapshot, split="test", seed=result.config.train.seed)
+
+
+def check_run(project: Project, package: Path) -> Any:
+    """`dlstack test` on a freshly exported package (results saved for `dlstack score`)."""
+    from dlstack.evaluate import check_package
+
+    return check_package(project, package)
 
 
 def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evaluation: Any) -> Path:
@@ -111,9 +126,24 @@ def write_report(
     evaluation: Any,
     baseline_results: list[Any],
     package: Path,
+    tests: Any = None,
 ) -> Path:
+    """report.html with the evaluate stage's parts: objective, reference points, slices,
+    threshold (written to evaluation.json too), ``tests`` of the package, the latest saved
+    `dlstack scope`, and the ML Test Score as of now."""
+    from dlstack.evaluate import evaluation_details, score_project, write_evaluation_record
     from dlstack.report import lifecycle_report
 
+    # The package's measured latency and size let [metric] constraints on them be checked.
+    measured = {
+        k: v
+        for k, v in (tests.metrics if tests is not None else {}).items()
+        if k.startswith("latency_") or k == "size_mb"
+    }
+    details = evaluation_details(project, evaluation, baseline_results, extra_metrics=measured)
+    write_evaluation_record(result.run_dir, details, baseline_results)
+    score = score_project(project)
+    score.write_json(project)
     return lifecycle_report(
         result.run_dir / "report.html",
         project_name=project.config.project.name,
@@ -123,7 +153,23 @@ def write_report(
         evaluation=evaluation,
         baselines=baseline_results,
         package_path=package,
+        details=details,
+        scope=_saved_scope(project),
+        eval_tests=tests.to_dict() if tests is not None else None,
+        test_score=score.to_dict(),
     )
+
+
+def _saved_scope(project: Project) -> dict[str, Any] | None:
+    """The latest `dlstack scope` result, if it was run (it is not part of `run`: minutes)."""
+    import json
+
+    path = project.state_dir / "scope" / "scope.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("points") else None
 
 
 def run(
@@ -147,14 +193,26 @@ def run(
 
     report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
     result = stage("train", lambda: fit(project, snapshot, progress=progress))
-    evaluation, baseline_results = stage("evaluate", lambda: evaluate_run(result, snapshot))
+    evaluation, baseline_results = stage(
+        "evaluate", lambda: evaluate_run(result, snapshot, project)
+    )
     package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
+    tests = stage("test", lambda: check_run(project, package))
     html = stage(
         "report",
         lambda: write_report(
-            project, version, snapshot, result, evaluation, baseline_results, package
+            project, version, snapshot, result, evaluation, baseline_results, package, tests
         ),
     )
     return LifecycleResult(
-        version, snapshot, result, evaluation, baseline_results, package, html, report, seconds
+        version,
+        snapshot,
+        result,
+        evaluation,
+        baseline_results,
+        package,
+        html,
+        report,
+        seconds,
+        tests,
     )

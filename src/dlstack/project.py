@@ -177,6 +177,9 @@ class MetricConfig(_Section):
     direction: Literal["auto", "max", "min"] = "auto"
     constraints: tuple[str, ...] = ()
     requirement: Annotated[float, Field(gt=0, le=1)] | None = None
+    # A class to decide one-vs-rest: its operating threshold is chosen with the objective
+    # (a two-class task always gets one, for its second class).
+    positive: str | None = None
     baselines: BaselinesConfig = BaselinesConfig()
 
     @field_validator("optimize", "objective")

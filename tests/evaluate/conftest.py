@@ -1,4 +1,5 @@
-"""Fixtures for evaluate tests: the digits8 snapshot and a small model trained on it."""
+"""Fixtures for evaluate tests: the digits8 snapshot, a small model trained on it, and
+model packages and projects made without training (fast)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from eval_fixtures import (
+    WRITERS,
+    ManifestProject,
+    fit_linear,
+    make_linear_package,
+)
 
 from dlstack.data import Snapshot, channel_stats, to_model_input
 from dlstack.train.result import Normalization
@@ -50,3 +57,60 @@ def logits_of() -> Callable[[torch.nn.Module, np.ndarray, Normalization], np.nda
             return model(torch.from_numpy(to_model_input(images, norm.mean, norm.std))).numpy()
 
     return run
+
+
+# -- packages and projects without training (helpers in eval_fixtures.py) -----------
+
+
+@pytest.fixture(scope="session")
+def manifest_project(tmp_path_factory: pytest.TempPathFactory) -> ManifestProject:
+    from PIL import Image
+
+    from dlstack.data import DataRepo, load_builtin
+    from dlstack.project import init_project, load_project
+
+    root = tmp_path_factory.mktemp("manifest") / "proj"
+    raw = load_builtin("digits8")
+    images_dir = root.parent / "images"
+    images_dir.mkdir()
+    lines = ["path,label,writer"]
+    for i, (image, label) in enumerate(zip(raw.images, raw.labels, strict=True)):
+        Image.fromarray(image).save(images_dir / f"{i}.png")
+        lines.append(f"{i}.png,{raw.classes[label]},{WRITERS[i % len(WRITERS)]}")
+    manifest = images_dir / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    init_project(root, "builtin:digits8", max_epochs=1)
+    toml = root / "dlstack.toml"
+    toml.write_text(toml.read_text().replace('"builtin:digits8"', f'"{manifest}"'))
+    project = load_project(root)
+    repo = DataRepo.open(project)
+    try:
+        repo.ingest(str(manifest), progress=False)
+        version = repo.commit("digits8 with writers")
+        assert version is not None
+        _, snapshot = repo.checkout(version.id, progress=False)
+    finally:
+        repo.close()
+    model = fit_linear(snapshot)
+    name_dir = project.models_dir / "digits"
+    labels = list(snapshot.classes)
+    good = make_linear_package(
+        name_dir / "1",
+        model.weights,
+        model.bias,
+        labels,
+        model.norm,
+        data_version=snapshot.version,
+    )
+    # Deliberately broken: the labels are rotated, as if model.json were written for
+    # another model. It loads and runs; only testing its answers shows the damage.
+    broken = make_linear_package(
+        name_dir / "2",
+        model.weights,
+        model.bias,
+        labels[1:] + labels[:1],
+        model.norm,
+        version=2,
+        data_version=snapshot.version,
+    )
+    return ManifestProject(project, snapshot, good, broken, model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -77,3 +78,17 @@ def test_model_sizes_are_sane() -> None:
         n = sum(p.numel() for p in model.parameters() if isinstance(p, nn.Parameter))
         assert 10_000 < n < 2_000_000, (arch, n)
         assert math.isfinite(float(model(torch.zeros(1, 1, 28, 28)).detach().sum()))
+
+
+def test_channels_last_layout_does_not_change_the_math() -> None:
+    # LeNet keeps conv weights and activations NHWC in memory for speed; a plain NCHW
+    # pass through the same layers (the reference) must give the same logits.
+    torch.manual_seed(0)
+    model, _ = build_model("lenet", (1, 28, 28), 10)
+    reference = copy.deepcopy(model)
+    for param in reference.parameters():
+        param.data = param.data.contiguous()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = reference.head(reference.features(x))  # bypasses the layout change
+        assert torch.allclose(model(x), expected, atol=1e-5)

@@ -200,7 +200,7 @@ def run_steps(
     _, snap = repo.checkout(version, progress=not quiet)
     out, reports = repo.run_steps(snap, proj)
     if not reports:
-        console.print("no data steps declared ([[data.steps]] in dlstack.toml)")
+        console.print("no data steps declared (\\[\\[data.steps]] in dlstack.toml)")
         return
     console.print(
         table(

@@ -62,7 +62,7 @@ def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOp
     proj = open_project(project)
     result = load_run(proj, run)
     version, snapshot = snapshot_for(proj, result.data_version, progress=not quiet)
-    evaluation, baselines = evaluate_run(result, snapshot)
+    evaluation, baselines = evaluate_run(result, snapshot, proj)
     print_evaluation(
         evaluation,
         baselines,

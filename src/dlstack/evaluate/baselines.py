@@ -1,19 +1,27 @@
 """Baselines: what a model has to beat before its numbers mean anything.
 
-Both are fit on the train split and scored on the same split as the model, with the same
+All are fit on the train split and scored on the same split as the model, with the same
 metric function, so the comparison is like for like:
 
 - ``majority``: always predicts the most frequent train class (the floor).
+- ``rule:<name>``: a scripted rule (``dlstack.evaluate.rules``; dlstack ships ``digits``).
 - ``logistic_regression``: multinomial logistic regression on the raw pixels, standardized
   with train statistics (the "simple model" the practice tells you to try first).
+- ``neural_net``: a one-hidden-layer network on the same standardized pixels.
+
+:func:`baselines` computes the first and the third (fast, what the doctor and tests use);
+:func:`baseline_suite` all of them; ``project_baselines`` adds what the project's config and
+catalog know (external numbers, the human baseline) as :class:`~dlstack.evaluate.Reference`.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,15 +29,22 @@ from dlstack.errors import DataError
 from dlstack.evaluate.metrics import ClassificationMetrics, classification_metrics
 
 if TYPE_CHECKING:
-    from dlstack.data.snapshot import Snapshot
+    from dlstack.data.snapshot import Snapshot, SplitArrays
+    from dlstack.evaluate.references import Reference
+    from dlstack.project import Project
 
 __all__ = [
     "LOGREG_C",
     "LOGREG_MAX_ITER",
     "LOGREG_SOLVER",
     "LOGREG_TOL",
+    "MLP_HIDDEN",
+    "MLP_MAX_ITER",
     "BaselineResult",
+    "baseline_suite",
     "baselines",
+    "looks_like_digits",
+    "project_baselines",
 ]
 
 # lbfgs: scikit-learn's default multinomial solver, deterministic, and with a loose tol it
@@ -39,6 +54,11 @@ LOGREG_SOLVER = "lbfgs"
 LOGREG_C = 0.1  # mild L2: standardized near-constant border pixels otherwise get huge weights
 LOGREG_TOL = 1e-3  # 1e-4 (the default) takes ~4x the iterations for no accuracy gain
 LOGREG_MAX_ITER = 200  # a safety cap; convergence is normally reached well before
+# "A basic neural network": one hidden layer, scikit-learn's Adam. 40 passes reach ~0.94 on
+# 4,000 MNIST digits (~0.96 on digits8) in a few seconds on 2 cores; more adds little.
+MLP_HIDDEN = 64
+MLP_MAX_ITER = 40
+MLP_ALPHA = 1e-3  # mild L2, as for the logistic regression
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,106 @@ def baselines(snapshot: Snapshot, *, split: str = "test", seed: int = 0) -> list
         _majority(train.labels, target.labels, c, snapshot.classes),
         _logistic_regression(train.images, train.labels, target.images, target.labels, c, seed),
     ]
+
+
+def baseline_suite(
+    snapshot: Snapshot,
+    *,
+    split: str = "test",
+    seed: int = 0,
+    rules: Sequence[str] | None = None,
+    neural_net: bool = True,
+    search_path: str | Path | None = None,
+) -> list[BaselineResult]:
+    """Every computed baseline: majority, rules, logistic regression, neural network.
+
+    ``rules=None`` uses the shipped ``digits`` rule when the classes are the digits 0-9
+    and no rule otherwise; pass names or ``"module:function"`` specs to choose.
+
+    >>> from dlstack.data import Snapshot
+    >>> [b.name for b in baseline_suite(Snapshot.from_builtin("digits8"))]
+    ['majority', 'rule:digits', 'logistic_regression', 'neural_net']
+    """
+    from dlstack.evaluate.rules import resolve_rule
+
+    first, logreg = baselines(snapshot, split=split, seed=seed)
+    if rules is None:
+        rules = ("digits",) if looks_like_digits(snapshot.classes) else ()
+    train, target = snapshot.split("train"), snapshot.split(split)
+    out = [first]
+    for spec in rules:
+        name, fn, description = resolve_rule(spec, search_path)
+        out.append(_rule(name, fn, description, train, target, snapshot.classes))
+    out.append(logreg)
+    if neural_net:
+        out.append(
+            _neural_net(
+                train.images, train.labels, target.images, target.labels, snapshot.num_classes, seed
+            )
+        )
+    return out
+
+
+def looks_like_digits(classes: Sequence[str]) -> bool:
+    """Whether the classes are the ten digits (so the shipped digits rule applies)."""
+    from dlstack.evaluate.rules import DIGIT_CLASSES
+
+    return sorted(str(c) for c in classes) == list(DIGIT_CLASSES)
+
+
+def _rule(
+    name: str,
+    fn: Any,
+    description: str,
+    train: SplitArrays,
+    target: SplitArrays,
+    classes: tuple[str, ...],
+) -> BaselineResult:
+    from dlstack.evaluate.rules import rule_predictions
+
+    start = time.perf_counter()
+    predictions, probabilities = rule_predictions(fn, target.images, classes, train)
+    scores = classification_metrics(target.labels, predictions, len(classes), probabilities)
+    return BaselineResult(
+        f"rule:{name}",
+        f"scripted rule: {description}" if description else "scripted rule",
+        scores,
+        time.perf_counter() - start,
+    )
+
+
+def _neural_net(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    c: int,
+    seed: int,
+) -> BaselineResult:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    start = time.perf_counter()
+    flat_train = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, H*W)
+    flat_eval = x_eval.reshape(len(x_eval), -1).astype(np.float64)
+    scaler = StandardScaler().fit(flat_train)
+    model = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, max_iter=MLP_MAX_ITER, random_state=seed)
+    with warnings.catch_warnings():
+        # Stopping at MLP_MAX_ITER is the budget, not a failure.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(scaler.transform(flat_train), y_train)
+    probabilities = np.zeros((len(y_eval), c), dtype=np.float32)
+    probabilities[:, model.classes_] = model.predict_proba(scaler.transform(flat_eval))
+    predictions = probabilities.argmax(axis=1).astype(np.int64)
+    scores = classification_metrics(y_eval, predictions, c, probabilities)
+    return BaselineResult(
+        "neural_net",
+        f"one hidden layer of {MLP_HIDDEN} ReLU units on standardized pixels "
+        f"(scikit-learn MLP, Adam, {model.n_iter_} passes)",
+        scores,
+        time.perf_counter() - start,
+    )
 
 
 def _majority(
@@ -134,3 +254,24 @@ def _logistic_regression(
         scores,
         time.perf_counter() - start,
     )
+
+
+def project_baselines(
+    project: Project, snapshot: Snapshot, *, split: str = "test", seed: int | None = None
+) -> tuple[list[BaselineResult], list[Reference]]:
+    """The project's baselines (per ``[metric.baselines]``) and its reference points.
+
+    >>> results, refs = project_baselines(project, snapshot)  # doctest: +SKIP
+    """
+    from dlstack.evaluate.references import project_references
+
+    cfg = project.config.metric.baselines
+    results = baseline_suite(
+        snapshot,
+        split=split,
+        seed=project.config.train.seed if seed is None else seed,
+        rules=cfg.rules or None,
+        neural_net=cfg.neural_net,
+        search_path=project.root,
+    )
+    return results, project_references(project)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlstack.report.html import HtmlReport, Kind
+from dlstack.report.html import HtmlReport, Kind, Section
 from dlstack.report.plots import (
     bar_chart_png,
     confusion_matrix_png,
@@ -23,6 +23,7 @@ from dlstack.report.plots import (
 
 if TYPE_CHECKING:
     from dlstack.evaluate import BaselineResult, Evaluation
+    from dlstack.evaluate.details import EvaluationDetails
     from dlstack.train.result import TrainResult
 
 __all__ = ["DEFAULT_MAX_MISTAKES", "SUMMARY_HEADERS", "beats", "lifecycle_report", "summary_rows"]
@@ -84,23 +85,86 @@ def lifecycle_report(
     package_path: str | Path | None = None,
     links: Mapping[str, str] | None = None,
     max_mistakes: int = DEFAULT_MAX_MISTAKES,
+    details: EvaluationDetails | None = None,
+    scope: Mapping[str, Any] | None = None,
+    eval_tests: Mapping[str, Any] | None = None,
+    test_score: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``report.html`` (atomically) and return its path."""
+    """Write ``report.html`` (atomically) and return its path.
+
+    Optional evaluate-stage parts, each a section when given: ``details`` (objective,
+    reference points, operating threshold, slices: ``dlstack.evaluate.evaluation_details``),
+    and the saved JSON records of ``scope`` (`dlstack scope`), ``eval_tests`` (`dlstack
+    test`) and ``test_score`` (`dlstack score`).
+    """
+    from dlstack.report import evaluation as sections
+
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = HtmlReport(
         f"{project_name}: lifecycle report",
         f"data version {data_version} · run {result.run_id} · {created}",
     )
     _summary(report, evaluation, baselines)
+    if details is not None or eval_tests is not None or test_score is not None:
+        _summary_more(report.sections[-1], details, eval_tests, test_score)
     _data(report, data_version, snapshot_counts, evaluation)
     _baselines(report, evaluation, baselines)
+    if details is not None:
+        sections.references_section(report, details)
+        sections.objective_section(report, details)
+    if scope is not None:
+        sections.scope_section(report, scope)
     _training(report, result)
     _evaluation(report, evaluation)
+    if details is not None:
+        sections.threshold_section(report, details)
+        sections.slices_section(report, details.slices)
     _mistakes(report, evaluation, max_mistakes)
+    if eval_tests is not None:
+        sections.eval_tests_section(report, eval_tests)
     _package(report, package_path)
+    if test_score is not None:
+        sections.score_section(report, test_score)
     if links:
         report.section("Links").links(links)
     return report.write(path)
+
+
+def _summary_more(
+    s: Section,
+    details: EvaluationDetails | None,
+    eval_tests: Mapping[str, Any] | None,
+    test_score: Mapping[str, Any] | None,
+) -> None:
+    """The evaluate stage's verdicts, next to the baseline verdict."""
+    if details is not None:
+        score = details.model_score
+        if score.feasible:
+            s.paragraph(
+                f"Objective ({details.objective.describe()}): {score.value:.4f}.", kind="good"
+            )
+        else:
+            s.paragraph(
+                f"The model violates {', '.join(str(v) for v in score.violations)}.",
+                kind="bad",
+            )
+        missed = [ref.name for ref, beaten, _ in details.reference_rows() if beaten is False]
+        if missed:
+            s.paragraph(
+                f"It does not beat (or meet) the reference point(s) {', '.join(missed)}.",
+                kind="bad",
+            )
+    if eval_tests is not None:
+        failed = [c["name"] for c in eval_tests.get("checks", []) if not c.get("passed")]
+        s.paragraph(
+            f"Evaluation tests on {eval_tests.get('name')} v{eval_tests.get('version')}: "
+            + (f"FAILED {', '.join(failed)}." if failed else "all held."),
+            kind="bad" if failed else "good",
+        )
+    if test_score is not None:
+        s.paragraph(
+            f"ML Test Score {test_score.get('final'):g}: {test_score.get('band')}", kind="info"
+        )
 
 
 def _summary(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineResult]) -> None:

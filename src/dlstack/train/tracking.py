@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import subprocess
 import sys
 import warnings
@@ -16,6 +17,11 @@ from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# Tracking stays on this machine: no usage telemetry to outside addresses (MLflow sends some
+# by default). Set before mlflow is imported anywhere in the process.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -103,13 +103,22 @@ def fit(
         else:
             record, tracker = _reopen_run(project, config, run_dir, previous)
         history = History(listeners=[tracker.log_epoch])
-        checkpoints = _checkpoint_callback(task, run_dir, has_val="val" in data.datasets)
+        # [metric] beyond plain accuracy: the best checkpoint is the objective's best.
+        objective = _objective_monitor(config, data)
+        checkpoints = _checkpoint_callback(
+            task, run_dir, has_val="val" in data.datasets, objective=objective is not None
+        )
         trainer = L.Trainer(
             max_epochs=config.train.max_epochs,
             accelerator="auto",
             devices=1,
             logger=False,  # tracking is the History listener's job: one MLflow write per epoch
-            callbacks=[history, checkpoints, *([make_progress_bar()] if progress else [])],
+            callbacks=[
+                *([objective] if objective is not None else []),  # logs before History reads
+                history,
+                checkpoints,
+                *([make_progress_bar()] if progress else []),
+            ],
             enable_progress_bar=progress,
             enable_model_summary=False,
             num_sanity_val_steps=0,
@@ -256,14 +265,31 @@ def _reopen_run(
     return record, tracker
 
 
-def _checkpoint_callback(task: Task, run_dir: Path, *, has_val: bool) -> ModelCheckpoint:
+def _objective_monitor(config: Config, data: SnapshotDataModule) -> Any:
+    """dlstack.evaluate's ObjectiveMonitor when [metric] is more than val accuracy."""
+    if "val" not in data.datasets or config.project.task != "classification":
+        return None
+    from dlstack.evaluate import Objective, ObjectiveMonitor, uses_objective
+
+    if not uses_objective(config.metric):
+        return None
+    val = data.datasets["val"]
+    return ObjectiveMonitor(
+        Objective.from_config(config.metric), val.inputs, val.targets, data.snapshot.classes
+    )
+
+
+def _checkpoint_callback(
+    task: Task, run_dir: Path, *, has_val: bool, objective: bool = False
+) -> ModelCheckpoint:
     """best.ckpt by the task's monitor, and last.ckpt (to resume from) after every epoch."""
     return ModelCheckpoint(
         dirpath=run_dir / runs.CHECKPOINTS,
         filename=Path(runs.BEST_CHECKPOINT).stem,
         # Without a val split, the best checkpoint is the one with the lowest train loss.
-        monitor=task.monitor if has_val else "train_loss",
-        mode=task.monitor_mode if has_val else "min",
+        # With an objective (ObjectiveMonitor logs it), the best checkpoint is the objective's.
+        monitor=("val_objective" if objective else task.monitor) if has_val else "train_loss",
+        mode=("max" if objective else task.monitor_mode) if has_val else "min",
         save_top_k=1,
         save_last=True,
         # At epoch end, after History has its row: the checkpoint carries the history.

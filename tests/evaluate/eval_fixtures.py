@@ -1,0 +1,113 @@
+"""Model packages and projects for evaluate tests, made without training (fast).
+
+Imported by conftest.py (fixtures) and by test modules (helpers); a module of its own so
+that ``import conftest`` never picks another directory's conftest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlstack.data import Snapshot, channel_stats, to_model_input
+from dlstack.project import Project
+from dlstack.train.result import Normalization
+
+
+def make_linear_package(
+    directory: Path,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    labels: list[str],
+    norm: Normalization,
+    *,
+    shape: tuple[int, int] = (8, 8),
+    name: str = "digits",
+    version: int = 1,
+    data_version: str | None = None,
+    created: str = "2026-01-01T00:00:00Z",
+) -> Path:
+    """A real model package (model.onnx + model.json) holding a linear classifier, written
+    with onnx.helper: what `dlstack export` makes, without torch.export's seconds."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from dlstack.serve import sha256_file
+
+    h, w = shape
+    directory.mkdir(parents=True, exist_ok=True)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "W", "B"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(labels)])],
+        [
+            numpy_helper.from_array(weights.astype(np.float32), "W"),
+            numpy_helper.from_array(bias.astype(np.float32), "B"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, directory / "model.onnx")
+    spec = {
+        "schema_version": 1,
+        "name": name,
+        "version": version,
+        "task": "classification",
+        "labels": list(labels),
+        "input": {
+            "name": "input",
+            "dtype": "float32",
+            "shape": [-1, 1, h, w],
+            "layout": "NCHW",
+            "pixel_scale": 255,
+            "normalization": {"mean": list(norm.mean), "std": list(norm.std)},
+            "color": "grayscale",
+            "background": "dark",
+        },
+        "output": {"name": "logits", "kind": "logits", "shape": [-1, len(labels)]},
+        "onnx": {"file": "model.onnx", "sha256": sha256_file(directory / "model.onnx")},
+        "data_version": data_version,
+        "created": created,
+    }
+    (directory / "model.json").write_text(json.dumps(spec), encoding="utf-8")
+    return directory
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    weights: np.ndarray  # (H*W, C)
+    bias: np.ndarray  # (C,)
+    norm: Normalization
+
+
+def fit_linear(snapshot: Snapshot) -> LinearModel:
+    """Logistic regression on standardized pixels: ~0.95 accuracy on digits8 in 0.1 s."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = snapshot.split("train")
+    norm = Normalization(*channel_stats(train.images))
+    x = to_model_input(train.images, norm.mean, norm.std).reshape(len(train), -1)
+    model = LogisticRegression(C=0.1, max_iter=300).fit(x, train.labels)
+    return LinearModel(model.coef_.T.copy(), model.intercept_.copy(), norm)
+
+
+WRITERS = ("ann", "bob", "cy", "dee")
+
+
+@dataclass(frozen=True)
+class ManifestProject:
+    """A project whose data came in through a CSV manifest with a writer column, with a
+    committed version, its snapshot, and a good (v1) and a broken (v2) package."""
+
+    project: Project
+    snapshot: Snapshot
+    good: Path
+    broken: Path
+    model: LinearModel

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -302,55 +302,64 @@ class DataRepo:
     def diff(self, a: str, b: str = HEAD) -> VersionDiff:
         """What changed from version ``a`` to ``b``, computed in the database.
 
-        Each kind of change is one indexed join over the two versions' rows (the primary key
-        is (version_id, example_id)), so nothing proportional to the versions' size crosses
-        into Python but the counts and a few examples.
+        Two indexed joins over the versions' rows (primary key (version_id, example_id))
+        give every count; a few examples of each kind follow in index order. Nothing of
+        the versions' size crosses into Python.
         """
         va, vb = self.resolve(a), self.resolve(b)
         ra, rb = version_rows.alias("ra"), version_rows.alias("rb")
-        on = (ra.c.example_id == rb.c.example_id) & (ra.c.version_id == va.id)
-        only_b = (
-            select(rb.c.example_id, rb.c.label, rb.c.split)
-            .select_from(rb.outerjoin(ra, on))
-            .where((rb.c.version_id == vb.id) & ra.c.example_id.is_(None))
+        b_left_a = rb.outerjoin(
+            ra, (ra.c.example_id == rb.c.example_id) & (ra.c.version_id == va.id)
         )
-        on_b = (rb.c.example_id == ra.c.example_id) & (rb.c.version_id == vb.id)
-        only_a = (
-            select(ra.c.example_id, ra.c.label, ra.c.split)
-            .select_from(ra.outerjoin(rb, on_b))
-            .where((ra.c.version_id == va.id) & rb.c.example_id.is_(None))
+        a_left_b = ra.outerjoin(
+            rb, (rb.c.example_id == ra.c.example_id) & (rb.c.version_id == vb.id)
         )
-        both = (
-            select(ra.c.example_id, ra.c.label, rb.c.label, ra.c.split, rb.c.split)
-            .select_from(ra.join(rb, on_b))
-            .where(ra.c.version_id == va.id)
-        )
-        relabeled = both.where(ra.c.label != rb.c.label)
-        moved = both.where(ra.c.split != rb.c.split)
-        unchanged = both.where((ra.c.label == rb.c.label) & (ra.c.split == rb.c.split))
+        in_b, in_a = rb.c.version_id == vb.id, ra.c.version_id == va.id
 
-        def count(query: Any) -> int:
-            return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar())
+        def flag(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-        def some(query: Any) -> list[Any]:
-            return conn.execute(
-                query.order_by(query.selected_columns[0]).limit(EXAMPLES_SHOWN)
-            ).all()
-
+        shared = ra.c.example_id.is_not(None)
+        relabel = shared & (ra.c.label != rb.c.label)
+        move = shared & (ra.c.split != rb.c.split)
+        kinds = {
+            "added": (b_left_a, in_b & ra.c.example_id.is_(None), rb.c.example_id),
+            "removed": (a_left_b, in_a & rb.c.example_id.is_(None), ra.c.example_id),
+            "relabeled": (b_left_a, in_b & relabel, rb.c.example_id),
+            "moved": (b_left_a, in_b & move, rb.c.example_id),
+        }
         with self.catalog.connect() as conn:
-            return VersionDiff(
-                added=count(only_b),
-                removed=count(only_a),
-                relabeled=count(relabeled),
-                moved=count(moved),
-                unchanged=count(unchanged),
-                examples={
-                    "added": [(k, "", f"{lab} ({sp})") for k, lab, sp in some(only_b)],
-                    "removed": [(k, f"{lab} ({sp})", "") for k, lab, sp in some(only_a)],
-                    "relabeled": [(r[0], r[1], r[2]) for r in some(relabeled)],
-                    "moved": [(r[0], r[3], r[4]) for r in some(moved)],
-                },
-            )
+            added, relabeled, moved, unchanged = conn.execute(
+                select(
+                    flag(ra.c.example_id.is_(None)),
+                    flag(relabel),
+                    flag(move),
+                    flag(shared & (ra.c.label == rb.c.label) & (ra.c.split == rb.c.split)),
+                )
+                .select_from(b_left_a)
+                .where(in_b)
+            ).one()
+            removed = conn.execute(
+                select(func.count()).select_from(a_left_b).where(in_a & rb.c.example_id.is_(None))
+            ).scalar()
+            counts = {"added": added, "removed": removed, "relabeled": relabeled, "moved": moved}
+            examples: dict[str, list[tuple[str, str, str]]] = {}
+            for kind, (source, where, key) in kinds.items():
+                rows = (
+                    []
+                    if not counts[kind]
+                    else conn.execute(
+                        select(key, ra.c.label, ra.c.split, rb.c.label, rb.c.split)
+                        .select_from(source)
+                        .where(where)
+                        .order_by(key)
+                        .limit(EXAMPLES_SHOWN)
+                    ).all()
+                )
+                examples[kind] = [_example(kind, r) for r in rows]
+        return VersionDiff(
+            int(added), int(removed), int(relabeled), int(moved), int(unchanged), examples
+        )
 
     def rows(self, ref: str = HEAD) -> dict[str, tuple[str, str]]:
         """example id -> (label, split) of one version."""
@@ -413,6 +422,17 @@ class DataRepo:
         )
         snap.save(path)
         return version, Snapshot.load(path)
+
+
+def _example(kind: str, row: Any) -> tuple[str, str, str]:
+    key, label_a, split_a, label_b, split_b = row
+    if kind == "added":
+        return key, "", f"{label_b} ({split_b})"
+    if kind == "removed":
+        return key, f"{label_a} ({split_a})", ""
+    if kind == "relabeled":
+        return key, label_a, label_b
+    return key, split_a, split_b
 
 
 def _content_hash(rows: Sequence[Any]) -> str:

@@ -106,3 +106,35 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path):
         DataRepo.open(load_project(tmp_path))
     assert "cannot connect" in str(e.value)
     assert "secret" not in str(e.value)  # passwords never reach messages
+
+
+def test_lake_on_s3_and_labeling_on_postgres(team_project, tmp_path):
+    from dlstack.data.labeling import create_user, next_items, record_label
+
+    # The lake follows the store to S3 when configured so.
+    toml = team_project.root / "dlstack.toml"
+    bucket = team_project.config.data.store.split("/")[2]
+    toml.write_text(toml.read_text().replace("[data]\n", f'[data]\nlake = "s3://{bucket}/lake"\n'))
+    project = load_project(team_project.root)
+    assert project.lake_url.startswith("s3://")
+    repo = DataRepo.open(project)
+    source = _digit_folder(tmp_path / "src", per_class=2)
+    (tmp_path / "m.csv").write_text(
+        "path,label\n"
+        + "\n".join(f"src/{p.parent.name}/{p.name}," for p in sorted(source.rglob("1.png"))[:3])
+        + "\n"
+    )
+    repo.ingest(str(_digit_folder(tmp_path / "labeled", per_class=1)), progress=False)
+    report = repo.ingest(str(tmp_path / "m.csv"), progress=False)
+    assert report.queued == 3
+    rows = repo.query('SELECT queued FROM ingest_reports ORDER BY "at"').to_pylist()
+    assert rows == [{"queued": 0}, {"queued": 3}]
+    # A labeler labels a queued example; the label is staged (PostgreSQL), with who and when.
+    user, _token = create_user(repo.catalog, "ana", "labeler")
+    item = next_items(repo.catalog, "ana", limit=1)[0]
+    record_label(repo.catalog, item.example_id, "ana", "4")
+    staged = repo.query(
+        "SELECT s.label, a.user FROM staged s JOIN annotations a ON a.example_id = s.example_id"
+    ).to_pylist()
+    assert staged == [{"label": "4", "user": "ana"}]
+    repo.close()

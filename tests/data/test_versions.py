@@ -217,3 +217,24 @@ def test_sql_diff_matches_reference_on_adds_removes_moves(repo, tmp_path):
     repo.ingest(str(tmp_path), progress=False)  # added
     v2 = repo.commit("edit")
     assert repo.diff(v1.id, v2.id) == diff_rows(repo.rows(v1.id), repo.rows(v2.id))
+
+
+def test_removing_an_example_later_never_changes_an_earlier_version(repo):
+    repo.ingest("builtin:digits8", progress=False)
+    v1 = repo.commit("all")
+    _, snap1 = repo.checkout(v1.id, progress=False)
+    victim = str(snap1.ids[0])
+    assert repo.remove([victim[:10]]) == [victim]
+    v2 = repo.commit("drop one")
+    assert v2.n_examples == v1.n_examples - 1
+    assert victim not in repo.rows(v2.id)
+    # The earlier version still has it, in the catalog and in a fresh checkout.
+    assert victim in repo.rows(v1.id)
+    import shutil
+
+    shutil.rmtree(repo.snapshots_dir / v1.short)
+    _, again = repo.checkout(v1.id, progress=False)
+    assert victim in set(again.ids) and len(again.ids) == v1.n_examples
+    assert repo.diff(v1.id, v2.id).removed == 1
+    with pytest.raises(DataError, match="nothing was removed"):
+        repo.remove(["ab"])

@@ -257,3 +257,17 @@ def lineage(
             ]
         )
     console.print(table("lineage", ["", ""], rows))
+
+
+@app.command()
+def rm(
+    examples: Annotated[list[str], typer.Argument(help="Example ids (or 8+ character prefixes).")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Remove examples from the working set; the next commit records it (old versions keep them)."""
+    _, repo = _repo(project)
+    removed = repo.remove(examples)
+    console.print(
+        f"removed {len(removed)} example(s) from the working set; "
+        f"`dlstack data commit -m MSG` records it"
+    )

@@ -216,6 +216,34 @@ class DataRepo:
                     raise IntegrityError("HEAD moved", None, Exception("HEAD moved"))
         return vid
 
+    def remove(self, refs_: list[str]) -> list[str]:
+        """Take examples (full ids or unique prefixes of >= 8 characters) out of the working
+        set; the next commit records their removal. Versions that hold them keep them."""
+        removed = []
+        with self.catalog.begin() as conn:
+            for ref in refs_:
+                ref = ref.strip().lower()
+                found = (
+                    conn.execute(
+                        select(staged.c.example_id)
+                        .where(staged.c.example_id.startswith(ref))
+                        .limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if len(ref) < 8 or len(found) != 1:
+                    why = "is ambiguous" if len(found) > 1 else "matches no staged example"
+                    if len(ref) < 8:
+                        why = "is shorter than 8 characters"
+                    raise DataError(
+                        f"example {ref!r} {why}; nothing was removed. Give ids "
+                        f'from `dlstack data query "SELECT example_id FROM staged"`'
+                    )
+                removed.append(found[0])
+            conn.execute(staged.delete().where(staged.c.example_id.in_(removed)))
+        return removed
+
     def _on_commit_rows_written(self, conn: Connection) -> None:
         """Hook between writing a version's rows and moving HEAD (tests interrupt here)."""
 

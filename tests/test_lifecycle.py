@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -22,7 +23,11 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e") / "digits8"
     init_project(root, "builtin:digits8", max_epochs=6)
     project = load_project(root)
-    return project, lifecycle.run(project, progress=False)
+    return project, lifecycle.run(project, progress=False, doctor_budget_s=15)
+
+
+def project_root(out):
+    return out.package.parents[3]
 
 
 def test_model_beats_majority_and_is_reported(finished):
@@ -34,6 +39,10 @@ def test_model_beats_majority_and_is_reported(finished):
     assert out.evaluation.n == out.snapshot.counts()["test"]
     html = out.report.read_text()
     assert out.version.id in html and "logistic" in html and html.count("data:image/png") >= 3
+    # The doctor ran on the project and its report is linked from report.html.
+    assert "doctor" in out.seconds and "Doctor report" in html
+    doctor = project_root(out) / ".dlstack" / "doctor" / "report.html"
+    assert doctor.is_file() and os.path.relpath(doctor, out.report.parent) in html
 
 
 def test_package_predicts_like_the_trained_model(finished, tmp_path):

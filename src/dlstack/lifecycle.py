@@ -8,6 +8,8 @@ functions below it.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +129,7 @@ def write_report(
     baseline_results: list[Any],
     package: Path,
     tests: Any = None,
+    doctor_html: Path | None = None,
 ) -> Path:
     """report.html with the evaluate stage's parts: objective, reference points, slices,
     threshold (written to evaluation.json too), ``tests`` of the package, the latest saved
@@ -144,6 +147,9 @@ def write_report(
     write_evaluation_record(result.run_dir, details, baseline_results)
     score = score_project(project)
     score.write_json(project)
+    links = {}
+    if doctor_html is not None:
+        links["Doctor report"] = os.path.relpath(doctor_html, result.run_dir)
     return lifecycle_report(
         result.run_dir / "report.html",
         project_name=project.config.project.name,
@@ -157,6 +163,7 @@ def write_report(
         scope=_saved_scope(project),
         eval_tests=tests.to_dict() if tests is not None else None,
         test_score=score.to_dict(),
+        links=links or None,
     )
 
 
@@ -172,12 +179,20 @@ def _saved_scope(project: Project) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("points") else None
 
 
+DEFAULT_DOCTOR_BUDGET_S = 60.0  # the doctor's short trainings, on top of the real one
+
+
 def run(
-    project: Project, *, progress: bool = True, on_stage: Callable[[str, Any], None] | None = None
+    project: Project,
+    *,
+    progress: bool = True,
+    on_stage: Callable[[str, Any], None] | None = None,
+    doctor_budget_s: float | None = DEFAULT_DOCTOR_BUDGET_S,
 ) -> LifecycleResult:
-    """Data -> train -> evaluate -> export -> report, on the project's config.
+    """Data -> train -> doctor -> evaluate -> export -> test -> report, on the project's config.
 
     ``on_stage(name, output)`` is called as each stage finishes (the CLI prints there).
+    ``doctor_budget_s=None`` skips the doctor (the troubleshooting checks of dlstack.doctor).
     """
     from dlstack.train import fit
 
@@ -193,6 +208,19 @@ def run(
 
     report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
     result = stage("train", lambda: fit(project, snapshot, progress=progress))
+    doctor_html = None
+    if doctor_budget_s is not None:
+        from dlstack.doctor import examine_project
+
+        def say(text: str) -> None:
+            print(f"doctor: {text}", file=sys.stderr, flush=True)
+
+        _, doctor_html = stage(
+            "doctor",
+            lambda: examine_project(
+                project, snapshot, budget_s=doctor_budget_s, progress=say if progress else None
+            ),
+        )
     evaluation, baseline_results = stage(
         "evaluate", lambda: evaluate_run(result, snapshot, project)
     )
@@ -201,7 +229,15 @@ def run(
     html = stage(
         "report",
         lambda: write_report(
-            project, version, snapshot, result, evaluation, baseline_results, package, tests
+            project,
+            version,
+            snapshot,
+            result,
+            evaluation,
+            baseline_results,
+            package,
+            tests,
+            doctor_html,
         ),
     )
     return LifecycleResult(

@@ -38,8 +38,14 @@ def init(
     console.print(f"wrote {project.root / CONFIG_FILE}; next: `dlstack run -p {directory}`")
 
 
-def run_lifecycle(project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> None:
-    """Run the whole lifecycle: data -> train -> evaluate -> export -> report."""
+def run_lifecycle(
+    project: ProjectOpt = Path("."),
+    quiet: QuietOpt = False,
+    doctor_budget: Annotated[
+        float, typer.Option(help="Seconds for the doctor's checks (0 skips the doctor).")
+    ] = 60.0,
+) -> None:
+    """Run the whole lifecycle: data -> train -> doctor -> evaluate -> export -> test -> report."""
     from dlstack import lifecycle
 
     proj = open_project(project)
@@ -58,7 +64,9 @@ def run_lifecycle(project: ProjectOpt = Path("."), quiet: QuietOpt = False) -> N
                 f"best checkpoint {output.best_checkpoint.name}"
             )
 
-    out = lifecycle.run(proj, progress=not quiet, on_stage=on_stage)
+    out = lifecycle.run(
+        proj, progress=not quiet, on_stage=on_stage, doctor_budget_s=doctor_budget or None
+    )
     print_evaluation(
         out.evaluation,
         out.baselines,

@@ -98,7 +98,10 @@ def predict(
     for path, p in zip(images, preds, strict=True):
         others = "  ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
         # One line per image, never wrapped: scripts can split it on whitespace.
-        console.print(f"{path}  {p.label}  {p.confidence:.3f}" + (f"  ({others})" if others
-                      else ""), soft_wrap=True, highlight=False)
+        console.print(
+            f"{path}  {p.label}  {p.confidence:.3f}" + (f"  ({others})" if others else ""),
+            soft_wrap=True,
+            highlight=False,
+        )
         for notice in p.notices:
             console.print(f"  [dim]note: {notice}[/]", soft_wrap=True, highlight=False)

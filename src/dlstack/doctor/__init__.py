@@ -1,0 +1,77 @@
+"""The doctor: automated troubleshooting of deep nets, the practice's decision tree as code.
+
+Give it any PyTorch model and its data; it runs the checks in the practice's order (make
+it run, inputs and loss, overfit one batch, learning-rate range test, baselines, a short
+training and the bias-variance decomposition) and answers in plain words with numbers.
+
+>>> import torch
+>>> from torch.utils.data import TensorDataset
+>>> from dlstack.doctor import examine
+>>> x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+>>> report = examine(torch.nn.Linear(8, 2), TensorDataset(x.double(), y),
+...                  TensorDataset(x.double(), y), budget_s=5)
+>>> [f.code for f in report.findings if f.severity == "error"]
+['wont-run']
+
+Names resolve lazily: ``import dlstack.doctor`` does not import torch until a name that
+needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlstack.doctor._train import DEFAULT_LR, DEFAULT_OPTIMIZER
+    from dlstack.doctor.findings import CATALOG, Finding
+    from dlstack.doctor.lr_range import LR_END, LR_START
+    from dlstack.doctor.plan import PlanStep
+    from dlstack.doctor.project import examine_file, examine_project, load_case_file
+    from dlstack.doctor.report import Report
+    from dlstack.doctor.runner import DEFAULT_BUDGET_S, examine
+
+_HOME = {
+    "CATALOG": "findings",
+    "Finding": "findings",
+    "PlanStep": "plan",
+    "Report": "report",
+    "examine": "runner",
+    "DEFAULT_BUDGET_S": "runner",
+    "DEFAULT_LR": "_train",
+    "DEFAULT_OPTIMIZER": "_train",
+    "LR_START": "lr_range",
+    "LR_END": "lr_range",
+    "examine_project": "project",
+    "examine_file": "project",
+    "load_case_file": "project",
+}
+
+__all__ = [
+    "CATALOG",
+    "DEFAULT_BUDGET_S",
+    "DEFAULT_LR",
+    "DEFAULT_OPTIMIZER",
+    "LR_END",
+    "LR_START",
+    "Finding",
+    "PlanStep",
+    "Report",
+    "examine",
+    "examine_file",
+    "examine_project",
+    "load_case_file",
+]
+assert sorted(__all__) == sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'dlstack.doctor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"dlstack.doctor.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -30,10 +30,12 @@ __all__ = [
 # in seconds on a CPU (the practice's "start with a simple model").
 MLP_HIDDEN = (256, 128)
 # LeNet-5's shape (two conv + pool stages, then a dense layer) with modern widths, ReLU,
-# max-pooling and 'same' padding so 8x8 inputs survive both pools; reaches ~98% on the
-# 5,000-digit MNIST sample with Adam 3e-4 and no regularization.
-LENET_CHANNELS = (32, 64)
-LENET_HIDDEN = 128
+# max-pooling and 'same' padding so 8x8 inputs survive both pools. Widths measured on the
+# demo's split of the 5,000-digit MNIST sample (Adam 3e-4, batch 64, 15 epochs, best-val
+# epoch, seeds 0/1): (32, 64)/128 gave test 0.968/0.964, (64, 128)/256 gave 0.976/0.974
+# for ~2.5x the compute, still about two minutes on 2 CPU cores.
+LENET_CHANNELS = (64, 128)
+LENET_HIDDEN = 256
 # A CIFAR-style ResNet shrunk for small images: one BasicBlock per stage, stride 2 between.
 RESNET_WIDTHS = (16, 32, 64)
 # The CNNs keep activations and conv weights channels-last (NHWC in memory; shapes stay

@@ -130,7 +130,7 @@ def test_lake_on_s3_and_labeling_on_postgres(team_project, tmp_path):
     rows = repo.query('SELECT queued FROM ingest_reports ORDER BY "at"').to_pylist()
     assert rows == [{"queued": 0}, {"queued": 3}]
     # A labeler labels a queued example; the label is staged (PostgreSQL), with who and when.
-    user, _token = create_user(repo.catalog, "ana", "labeler")
+    create_user(repo.catalog, "ana", "labeler")
     item = next_items(repo.catalog, "ana", limit=1)[0]
     record_label(repo.catalog, item.example_id, "ana", "4")
     staged = repo.query(

@@ -6,12 +6,15 @@ Tests may use torch to make the package and compute references; the code under t
 
 from __future__ import annotations
 
+import io
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dlstack.compress import export_package
 from dlstack.data import Snapshot, channel_stats
@@ -78,3 +81,43 @@ def torch_probabilities(result: TrainResult):
             return torch.softmax(result.model(torch.from_numpy(x)), dim=1).numpy()
 
     return run
+
+
+# -- the prediction server ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def exported_v2(
+    result: TrainResult, exported: Path, digits8: Snapshot, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Version 2 of digits8 beside version 1 (other weights), for load and rollback tests."""
+    from dlstack.data import to_model_input
+
+    models = tmp_path_factory.mktemp("models2")
+    shutil.copytree(exported, models / "digits8" / "1")
+    torch.manual_seed(1)
+    other = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 8 * 8, 10),
+    ).eval()
+    images = digits8.split("test").images[:5]
+    sample = to_model_input(images, result.normalization.mean, result.normalization.std)
+    return export_package(replace(result, model=other), models, "digits8", sample=sample)
+
+
+@pytest.fixture(scope="session")
+def test_inputs(digits8: Snapshot, result: TrainResult) -> np.ndarray:
+    """64 real test digits as model input, float32 (64, 1, 8, 8)."""
+    from dlstack.data import to_model_input
+
+    images = digits8.split("test").images[:64]
+    return to_model_input(images, result.normalization.mean, result.normalization.std)
+
+
+@pytest.fixture(scope="session")
+def digit_png(digits8: Snapshot) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(digits8.split("test").images[0]).save(out, format="PNG")
+    return out.getvalue()

@@ -32,3 +32,18 @@ def test_public_api() -> None:
     import dlstack.serve as api
 
     assert all(hasattr(api, name) for name in api.__all__)
+
+
+def test_the_server_app_does_not_import_torch(exported: Path) -> None:
+    # The whole server (app, batching, protocol, auth, metrics, prediction log) and the
+    # CLI verb that starts it stay torch-free, as a serving container needs.
+    code = textwrap.dedent(f"""
+        import sys
+        import dlstack.serve.app, dlstack.cli.serve, dlstack.serve.drift
+        app = dlstack.serve.app.create_app([{str(exported)!r}])
+        heavy = sorted(m for m in sys.modules
+                       if m.split(".")[0] in ("torch", "torchmetrics", "lightning", "sklearn"))
+        assert not heavy, heavy
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout

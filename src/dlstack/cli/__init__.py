@@ -26,10 +26,10 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `dlstack --help` stays fast and each module stays small.
-    from dlstack.cli import data, doctor, evaluate, label, lifecycle, model
+    from dlstack.cli import data, doctor, evaluate, label, lifecycle, model, serve
 
     app.add_typer(data.app, name="data")
-    for module in (lifecycle, model, doctor, evaluate, label):
+    for module in (lifecycle, model, doctor, evaluate, serve, label):
         module.register(app)
 
 

@@ -386,7 +386,7 @@ class DataRepo:
                 )
                 examples[kind] = [_example(kind, r) for r in rows]
         return VersionDiff(
-            int(added), int(removed), int(relabeled), int(moved), int(unchanged), examples
+            int(added), int(removed or 0), int(relabeled), int(moved), int(unchanged), examples
         )
 
     def rows(self, ref: str = HEAD) -> dict[str, tuple[str, str]]:

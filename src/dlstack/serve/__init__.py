@@ -4,7 +4,17 @@
 >>> pkg = load_package(".dlstack/models/digits")  # doctest: +SKIP
 >>> [(p.label, round(p.confidence, 2)) for p in pkg.predict_images(["7.png"])]  # doctest: +SKIP
 [('7', 0.99)]
+
+The prediction server (``create_app``, ``serve``: FastAPI, the Open Inference Protocol,
+adaptive batching, metrics, a web page) and ``monitor`` (drift) are imported when first
+used, so ``import dlstack.serve`` stays light.
+
+>>> from dlstack.serve import serve  # doctest: +SKIP
+>>> serve([".dlstack/models/digits"], port=8080)  # doctest: +SKIP
 """
+
+import importlib
+from typing import Any
 
 from dlstack.serve.package import (
     MODEL_FILE,
@@ -28,6 +38,22 @@ from dlstack.serve.preprocess import (
     preprocess_images,
 )
 
+# Imported on first use (fastapi, prometheus-client, matplotlib for reports).
+_LAZY = {
+    "AdaptiveBatcher": "batching",
+    "DeadlineExceeded": "errors",
+    "DriftReport": "drift",
+    "KeyRing": "auth",
+    "LatencyModel": "batching",
+    "PredictionLog": "predlog",
+    "QueueFull": "errors",
+    "ServeError": "errors",
+    "create_app": "app",
+    "monitor": "drift",
+    "new_key": "auth",
+    "serve": "app",
+}
+
 __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_MAX_PIXELS",
@@ -46,4 +72,11 @@ __all__ = [
     "preprocess_images",
     "read_spec",
     "sha256_file",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'dlstack.serve' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dlstack.serve.{_LAZY[name]}"), name)

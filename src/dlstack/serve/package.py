@@ -229,10 +229,14 @@ def load_package(
     *,
     providers: Sequence[str] | None = None,
     intra_op_threads: int | None = None,
+    spin: bool = True,
 ) -> ModelPackage:
     """Load a package from its version dir, its name dir (latest version) or its model.json.
 
     ``intra_op_threads``: onnxruntime's threads per model call (None: one per core).
+    ``spin``: let those threads busy-wait for the next call (onnxruntime's default, best
+    for back-to-back calls); a server turns it off so that idle model threads leave the
+    CPU to the code that reads the next requests.
 
     >>> pkg = load_package(".dlstack/models/digits")  # doctest: +SKIP
     >>> pkg.predict_images(["seven.png"])[0].label  # doctest: +SKIP
@@ -253,9 +257,8 @@ def load_package(
             f"{spec.onnx.sha256[:12]}...; the file was changed or damaged, "
             f"export the model again"
         )
-    return ModelPackage(
-        version_dir, spec, _session(onnx_path, spec, providers, intra_op_threads)
-    )
+    session = _session(onnx_path, spec, providers, intra_op_threads, spin)
+    return ModelPackage(version_dir, spec, session)
 
 
 def read_spec(path: Path) -> PackageSpec:
@@ -338,6 +341,7 @@ def _session(
     spec: PackageSpec,
     providers: Sequence[str] | None,
     intra_op_threads: int | None = None,
+    spin: bool = True,
 ) -> Any:
     import onnxruntime as ort
 
@@ -345,6 +349,8 @@ def _session(
     options.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(
             str(onnx_path),

@@ -84,3 +84,17 @@ def test_lake_records_ingests_and_query_joins_catalog(repo, tmp_path):
     assert joined == [{"label": "3", "n": 1}]
     with pytest.raises(DataError, match="query failed"):
         repo.query("SELECT * FROM nowhere")
+
+
+def test_lake_reads_files_whose_schemas_differ(tmp_path):
+    from dlstack.data.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.append("events", [{"kind": "a", "note": None}])  # "note" is all-null here
+    lake.append("events", [{"kind": "b", "note": "typed later", "extra": 3}])
+    rows = sorted(lake.read("events").to_pylist(), key=lambda r: r["kind"])
+    assert [(r["kind"], r["note"], r["extra"]) for r in rows] == [
+        ("a", None, None),
+        ("b", "typed later", 3),
+    ]
+    assert rows[0]["date"] is not None

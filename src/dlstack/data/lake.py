@@ -84,6 +84,7 @@ class Lake:
 
     def read(self, dataset: str) -> Any:
         """A dataset as one Arrow table, with its ``date`` partition column."""
+        import pyarrow as pa
         import pyarrow.dataset as ds
 
         base = f"{self.root.rstrip('/')}/{dataset}"
@@ -97,14 +98,14 @@ class Lake:
             for p in self.fs.find(base)
             if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith(".")
         ]
-        data = ds.dataset(
-            files,
-            filesystem=self.fs,
-            format="parquet",
-            partitioning="hive",
-            partition_base_dir=base,
-        )
-        return data.to_table()
+        # One file at a time, then unify schemas: a column that is all-null in one file
+        # (type null) and typed in another must not break reading the dataset.
+        tables = []
+        for path in sorted(files):
+            table = ds.dataset(path, filesystem=self.fs, format="parquet").to_table()
+            date = path.split("/date=", 1)[1].split("/", 1)[0] if "/date=" in path else None
+            tables.append(table.append_column("date", pa.array([date] * table.num_rows)))
+        return pa.concat_tables(tables, promote_options="permissive")
 
 
 def query(sql: str, *, lake: Lake | None = None, catalog: Any = None) -> Any:

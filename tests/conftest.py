@@ -15,12 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/services.py
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("DLSTACK_AUTHOR", "tester")
 
-
-def require_service(reason: str) -> None:
-    """Skip with a stated reason, or fail when CI demands real services."""
-    if os.environ.get("DLSTACK_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"service required but unavailable: {reason}")
-    pytest.skip(reason)
+from services import require_service
 
 
 @pytest.fixture

@@ -21,6 +21,27 @@ from pathlib import Path
 
 STARTUP_TIMEOUT_S = 60
 
+# Debian's chromium under Playwright (DESIGN.md): no sandbox as root, and no background
+# traffic to outside addresses, which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def require_service(reason: str) -> None:
+    """Skip with a stated reason, or fail when CI demands real services."""
+    import pytest
+
+    if os.environ.get("DLSTACK_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"service required but unavailable: {reason}")
+    pytest.skip(reason)
+
 
 class Unavailable(RuntimeError):
     """The service cannot be started here; the message says why."""

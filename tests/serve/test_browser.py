@@ -3,7 +3,6 @@ flag it as wrong. Debian's chromium through Playwright (DESIGN.md, "Real service
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,25 +20,7 @@ from dlstack.train.result import Normalization, TrainResult
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def require_service(reason: str) -> None:
-    """tests/conftest.py's require_service, loaded by path (see tests/data/labeling)."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_dlstack_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.require_service(reason)
+from services import CHROMIUM_ARGS, require_service  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="module")

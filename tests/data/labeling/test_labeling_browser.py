@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,25 +17,7 @@ from dlstack.project import load_project
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def require_service(reason: str) -> None:
-    """tests/conftest.py's require_service (skip, or fail under DLSTACK_REQUIRE_SERVICES=1).
-    Loaded by path: `import conftest` means whichever conftest.py pytest imported last."""
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_dlstack_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.require_service(reason)
+from services import CHROMIUM_ARGS, require_service  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture

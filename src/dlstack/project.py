@@ -537,7 +537,7 @@ catalog = "sqlite:///.dlstack/catalog.db"
 split = [0.8, 0.1, 0.1]            # train, val, test fractions of each class
 seed = 0
 # subset = 500                     # start with a small training set (count or fraction)
-
+{steps}
 [model]
 architecture = "auto"              # by modality; or "mlp", "lenet", "resnet", "pkg.mod:build"
 
@@ -550,6 +550,23 @@ seed = 0
 
 [metric]
 optimize = "accuracy"
+"""
+
+# The 5,000 MNIST digits over-fit a LeNet (train accuracy 1.00, val 0.98), and the doctor's
+# plan for over-fitting reads "more data, normalization, augmentation". On the demo's split
+# (seeds 0-2, chosen by validation accuracy; bench/digits_defaults.py) one shifted copy of
+# each train image beat batch norm and no change, so the digits demo starts with it.
+_AUGMENT_STEP = """
+[[data.steps]]                     # one shifted/thickened copy of each train image
+name = "augment"                   # (the cure the doctor prescribes for over-fitting)
+call = "augment"
+params = {copies = 1, max_shift = 2}
+"""
+_STEPS_EXAMPLE = """
+# [[data.steps]]                   # versioned, cached transforms of the training data
+# name = "augment"                 # built-ins: resample, augment, resplit, resize
+# call = "augment"                 # or "package.module:function"
+# params = {copies = 1, max_shift = 2}
 """
 
 
@@ -573,7 +590,10 @@ def init_project(
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
-    text = _TEMPLATE.format(name=name, task="classification", source=source, max_epochs=max_epochs)
+    steps = _AUGMENT_STEP if source == "builtin:digits" else _STEPS_EXAMPLE
+    text = _TEMPLATE.format(
+        name=name, task="classification", source=source, max_epochs=max_epochs, steps=steps
+    )
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")

@@ -5,7 +5,8 @@ answer, and send again, for ``--seconds`` (after ``--warmup`` seconds not counte
 until ``--max-requests``: bounded in time and count. Only loopback addresses are
 accepted. Written on raw asyncio streams so the client costs the shared CPUs as little
 as possible. Prints one JSON object: requests, status counts, latency percentiles (ms),
-throughput (2xx per second).
+throughput (2xx per second), and the client's own CPU time with the number of answers it
+covers (warm-up included), so that the CPU a request costs the shared machine is known.
 
     python bench/load_client.py --url http://127.0.0.1:8080/v2/models/digits/infer \\
         --body body.bin --header 'Inference-Header-Content-Length: 123' --concurrency 32
@@ -69,6 +70,7 @@ async def _worker(
     start: float,
     stop: float,
     budget: list[int],
+    counts: list[int],
     latencies: list[float],
     statuses: Counter[int],
 ) -> None:
@@ -86,6 +88,7 @@ async def _worker(
                 reader, writer = await asyncio.open_connection(host, port)
                 continue
             done = time.perf_counter()
+            counts[0] += 1
             if sent >= start:  # warm-up requests are not counted
                 statuses[status] += 1
                 latencies.append(done - sent)
@@ -102,13 +105,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     now = time.perf_counter()
     start, stop = now + args.warmup, now + args.warmup + seconds
     budget = [args.max_requests]
+    counts = [0]  # answers including the warm-up, for the CPU per request
+    cpu = time.process_time()
     await asyncio.gather(
         *(
-            _worker(host, port, request, start, stop, budget, latencies, statuses)
+            _worker(host, port, request, start, stop, budget, counts, latencies, statuses)
             for _ in range(args.concurrency)
         )
     )
     elapsed = min(time.perf_counter(), stop) - start
+    cpu = time.process_time() - cpu
     latencies.sort()
 
     def pct(q: float) -> float | None:
@@ -127,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": round(1000 * latencies[-1], 2) if latencies else None,
+        "answered_incl_warmup": counts[0],
+        "cpu_s": round(cpu, 3),  # this client's CPU time, warm-up included
     }
 
 

@@ -13,7 +13,11 @@ in another process, and measures throughput (2xx/s) and p50/p99 latency for:
   (d) onnxruntime in-process at the batch sizes (a) used: the compute ceiling.
 
 Each point is the median of ``--rounds`` runs of ``--seconds``, the three servers taking
-turns so that background load on the shared CPUs hits them alike. The server gets no
+turns so that background load on the shared CPUs hits them alike. Every run also records
+the CPU time one request costs the server process (all its threads) and the load client,
+and (d) the CPU time of a row: the server, the client and the model share the machine's
+cores, so ``cores / (HTTP + client + compute CPU per request)`` is the most (a) can serve
+here even with no overhead of its own (the "CPU bound" in the summary). The server gets no
 torch; this script uses torch only to build the models. Results go
 to bench/results/serve_load.{json,md}. ``--soak-seconds 600`` then runs 10 minutes of
 steady load against a server that also logs every prediction to a project's lake, and
@@ -169,6 +173,11 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("the server did not become ready")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used, all threads."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -220,19 +229,22 @@ def load(
 # -- the benchmark ----------------------------------------------------------------------------
 
 
-def compute_ceiling(package: Path, batch: int, x: np.ndarray, seconds: float = 2.0) -> float:
-    """Rows per second of onnxruntime in this process at one batch size."""
+def compute_ceiling(
+    package: Path, batch: int, x: np.ndarray, seconds: float = 2.0
+) -> tuple[float, float]:
+    """Rows per second of onnxruntime in this process at one batch size, and CPU s/row."""
     from dlstack.serve import load_package
 
     pkg = load_package(package)
     xb = np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])), dtype=np.float32)
     for _ in range(3):
         pkg.logits(xb)
-    n, start = 0, time.perf_counter()
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         pkg.logits(xb)
         n += 1
-    return n * batch / (time.perf_counter() - start)
+    cpu = time.process_time() - cpu
+    return n * batch / (time.perf_counter() - start), cpu / (n * batch)
 
 
 def bench(args: argparse.Namespace, packages: dict[str, Path], x: np.ndarray, tmp: Path) -> dict:
@@ -271,11 +283,14 @@ def bench(args: argparse.Namespace, packages: dict[str, Path], x: np.ndarray, tm
                             if "constant" in modes[mode]
                             else f"/v2/models/{name}/infer"
                         )
-                        before = server.batch_stats()
+                        before, cpu = server.batch_stats(), server.cpu_s()
                         r = load(server.url + path, body_path, headers, c, args.seconds)
-                        after = server.batch_stats()
+                        cpu, after = server.cpu_s() - cpu, server.batch_stats()
                         calls = after[1] - before[1]
                         r["mean_batch"] = (after[0] - before[0]) / calls if calls else None
+                        answered = max(r["answered_incl_warmup"], 1)
+                        r["server_cpu_us"] = 1e6 * cpu / answered
+                        r["client_cpu_us"] = 1e6 * r["cpu_s"] / answered
                         runs[mode].append(r)
                 for mode, server in servers.items():
                     row = {"model": name, "mode": mode, "slo_ms": slo, **_median(runs[mode])}
@@ -288,7 +303,7 @@ def bench(args: argparse.Namespace, packages: dict[str, Path], x: np.ndarray, tm
             for server in servers.values():
                 server.stop()
         for b in sorted({1, round(mean_batch_at_top), 32}):
-            rate = compute_ceiling(packages[name], b, x)
+            rate, cpu_per_row = compute_ceiling(packages[name], b, x)
             rows.append(
                 {
                     "model": name,
@@ -296,6 +311,7 @@ def bench(args: argparse.Namespace, packages: dict[str, Path], x: np.ndarray, tm
                     "slo_ms": slo,
                     "throughput": round(rate, 1),
                     "batch": b,
+                    "server_cpu_us": round(1e6 * cpu_per_row, 1),
                 }
             )
             print(_line(rows[-1]), flush=True)
@@ -325,6 +341,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": med("p50_ms"),
         "p99_ms": med("p99_ms"),
         "mean_batch": None if med("mean_batch") is None else round(med("mean_batch") or 0, 1),
+        "server_cpu_us": med("server_cpu_us"),
+        "client_cpu_us": med("client_cpu_us"),
     }
 
 
@@ -346,6 +364,10 @@ def summarize(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
         # HTTP and compute share the same CPUs: if both were perfectly overlapped, each
         # request would still cost the sum of the two.
         shared = 1 / (1 / c["throughput"] + 1 / d["throughput"])
+        # Stricter, from CPU time: the server's HTTP work (c's CPU per request), the load
+        # client's, and the model's (d's CPU per row) all run on these cores.
+        cpu_us = c["server_cpu_us"] + c["client_cpu_us"] + d["server_cpu_us"]
+        cpu_bound = 1e6 * (os.cpu_count() or 1) / cpu_us
         out.append(
             {
                 "model": name,
@@ -354,6 +376,10 @@ def summarize(rows: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
                 "a_vs_ceiling": round(a["throughput"] / ceiling, 2),
                 "shared_bound": round(shared, 1),
                 "a_vs_shared_bound": round(a["throughput"] / shared, 2),
+                "cpu_bound": round(cpu_bound, 1),
+                "a_vs_cpu_bound": round(a["throughput"] / cpu_bound, 2),
+                "a_cpu_us": round(a["server_cpu_us"] + a["client_cpu_us"], 1),
+                "floor_cpu_us": round(cpu_us, 1),
                 "ceiling": "HTTP" if c["throughput"] <= d["throughput"] else "compute",
                 "a_p99_ms": a["p99_ms"],
                 "slo_ms": a["slo_ms"],
@@ -371,39 +397,49 @@ def _line(r: dict[str, Any]) -> str:
     )
 
 
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Serving benchmark ({result['machine']}, one run)",
         "",
         f"`{result['command']}`",
         "",
-        "| model | mode | conc. | throughput (2xx/s) | p50 ms | p99 ms | non-2xx | mean batch |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | mode | conc. | throughput (2xx/s) | p50 ms | p99 ms | non-2xx | mean batch "
+        "| server CPU us/req | client CPU us/req |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result.get("rows", []):
         errors = r["requests"] - r["ok"] if "requests" in r else ""
         lines.append(
             f"| {r['model']} | {r['mode']} | {r.get('concurrency', '')} | {r['throughput']} | "
             f"{r.get('p50_ms', '')} | {r.get('p99_ms', '')} | {errors} | "
-            f"{r.get('mean_batch', r.get('batch', ''))} |"
+            f"{r.get('mean_batch', r.get('batch', ''))} | {_us(r.get('server_cpu_us'))} | "
+            f"{_us(r.get('client_cpu_us'))} |"
         )
     lines += [
         "",
         "| model | conc. | (a)/(b) | (a)/min(c, d) | smaller | (a)/shared bound | "
-        "(a) p99 ms | SLO ms |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "CPU bound /s | (a)/CPU bound | (a) CPU us/req | floor CPU us/req | (a) p99 ms | SLO ms |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in result.get("summary", []):
         lines.append(
             f"| {s['model']} | {s['concurrency']} | {s['a_vs_b']} | {s['a_vs_ceiling']} | "
-            f"{s['ceiling']} | {s.get('a_vs_shared_bound', '')} | {s['a_p99_ms']} | "
-            f"{s['slo_ms']} |"
+            f"{s['ceiling']} | {s.get('a_vs_shared_bound', '')} | {s.get('cpu_bound', '')} | "
+            f"{s.get('a_vs_cpu_bound', '')} | {s.get('a_cpu_us', '')} | "
+            f"{s.get('floor_cpu_us', '')} | {s['a_p99_ms']} | {s['slo_ms']} |"
         )
     lines += [
         "",
         "Throughput and percentiles are medians of interleaved rounds (modes take turns, "
         "so background load on the shared CPUs hits all alike). The shared bound is "
-        "1/(1/c + 1/d): HTTP and compute run on the same CPUs, so a request costs both.",
+        "1/(1/c + 1/d): HTTP and compute run on the same CPUs, so a request costs both. "
+        "The CPU bound is cores / floor, the floor being c's server CPU per request + the "
+        "client's + d's CPU per row: what (a) could serve if dlstack's own work (parsing, "
+        "queueing, batching, the answer) cost nothing.",
     ]
     if result.get("soak"):
         s = result["soak"]

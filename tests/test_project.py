@@ -63,3 +63,15 @@ def test_init_refuses_to_overwrite_and_unknown_sources(tmp_path):
 def test_missing_config_says_how_to_create_one(tmp_path):
     with pytest.raises(ConfigError, match="dlstack init"):
         load_project(tmp_path)
+
+
+def test_digits_demo_starts_with_augmentation_and_others_do_not(tmp_path):
+    # The 5,000-digit demo over-fits without it (bench/digits_defaults.py); other sources
+    # get the step as a commented example only, so nothing changes their data unasked.
+    digits = init_project(tmp_path / "digits", "builtin:digits")
+    assert [(s.name, s.call, s.params) for s in digits.config.data.steps] == [
+        ("augment", "augment", {"copies": 1, "max_shift": 2})
+    ]
+    small = init_project(tmp_path / "small", "builtin:digits8")
+    assert small.config.data.steps == ()
+    assert '# call = "augment"' in (tmp_path / "small" / "dlstack.toml").read_text()

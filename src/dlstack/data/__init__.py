@@ -7,8 +7,9 @@ import ``dlstack.data.transforms`` without pulling in SQLAlchemy or fsspec.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from dlstack.data.builtin import RawData, load_builtin
@@ -57,6 +58,4 @@ assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'dlstack.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"dlstack.data.{_WHERE[name]}"), name)
+    return lazy_attribute(__name__, _WHERE, name)

@@ -19,8 +19,9 @@ needs it is used.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from dlstack.doctor._train import DEFAULT_LR, DEFAULT_OPTIMIZER
@@ -66,11 +67,7 @@ assert sorted(__all__) == sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'dlstack.doctor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"dlstack.doctor.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

@@ -23,8 +23,9 @@ validate config.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dlstack._lazy import lazy_attribute
 
 # The function shares its module's name: bound eagerly, so importing the submodule
 # dlstack.evaluate.baselines cannot replace the function on this package (numpy only).
@@ -177,11 +178,7 @@ assert sorted(__all__) == sorted([*_HOME, "baselines"])
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'dlstack.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"dlstack.evaluate.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

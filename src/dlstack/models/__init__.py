@@ -11,8 +11,9 @@ is used.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from dlstack.models.build import build_model, is_user_spec, user_model_source
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 _HOME = {
+    **dict.fromkeys(__all__, "zoo"),
     "build_model": "build",
     "is_user_spec": "build",
     "user_model_source": "build",
@@ -54,12 +56,7 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'dlstack.models' has no attribute {name!r}")
-    module = importlib.import_module(f"dlstack.models.{_HOME.get(name, 'zoo')}")
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

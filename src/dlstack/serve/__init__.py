@@ -13,9 +13,9 @@ used, so ``import dlstack.serve`` stays light.
 >>> serve([".dlstack/models/digits"], port=8080)  # doctest: +SKIP
 """
 
-import importlib
 from typing import Any
 
+from dlstack._lazy import lazy_attribute
 from dlstack.serve.package import (
     MODEL_FILE,
     SPEC_FILE,
@@ -77,6 +77,4 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'dlstack.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"dlstack.serve.{_LAZY[name]}"), name)
+    return lazy_attribute(__name__, _LAZY, name)

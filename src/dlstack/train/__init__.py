@@ -11,8 +11,9 @@ name that needs them is used.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from dlstack.train.callbacks import EpochLines, History
@@ -60,11 +61,7 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'dlstack.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"dlstack.train.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

@@ -28,6 +28,7 @@ from dlstack.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "AugmentConfig",
     "Config",
     "DataConfig",
     "MetricConfig",
@@ -113,6 +114,14 @@ class ModelConfig(_Section):
         )
 
 
+class AugmentConfig(_Section):
+    """``[train] augment = {...}``: new random changes to every training batch, each epoch
+    (dlstack.train.augment); validation and test images are never changed."""
+
+    max_shift: Annotated[int, Field(ge=0, le=8)] = 2  # pixels, along each axis
+    thicken: bool = True  # a quarter of the images 1 px thicker strokes, a quarter thinner
+
+
 class TrainConfig(_Section):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: Annotated[float, Field(gt=0)] = DEFAULT_LR
@@ -122,6 +131,7 @@ class TrainConfig(_Section):
     # The practice starts with no regularization; these exist so that it can be added later.
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    augment: AugmentConfig | None = None  # off unless set
     num_workers: Annotated[int, Field(ge=0)] = 0
 
 

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from dlstack.data.snapshot import Snapshot
 from dlstack.data.transforms import channel_stats, to_model_input
 from dlstack.errors import DataError
+from dlstack.train.augment import BatchAugment
 from dlstack.train.result import Normalization
 from dlstack.train.tasks import Task
 
@@ -89,8 +90,10 @@ class SnapshotDataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int = 0,
         seed: int = 0,
+        augment: BatchAugment | None = None,
     ) -> None:
         super().__init__()
+        self.augment = augment  # applied to training batches only, on the main process
         self.snapshot = snapshot
         self.task = task
         self.batch_size = batch_size
@@ -136,6 +139,15 @@ class SnapshotDataModule(L.LightningDataModule):
         if "test" not in self.datasets:
             return []
         return self._loader("test", max(self.batch_size, EVAL_BATCH_SIZE))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if self.augment is None or trainer is None or not trainer.training:
+            return batch
+        if self.augment.epoch != trainer.current_epoch:
+            self.augment.start_epoch(trainer.current_epoch)
+        inputs, targets = batch
+        return self.augment(inputs), targets
 
     def _dataset(self, name: str) -> TensorBatches:
         self.setup()

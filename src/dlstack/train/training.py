@@ -26,6 +26,7 @@ from dlstack.errors import ModelError
 from dlstack.models import build_model, is_user_spec, user_model_source
 from dlstack.project import Config, Project
 from dlstack.train import runs
+from dlstack.train.augment import BatchAugment
 from dlstack.train.callbacks import History, make_progress_bar
 from dlstack.train.datamodule import SnapshotDataModule
 from dlstack.train.module import DlstackModule
@@ -86,6 +87,7 @@ def fit(
             batch_size=config.train.batch_size,
             num_workers=config.train.num_workers,
             seed=config.train.seed,
+            augment=_augment(config),
         )
         data.setup("fit")  # normalization from the train split only
         num_classes = len(snapshot.classes)
@@ -263,6 +265,13 @@ def _reopen_run(
     )
     runs.write_run(run_dir, record)
     return record, tracker
+
+
+def _augment(config: Config) -> BatchAugment | None:
+    aug = config.train.augment
+    if aug is None:
+        return None
+    return BatchAugment(max_shift=aug.max_shift, thicken=aug.thicken, seed=config.train.seed)
 
 
 def _objective_monitor(config: Config, data: SnapshotDataModule) -> Any:

@@ -67,11 +67,13 @@ def test_missing_config_says_how_to_create_one(tmp_path):
 
 def test_digits_demo_starts_with_augmentation_and_others_do_not(tmp_path):
     # The 5,000-digit demo over-fits without it (bench/digits_defaults.py); other sources
-    # get the step as a commented example only, so nothing changes their data unasked.
+    # get the line commented out, so nothing changes their training unasked.
     digits = init_project(tmp_path / "digits", "builtin:digits")
-    assert [(s.name, s.call, s.params) for s in digits.config.data.steps] == [
-        ("augment", "augment", {"copies": 1, "max_shift": 2})
-    ]
+    augment = digits.config.train.augment
+    assert augment is not None and (augment.max_shift, augment.thicken) == (2, True)
+    assert digits.config.data.steps == ()
     small = init_project(tmp_path / "small", "builtin:digits8")
-    assert small.config.data.steps == ()
-    assert '# call = "augment"' in (tmp_path / "small" / "dlstack.toml").read_text()
+    assert small.config.train.augment is None
+    text = (tmp_path / "small" / "dlstack.toml").read_text()
+    assert "# augment = {max_shift = 2, thicken = true}" in text
+    assert '# call = "augment"' in text  # the data-step example is there for everyone

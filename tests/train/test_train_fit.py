@@ -295,7 +295,7 @@ def test_overfit_one_batch_drives_the_loss_to_zero(digits8: Snapshot) -> None:
 def test_demo_defaults_reach_97_percent_on_digits(tmp_path: Path) -> None:
     # The evaluation test with a threshold, on exactly what `make demo` trains: the digits
     # template (its augment step included), the demo's split, the practice's defaults
-    # (Adam 3e-4, batch 64, 15 epochs). Takes ~2 min on 2 CPUs.
+    # (Adam 3e-4, batch 64, 15 epochs). Takes ~1-2 min on 2 CPUs.
     from dlstack.evaluate import evaluate
     from dlstack.lifecycle import prepare_data
     from dlstack.project import init_project

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from dlstack.project import AugmentConfig
 from dlstack.report import SUMMARY_HEADERS, lifecycle_report, summary_rows
 
 
@@ -99,3 +101,16 @@ def test_summary_rows_for_the_cli(lifecycle, untrained) -> None:
     assert rows[1][4].startswith("beaten by")
     _, bad_eval = untrained
     assert summary_rows(bad_eval, lifecycle.baselines)[2][4].startswith("NOT BEATEN")
+
+
+def test_augmented_training_is_named_and_its_curves_explained(lifecycle, tmp_path) -> None:
+    plain = _write(lifecycle, tmp_path / "plain.html")
+    assert "augmented batches" not in plain
+    config = lifecycle.result.config
+    augmented = config.model_copy(
+        update={"train": config.train.model_copy(update={"augment": AugmentConfig(max_shift=3)})}
+    )
+    result = dataclasses.replace(lifecycle.result, config=augmented)
+    html = _write(lifecycle, tmp_path / "augmented.html", result=result)
+    assert "online: shifts up to 3 px, thicker/thinner strokes" in html
+    assert "measured on the augmented batches" in html

@@ -257,17 +257,29 @@ def _training(report: HtmlReport, result: TrainResult) -> None:
             f"weight decay {train.weight_decay:g}, dropout {train.dropout:g}",
             "normalization": f"mean {_fmt(result.normalization.mean)}, "
             f"std {_fmt(result.normalization.std)}",
+            "augmentation": (
+                f"online: shifts up to {train.augment.max_shift} px"
+                + (", thicker/thinner strokes" if train.augment.thicken else "")
+                if train.augment is not None
+                else "none"
+            ),
         }
     )
     png = training_curves_png(result.history)
     if png is None:
         s.paragraph("No per-epoch history was recorded for this run.", kind="warn")
     else:
+        augmented = (
+            " Train loss and accuracy are measured on the augmented batches, so train can "
+            "look worse than val without anything being wrong."
+            if train.augment is not None
+            else ""
+        )
         s.image(
             png,
             alt="training curves",
             caption="Loss and accuracy per epoch. Val far "
-            "above train loss is variance (overfitting); both high is bias.",
+            "above train loss is variance (overfitting); both high is bias." + augmented,
         )
 
 

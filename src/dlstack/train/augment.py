@@ -55,6 +55,8 @@ class BatchAugment:
             -self.max_shift, self.max_shift + 1, (n, 2), generator=self._generator
         )
         stroke = torch.randint(0, 4, (n, 1, 1, 1), generator=self._generator)  # 0 thick, 1 thin
+        # Drawn on the CPU (one stream, whatever the device), used where the batch is.
+        shifts, stroke = shifts.to(x.device), stroke.to(x.device)
         out = _roll_each(x, shifts) if self.max_shift > 0 else x
         if self.thicken:
             # Both variants for the whole batch, then pick: ~0.1 ms, cheaper than indexing.
@@ -67,9 +69,10 @@ class BatchAugment:
 def _roll_each(x: Tensor, shifts: Tensor) -> Tensor:
     """``torch.roll`` of image i by ``shifts[i]`` (rows, columns), for all i in one gather."""
     n, _, h, w = x.shape
-    rows = (torch.arange(h)[None, :] - shifts[:, :1]) % h  # (N, H) source row of each row
-    cols = (torch.arange(w)[None, :] - shifts[:, 1:]) % w  # (N, W)
-    index = torch.arange(n)[:, None, None]
+    device = x.device
+    rows = (torch.arange(h, device=device)[None, :] - shifts[:, :1]) % h  # (N, H) source rows
+    cols = (torch.arange(w, device=device)[None, :] - shifts[:, 1:]) % w  # (N, W)
+    index = torch.arange(n, device=device)[:, None, None]
     # Advanced indices on N, H, W (channels last), then back to (N, C, H, W).
     return x.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 

@@ -37,7 +37,7 @@ from dlstack.data.steps import augment
 from dlstack.evaluate import evaluate
 from dlstack.lifecycle import prepare_data
 from dlstack.models.init import init_weights
-from dlstack.models.zoo import CHANNELS_LAST, LENET_CHANNELS, LENET_HIDDEN, _channels_last
+from dlstack.models.zoo import LeNet
 from dlstack.project import AugmentConfig, Project, init_project
 from dlstack.train import fit
 
@@ -45,32 +45,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATES = ("none", "batchnorm", "augment", "online")
 
 
-class LeNetBatchNorm(nn.Module):
-    """dlstack's LeNet with a BatchNorm after each convolution."""
-
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
-        super().__init__()
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for width in LENET_CHANNELS:
-            layers += [nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
-            layers += [nn.ReLU(), nn.MaxPool2d(2)]
-            c, h, w = width, h // 2, w // 2
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c * h * w, LENET_HIDDEN),
-            nn.ReLU(),
-            nn.Linear(LENET_HIDDEN, num_classes),
-        )
-        _channels_last(self)
-
-    def forward(self, x: Any) -> Any:
-        return self.head(self.features(x.contiguous(memory_format=CHANNELS_LAST)))
-
-
 def lenet_batchnorm(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    return init_weights(LeNetBatchNorm(input_shape, num_classes))
+    """dlstack's LeNet with a BatchNorm after each convolution (the conv biases stay: BN
+    removes any per-channel constant, so their gradient is zero and they keep their 0)."""
+    model = init_weights(LeNet(input_shape, num_classes))
+    layers: list[nn.Module] = []
+    for layer in model.features:
+        layers.append(layer)
+        if isinstance(layer, nn.Conv2d):
+            layers.append(nn.BatchNorm2d(layer.out_channels))
+    model.features = nn.Sequential(*layers)
+    return model
 
 
 def run(project: Project, base: Snapshot, candidate: str, seed: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 STARTUP_TIMEOUT_S = 60
 
@@ -41,6 +42,22 @@ def require_service(reason: str) -> None:
     if os.environ.get("DLSTACK_REQUIRE_SERVICES") == "1":
         pytest.fail(f"service required but unavailable: {reason}")
     pytest.skip(reason)
+
+
+def playwright_and_chromium() -> tuple[Any, str]:
+    """Playwright's ``sync_playwright`` and Debian's chromium path, or a skip (a failure in
+    CI) that says what is missing: Playwright cannot download browsers here."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_service("playwright is not installed (pip install playwright)")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        require_service(
+            "Debian's chromium is not installed (apt-get install chromium); "
+            "Playwright cannot download browsers here"
+        )
+    return sync_playwright, str(chromium)
 
 
 class Unavailable(RuntimeError):

@@ -3,7 +3,6 @@ flag it as wrong. Debian's chromium through Playwright (DESIGN.md, "Real service
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +19,12 @@ from dlstack.train.result import Normalization, TrainResult
 
 pytestmark = pytest.mark.browser
 
-from services import CHROMIUM_ARGS, require_service  # noqa: E402  (tests/ is on sys.path)
+from services import CHROMIUM_ARGS, playwright_and_chromium  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="module")
 def browser_tools():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("playwright is not installed (pip install playwright)")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        require_service(
-            "Debian's chromium is not installed (apt-get install chromium); "
-            "Playwright cannot download browsers here"
-        )
-    return sync_playwright, chromium
+    return playwright_and_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -170,23 +170,12 @@ def _neural_net(
     c: int,
     seed: int,
 ) -> BaselineResult:
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
 
     start = time.perf_counter()
-    flat_train = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, H*W)
-    flat_eval = x_eval.reshape(len(x_eval), -1).astype(np.float64)
-    scaler = StandardScaler().fit(flat_train)
     model = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, max_iter=MLP_MAX_ITER, random_state=seed)
-    with warnings.catch_warnings():
-        # Stopping at MLP_MAX_ITER is the budget, not a failure.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(scaler.transform(flat_train), y_train)
-    probabilities = np.zeros((len(y_eval), c), dtype=np.float32)
-    probabilities[:, model.classes_] = model.predict_proba(scaler.transform(flat_eval))
-    predictions = probabilities.argmax(axis=1).astype(np.int64)
-    scores = classification_metrics(y_eval, predictions, c, probabilities)
+    # Stopping at MLP_MAX_ITER is the budget, not a failure: "converged" is not reported.
+    scores, _ = _fit_on_pixels(model, x_train, y_train, x_eval, y_eval, c)
     return BaselineResult(
         "neural_net",
         f"one hidden layer of {MLP_HIDDEN} ReLU units on standardized pixels "
@@ -222,14 +211,9 @@ def _logistic_regression(
     c: int,
     seed: int,
 ) -> BaselineResult:
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     start = time.perf_counter()
-    flat_train = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, H*W)
-    flat_eval = x_eval.reshape(len(x_eval), -1).astype(np.float64)
-    scaler = StandardScaler().fit(flat_train)  # constant pixels get scale 1, not 0
     model = LogisticRegression(
         solver=LOGREG_SOLVER,
         C=LOGREG_C,
@@ -237,15 +221,7 @@ def _logistic_regression(
         max_iter=LOGREG_MAX_ITER,
         random_state=seed,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(scaler.transform(flat_train), y_train)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    # Columns of predict_proba are the classes seen in train; place them among all classes.
-    probabilities = np.zeros((len(y_eval), c), dtype=np.float32)
-    probabilities[:, model.classes_] = model.predict_proba(scaler.transform(flat_eval))
-    predictions = probabilities.argmax(axis=1).astype(np.int64)
-    scores = classification_metrics(y_eval, predictions, c, probabilities)
+    scores, converged = _fit_on_pixels(model, x_train, y_train, x_eval, y_eval, c)
     note = "" if converged else f"; did not converge in {LOGREG_MAX_ITER} iterations"
     return BaselineResult(
         "logistic_regression",
@@ -254,6 +230,32 @@ def _logistic_regression(
         scores,
         time.perf_counter() - start,
     )
+
+
+def _fit_on_pixels(
+    model: Any,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    c: int,
+) -> tuple[ClassificationMetrics, bool]:
+    """Fit a scikit-learn classifier on standardized flat pixels; (eval scores, converged)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import StandardScaler
+
+    flat_train = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, H*W)
+    flat_eval = x_eval.reshape(len(x_eval), -1).astype(np.float64)
+    scaler = StandardScaler().fit(flat_train)  # constant pixels get scale 1, not 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(scaler.transform(flat_train), y_train)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # Columns of predict_proba are the classes seen in train; place them among all classes.
+    probabilities = np.zeros((len(y_eval), c), dtype=np.float32)
+    probabilities[:, model.classes_] = model.predict_proba(scaler.transform(flat_eval))
+    predictions = probabilities.argmax(axis=1).astype(np.int64)
+    return classification_metrics(y_eval, predictions, c, probabilities), converged
 
 
 def project_baselines(

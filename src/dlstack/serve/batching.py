@@ -163,18 +163,19 @@ class LatencyModel:
             return
         n = np.array([o[1] for o in self._obs], dtype=np.float64)
         s = np.array([o[2] for o in self._obs], dtype=np.float64)
-        dn = n - n.mean()
+        n_mean, s_mean = float(n.mean()), float(s.mean())
+        dn = n - n_mean
         var = float(dn @ dn)
         if var == 0.0:
-            self._a, self._b = 0.0, float(s.mean() / n[0])
+            self._a, self._b = 0.0, s_mean / float(n[0])
             return
         # Least squares in closed form: np.polyfit's checks and SVD cost ~10x more, and this
         # runs after every batch on the event loop.
-        b = float(dn @ (s - s.mean())) / var
-        a = float(s.mean()) - b * float(n.mean())
+        b = float(dn @ (s - s_mean)) / var
+        a = s_mean - b * n_mean
         # A negative slope or intercept is noise; latency never falls with more rows.
-        self._b = max(float(b), 0.0)
-        self._a = max(float(a), 0.0) if b > 0 else float(s.mean())
+        self._b = max(b, 0.0)
+        self._a = max(a, 0.0) if b > 0 else s_mean
 
     def predict(self, rows: int, *, now: float | None = None) -> float:
         """Seconds a batch of ``rows`` is expected to take; 0 before any measurement."""

@@ -47,9 +47,7 @@ class BatchAugment:
         self._generator.manual_seed(int(state))
         self.epoch = epoch
 
-    def __call__(self, x: Tensor) -> Tensor:
-        if x.dim() != 4:
-            return x  # not an image batch: nothing to shift
+    def __call__(self, x: Tensor) -> Tensor:  # (N, C, H, W) standardized images
         n = x.shape[0]
         shifts = torch.randint(
             -self.max_shift, self.max_shift + 1, (n, 2), generator=self._generator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -17,23 +16,12 @@ from dlstack.project import load_project
 
 pytestmark = pytest.mark.browser
 
-from services import CHROMIUM_ARGS, require_service  # noqa: E402  (tests/ is on sys.path)
+from services import CHROMIUM_ARGS, playwright_and_chromium  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture
 def browser_tools():
-    """Playwright's sync API and Debian's chromium, or a skip that says what is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("playwright is not installed (pip install playwright)")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        require_service(
-            "Debian's chromium is not installed (apt-get install chromium); "
-            "Playwright cannot download browsers here"
-        )
-    return sync_playwright, chromium
+    return playwright_and_chromium()
 
 
 @pytest.fixture

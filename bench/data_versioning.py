@@ -27,8 +27,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from dlstack.config import init_project
 from dlstack.data import DataRepo
-from dlstack.project import init_project
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -32,13 +32,13 @@ from typing import Any
 
 from torch import nn
 
+from dlstack.config import AugmentConfig, Project, init_project
 from dlstack.data import Snapshot
-from dlstack.data.steps import augment
+from dlstack.data._steps import augment
 from dlstack.evaluate import evaluate
 from dlstack.lifecycle import prepare_data
-from dlstack.models.init import init_weights
-from dlstack.models.zoo import LeNet
-from dlstack.project import AugmentConfig, Project, init_project
+from dlstack.models._init import init_weights
+from dlstack.models._zoo import LeNet
 from dlstack.train import fit
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -30,8 +30,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from dlstack.data import Snapshot, channel_stats, to_model_input
+    from dlstack.data import Snapshot
     from dlstack.doctor import examine
+    from dlstack.inputs import channel_stats, to_model_input
     from dlstack.models import build_model
 
     snapshot = Snapshot.from_builtin("digits")

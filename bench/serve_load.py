@@ -53,8 +53,8 @@ SOAK_SETTLE_S = 20.0  # the heavy model's batch of 32 takes ~45 ms
 SERVER = r"""
 import json, sys
 import uvicorn
-from dlstack.project import ServeConfig, load_project
-from dlstack.serve.app import create_app
+from dlstack.config import ServeConfig, load_project
+from dlstack.serve._app import create_app
 
 args = json.loads(sys.argv[1])
 project = load_project(args["project"]) if args.get("project") else None
@@ -81,10 +81,11 @@ def build_packages(folder: Path) -> tuple[dict[str, Path], np.ndarray]:
     import torch
 
     from dlstack.compress import export_package
-    from dlstack.data import Snapshot, channel_stats, to_model_input
+    from dlstack.config import Config
+    from dlstack.data import Snapshot
+    from dlstack.inputs import channel_stats, to_model_input
     from dlstack.models import build_model
-    from dlstack.project import Config
-    from dlstack.train.result import Normalization, TrainResult
+    from dlstack.train._result import Normalization, TrainResult
 
     snap = Snapshot.from_builtin("digits")
     norm = Normalization(*channel_stats(snap.split("train").images))
@@ -233,7 +234,7 @@ def compute_ceiling(
     package: Path, batch: int, x: np.ndarray, seconds: float = 2.0
 ) -> tuple[float, float]:
     """Rows per second of onnxruntime in this process at one batch size, and CPU s/row."""
-    from dlstack.serve import load_package
+    from dlstack.package import load_package
 
     pkg = load_package(package)
     xb = np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])), dtype=np.float32)
@@ -455,7 +456,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def soak(args: argparse.Namespace, packages: dict[str, Path], x: np.ndarray, tmp: Path) -> dict:
     """Steady load for ``--soak-seconds``; the server logs every prediction to a lake."""
-    from dlstack.project import init_project
+    from dlstack.config import init_project
 
     project = init_project(tmp / "soak-project", "builtin:digits")
     body, headers = request_body(x)

@@ -35,9 +35,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dlstack.data import Snapshot, channel_stats, to_model_input
+from dlstack.config import Config, Project
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats, to_model_input
 from dlstack.models import build_model
-from dlstack.project import Config, Project
 from dlstack.train import fit
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"

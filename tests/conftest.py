@@ -21,7 +21,7 @@ from services import require_service
 @pytest.fixture
 def digits8_project(tmp_path: Path):
     """A fresh project on the fast 8x8 digits, with a short training budget."""
-    from dlstack.project import init_project
+    from dlstack.config import init_project
 
     return init_project(tmp_path / "proj", "builtin:digits8", max_epochs=3)
 

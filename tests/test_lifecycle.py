@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from dlstack import lifecycle
+from dlstack.config import init_project, load_project
 from dlstack.data import DataRepo
-from dlstack.project import init_project, load_project
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_wrong_size_image_is_resized_with_a_notice(finished, tmp_path):
     big = np.kron(np.asarray(out.snapshot.split("test").images[0]), np.ones((4, 4), np.uint8))
     buf = io.BytesIO()
     Image.fromarray(big).save(buf, format="PNG")
-    from dlstack.serve import load_package
+    from dlstack.package import load_package
 
     pred = load_package(out.package).predict_images([buf.getvalue()])[0]
     assert any("32x32" in n for n in pred.notices)
@@ -127,7 +127,7 @@ def test_newer_package_schema_is_refused(finished, tmp_path):
 
 
 def test_rerun_adds_no_data_version_and_lineage_traces_package(finished):
-    from dlstack.data.lineage import lineage
+    from dlstack.data._lineage import lineage
 
     project, out = finished
     report, version, _ = lifecycle.prepare_data(project, progress=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dlstack.config import Config, init_project, load_project, parse_config
 from dlstack.errors import ConfigError
-from dlstack.project import Config, init_project, load_project, parse_config
 
 
 def test_defaults_are_the_practices():

@@ -9,8 +9,8 @@ Each lifecycle stage is a subpackage with its own public API (``dlstack.data``,
 0.0003
 """
 
+from dlstack.config import Config, Project, init_project, load_project
 from dlstack.errors import DlstackError
-from dlstack.project import Config, Project, init_project, load_project
 
 __version__ = "0.1.0"
 

@@ -16,13 +16,16 @@ __all__ = ["lazy_attribute"]
 
 
 def lazy_attribute(package: str, homes: Mapping[str, str], name: str) -> Any:
-    """``package.name``, imported from ``package.<homes[name]>`` and cached on the package.
+    """``package.name``, imported from ``package.<homes[name]>`` (or from ``homes[name]``
+    itself when it is a full ``dlstack.`` module path) and cached on the package.
 
-    >>> lazy_attribute("dlstack.models", {"init_weights": "init"}, "init_weights").__name__
+    >>> lazy_attribute("dlstack.models", {"init_weights": "_init"}, "init_weights").__name__
     'init_weights'
     """
     if name not in homes:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+    home = homes[name]
+    module = home if home.startswith("dlstack.") else f"{package}.{home}"
+    value = getattr(importlib.import_module(module), name)
     setattr(sys.modules[package], name, value)  # later lookups skip __getattr__
     return value

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from dlstack.data import Snapshot, channel_stats, to_model_input
-from dlstack.project import Config
-from dlstack.train.result import Normalization, TrainResult
+from dlstack.config import Config
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.train._result import Normalization, TrainResult
 
 
 class TinyCNN(torch.nn.Module):

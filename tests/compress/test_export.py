@@ -10,10 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import dlstack.compress.export as export_module
+import dlstack.compress._export as export_module
 from dlstack.compress import export_package
 from dlstack.errors import CheckFailed, DataError, ModelError
-from dlstack.serve import SUPPORTED_SCHEMA, load_package, sha256_file
+from dlstack.package import SUPPORTED_SCHEMA, load_package, sha256_file
 
 
 def _ort_logits(package: Path, x: np.ndarray) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dlstack.config import init_project, load_project
 from dlstack.data import DataRepo
 from dlstack.errors import DataError
-from dlstack.project import init_project, load_project
 
 pytestmark = pytest.mark.services
 

@@ -8,9 +8,9 @@ import multiprocessing as mp
 
 import pytest
 
+from dlstack.config import load_project
 from dlstack.data import DataRepo
 from dlstack.errors import DataError
-from dlstack.project import load_project
 
 
 def _commit_in_process(root: str, message: str, barrier, results) -> None:
@@ -48,7 +48,7 @@ def _check_linear(repo: DataRepo, outcomes) -> None:
     with repo.catalog.connect() as conn:
         from sqlalchemy import func, select
 
-        from dlstack.data.catalog import version_rows
+        from dlstack.data._catalog import version_rows
 
         for v in history:
             n = conn.execute(

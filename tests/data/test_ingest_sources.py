@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from dlstack.data import DataRepo
-from dlstack.data.catalog import examples, queue
+from dlstack.data._catalog import examples, queue
 from dlstack.errors import DataError
 
 
@@ -88,7 +88,7 @@ def test_lake_records_ingests_and_query_joins_catalog(repo, tmp_path):
 
 @pytest.mark.parametrize("null_first", [True, False])
 def test_lake_reads_files_whose_schemas_differ(tmp_path, null_first):
-    from dlstack.data.lake import Lake
+    from dlstack.data._lake import Lake
 
     lake = Lake(str(tmp_path / "lake"))
     batches = [[{"kind": "a", "note": None}], [{"kind": "b", "note": "typed", "extra": 3}]]

@@ -94,7 +94,7 @@ def test_interrupted_commit_leaves_no_version(repo, monkeypatch):
     assert repo.log() == []
     assert repo.head() is None
     with repo.catalog.connect() as conn:
-        from dlstack.data.catalog import version_rows
+        from dlstack.data._catalog import version_rows
 
         assert conn.execute(version_rows.select()).first() is None
     monkeypatch.undo()
@@ -155,7 +155,7 @@ def test_unknown_versions_explain_themselves(repo):
 
 
 def test_diff_tag_and_resolve(repo, tmp_path):
-    from dlstack.data.diff import diff_rows
+    from dlstack.data._diff import diff_rows
 
     repo.ingest("builtin:digits8", progress=False)
     v1 = repo.commit("first")
@@ -183,7 +183,7 @@ def test_diff_tag_and_resolve(repo, tmp_path):
 
 
 def test_old_catalog_is_upgraded_and_newer_refused(tmp_path):
-    from dlstack.data.catalog import SCHEMA_VERSION, Catalog, create_v1_schema, meta
+    from dlstack.data._catalog import SCHEMA_VERSION, Catalog, create_v1_schema, meta
 
     url = f"sqlite:///{tmp_path}/old.db"
     create_v1_schema(url)
@@ -202,8 +202,8 @@ def test_old_catalog_is_upgraded_and_newer_refused(tmp_path):
 
 
 def test_sql_diff_matches_reference_on_adds_removes_moves(repo, tmp_path):
-    from dlstack.data.catalog import staged
-    from dlstack.data.diff import diff_rows
+    from dlstack.data._catalog import staged
+    from dlstack.data._diff import diff_rows
 
     repo.ingest("builtin:digits8", progress=False)
     v1 = repo.commit("first")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dlstack.data import Snapshot
-from dlstack.data.steps import augment, resample
-from dlstack.data.workflow import run_steps
+from dlstack.data._steps import augment, resample
+from dlstack.data._workflow import run_steps
 from dlstack.errors import ConfigError
 
 
@@ -88,7 +88,7 @@ def test_bad_steps_are_config_errors(snap, tmp_path):
 
 def test_lifecycle_data_stage_applies_declared_steps(digits8_project):
     from dlstack import lifecycle
-    from dlstack.project import load_project
+    from dlstack.config import load_project
 
     toml = digits8_project.root / "dlstack.toml"
     toml.write_text(

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlstack.doctor._findings import CATALOG, STEPS, make, sort_key
+from dlstack.doctor._label_noise import confident_issues
+from dlstack.doctor._lr_range import LRRangeResult, _suggest
+from dlstack.doctor._overfit import classify
+from dlstack.doctor._plan import PLAN, make_plan
 from dlstack.doctor._problem import _edit_distance, ctc, loss_for, make_problem
-from dlstack.doctor.findings import CATALOG, STEPS, make, sort_key
-from dlstack.doctor.label_noise import confident_issues
-from dlstack.doctor.lr_range import LRRangeResult, _suggest
-from dlstack.doctor.overfit import classify
-from dlstack.doctor.plan import PLAN, make_plan
 
 
 def test_catalog_is_the_issue_s_catalog():

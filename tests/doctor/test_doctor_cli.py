@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dlstack.cli.doctor import register
+from dlstack.cli._doctor import register
 
 CASE = """
 import torch

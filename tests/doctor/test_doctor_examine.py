@@ -93,7 +93,7 @@ def test_json_and_html(tmp_path, blobs, small_mlp):
 
 
 def test_html_orders_findings_most_severe_first(tmp_path):
-    from dlstack.doctor.findings import make
+    from dlstack.doctor._findings import make
 
     report = Report([make("class-imbalance", "imbalanced"), make("wont-run", "broken")])
     html = report.to_html(tmp_path / "r.html").read_text()

@@ -15,8 +15,9 @@ from eval_fixtures import (
     make_linear_package,
 )
 
-from dlstack.data import Snapshot, channel_stats, to_model_input
-from dlstack.train.result import Normalization
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.train._result import Normalization
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +67,8 @@ def logits_of() -> Callable[[torch.nn.Module, np.ndarray, Normalization], np.nda
 def manifest_project(tmp_path_factory: pytest.TempPathFactory) -> ManifestProject:
     from PIL import Image
 
+    from dlstack.config import init_project, load_project
     from dlstack.data import DataRepo, load_builtin
-    from dlstack.project import init_project, load_project
 
     root = tmp_path_factory.mktemp("manifest") / "proj"
     raw = load_builtin("digits8")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlstack.data import Snapshot, channel_stats, to_model_input
-from dlstack.project import Project
-from dlstack.train.result import Normalization
+from dlstack.config import Project
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.train._result import Normalization
 
 
 def make_linear_package(
@@ -35,7 +36,7 @@ def make_linear_package(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from dlstack.serve import sha256_file
+    from dlstack.package import sha256_file
 
     h, w = shape
     directory.mkdir(parents=True, exist_ok=True)

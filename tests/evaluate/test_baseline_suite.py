@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dlstack.config import Config, Project, parse_config
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, DataError
 from dlstack.evaluate import Reference, baseline_suite, project_baselines, register_rule
-from dlstack.evaluate.rules import digit_features, resolve_rule
-from dlstack.project import Config, Project, parse_config
+from dlstack.evaluate._rules import digit_features, resolve_rule
 
 
 def test_suite_on_digits_has_every_kind_in_order(digits8: Snapshot) -> None:

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from dlstack.data import Snapshot, to_model_input
-from dlstack.evaluate import Objective, ObjectiveMonitor, classification_metrics, uses_objective
-from dlstack.project import Config, MetricConfig, Project
+from dlstack.config import Config, MetricConfig, Project
+from dlstack.data import Snapshot
+from dlstack.inputs import to_model_input
+from dlstack.metrics import classification_metrics
+from dlstack.objective import Objective
+from dlstack.train import ObjectiveMonitor, uses_objective
 
 
 def test_only_a_non_default_objective_replaces_the_task_monitor() -> None:

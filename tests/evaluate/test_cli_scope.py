@@ -11,12 +11,12 @@ from eval_fixtures import ManifestProject
 from typer.testing import CliRunner
 
 from dlstack.errors import ConfigError
-from dlstack.evaluate import feasibility
-from dlstack.evaluate.feasibility import ScopePoint
+from dlstack.evaluate import _feasibility as feasibility
+from dlstack.evaluate._feasibility import ScopePoint
 
 
 def _app() -> typer.Typer:
-    from dlstack.cli import evaluate as cli
+    from dlstack.cli import _evaluate as cli
 
     app = typer.Typer()
     cli.register(app)

@@ -11,11 +11,11 @@ import typer
 from eval_fixtures import WRITERS, ManifestProject, make_linear_package
 from typer.testing import CliRunner
 
+from dlstack.config import EvalTestsConfig
 from dlstack.errors import CheckFailed, ConfigError, DataError, DlstackError
 from dlstack.evaluate import EvalData, check_package, run_eval_tests
-from dlstack.evaluate.evaltests import latest_results, previous_version
-from dlstack.project import EvalTestsConfig
-from dlstack.serve import load_package
+from dlstack.evaluate._evaltests import latest_results
+from dlstack.package import load_package, previous_version
 
 REQUIREMENTS = {
     "min_metrics": {"accuracy": 0.9, "recall[3]": 0.8},
@@ -72,7 +72,7 @@ def test_deliberately_broken_package_fails_and_says_which_checks(
 def test_dlstack_test_cli_exits_1_on_the_broken_package_and_0_on_the_good(
     manifest_project: ManifestProject, tmp_path: Path
 ) -> None:
-    from dlstack.cli import evaluate as cli
+    from dlstack.cli import _evaluate as cli
 
     mp = manifest_project
     toml = mp.project.root / "dlstack.toml"

@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 from dlstack.data import Snapshot
 from dlstack.errors import ModelError
 from dlstack.evaluate import baselines, evaluate
-from dlstack.train.result import Normalization
+from dlstack.train._result import Normalization
 
 
 def test_evaluation_agrees_with_the_model_and_sklearn(

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dlstack.config import Config, Project
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, DataError
 from dlstack.evaluate import estimate_compute, fit_power_law, load_gpu_table, scope
-from dlstack.evaluate.compute import training_flops_per_example
-from dlstack.evaluate.feasibility import ScopePoint, ScopeResult, _answer, measure_learning_curve
-from dlstack.project import Config, Project
+from dlstack.evaluate._compute import training_flops_per_example
+from dlstack.evaluate._feasibility import ScopePoint, ScopeResult, _answer, measure_learning_curve
 
 SIZES = np.array([60, 120, 250, 500, 1000, 2000, 4000], dtype=float)
 

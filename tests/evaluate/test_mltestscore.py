@@ -12,11 +12,11 @@ import typer
 from eval_fixtures import make_linear_package
 from typer.testing import CliRunner
 
+from dlstack.config import init_project, load_project, parse_config
 from dlstack.errors import CheckFailed, ConfigError
 from dlstack.evaluate import EvalCheck, EvalTestReport, score_project
-from dlstack.evaluate.mltestscore import band_for, rubric
-from dlstack.project import init_project, load_project, parse_config
-from dlstack.train.result import Normalization
+from dlstack.evaluate._mltestscore import band_for, rubric
+from dlstack.train._result import Normalization
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def _checks(kinds_passed: dict[str, bool]) -> list[EvalCheck]:
 
 
 def test_evidence_from_artifacts_scores_full_points(project) -> None:
-    from dlstack.data.lake import Lake
+    from dlstack.data._lake import Lake
 
     # data: ingest ran its schema checks (the lake keeps its report)
     Lake(project.lake_url).append(
@@ -238,7 +238,7 @@ def test_runs_that_disagree_or_uncommitted_code_are_reported(project) -> None:
 
 
 def test_score_cli_lists_ids_and_enforces_a_minimum(project) -> None:
-    from dlstack.cli import evaluate as cli
+    from dlstack.cli import _evaluate as cli
 
     app = typer.Typer()
     cli.register(app)

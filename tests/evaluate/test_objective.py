@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from dlstack.config import MetricConfig, parse_config
 from dlstack.errors import ConfigError, DataError
 from dlstack.evaluate import Objective, choose_threshold, lower_is_better
-from dlstack.project import MetricConfig, parse_config
 
 CANDIDATES = {
     # name: metrics; "fast" has the best recall but misses the precision floor.

@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 
 from dlstack.errors import ConfigError, DataError
 from dlstack.evaluate import perturb, slice_metrics
-from dlstack.evaluate.slices import example_metadata, slice_keys
+from dlstack.evaluate._slices import example_metadata, slice_keys
 
 
 def test_slice_metrics_match_sklearn_on_each_group() -> None:

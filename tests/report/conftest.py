@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from dlstack.compress import export_package
-from dlstack.data import Snapshot, channel_stats, load_builtin, to_model_input
+from dlstack.config import Config
+from dlstack.data import Snapshot, load_builtin
 from dlstack.evaluate import BaselineResult, Evaluation, baselines, evaluate
-from dlstack.project import Config
-from dlstack.train.result import Normalization, TrainResult
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.train._result import Normalization, TrainResult
 
 EVIL = "<script>alert('x')</script>"
 

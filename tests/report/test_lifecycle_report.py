@@ -7,8 +7,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from dlstack.project import AugmentConfig
-from dlstack.report import SUMMARY_HEADERS, lifecycle_report, summary_rows
+from dlstack.config import AugmentConfig
+from dlstack.lifecycle import SUMMARY_HEADERS, lifecycle_report, summary_rows
 
 
 def _write(lc, path: Path, **overrides) -> str:

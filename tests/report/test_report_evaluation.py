@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from dlstack.evaluate import EvalCheck, EvalTestReport, Objective, Reference, evaluation_details
-from dlstack.evaluate.feasibility import ScopePoint, ScopeResult, _answer
-from dlstack.evaluate.mltestscore import ScoreLine, TestScore
-from dlstack.report import lifecycle_report
-from dlstack.report.evaluation import eval_tests_report, scope_report, score_report
+from dlstack.evaluate._feasibility import ScopePoint, ScopeResult, _answer
+from dlstack.evaluate._mltestscore import ScoreLine, TestScore
+from dlstack.evaluate._report import eval_tests_report, scope_report, score_report
+from dlstack.lifecycle import lifecycle_report
 
 
 def _details(lc, evil_label: str):

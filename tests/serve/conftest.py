@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 
 from dlstack.compress import export_package
-from dlstack.data import Snapshot, channel_stats
-from dlstack.project import Config
-from dlstack.train.result import Normalization, TrainResult
+from dlstack.config import Config
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats
+from dlstack.train._result import Normalization, TrainResult
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +59,7 @@ def exported(
     result: TrainResult, digits8: Snapshot, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """models/digits8/1, exported once per session; copy it before changing it."""
-    from dlstack.data import to_model_input
+    from dlstack.inputs import to_model_input
 
     models = tmp_path_factory.mktemp("models")
     images = digits8.split("test").images[:5]
@@ -91,7 +92,7 @@ def exported_v2(
     result: TrainResult, exported: Path, digits8: Snapshot, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """Version 2 of digits8 beside version 1 (other weights), for load and rollback tests."""
-    from dlstack.data import to_model_input
+    from dlstack.inputs import to_model_input
 
     models = tmp_path_factory.mktemp("models2")
     shutil.copytree(exported, models / "digits8" / "1")
@@ -110,7 +111,7 @@ def exported_v2(
 @pytest.fixture(scope="session")
 def test_inputs(digits8: Snapshot, result: TrainResult) -> np.ndarray:
     """64 real test digits as model input, float32 (64, 1, 8, 8)."""
-    from dlstack.data import to_model_input
+    from dlstack.inputs import to_model_input
 
     images = digits8.split("test").images[:64]
     return to_model_input(images, result.normalization.mean, result.normalization.std)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dlstack.project import ServeConfig
+from dlstack.config import ServeConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/services.py
 

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from serve_helpers import serve_config
 
-from dlstack.serve import load_package
-from dlstack.serve.app import create_app
+from dlstack.package import load_package
+from dlstack.serve._app import create_app
 
 
 @pytest.fixture(scope="module")

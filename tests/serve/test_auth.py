@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from serve_helpers import serve_config
 
+from dlstack.config import ServeConfig
 from dlstack.errors import ConfigError
-from dlstack.project import ServeConfig
-from dlstack.serve import load_package
-from dlstack.serve.app import create_app
-from dlstack.serve.auth import KeyRing, key_from_headers, new_key
+from dlstack.package import load_package
+from dlstack.serve._app import create_app
+from dlstack.serve._auth import KeyRing, key_from_headers, new_key
 
 ADMIN_KEY, ADMIN_SHA = new_key()
 PREDICT_KEY, PREDICT_SHA = new_key()

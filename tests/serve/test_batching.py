@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlstack.project import ServeConfig
-from dlstack.serve import batching, load_package
-from dlstack.serve.batching import AdaptiveBatcher, LatencyModel
-from dlstack.serve.errors import DeadlineExceeded, PayloadTooLarge, QueueFull, Unavailable
+from dlstack.config import ServeConfig
+from dlstack.package import load_package
+from dlstack.serve import _batching as batching
+from dlstack.serve._batching import AdaptiveBatcher, LatencyModel
+from dlstack.serve._errors import DeadlineExceeded, PayloadTooLarge, QueueFull, Unavailable
 
 
 class Recorder:

@@ -12,10 +12,11 @@ import torch
 from serve_helpers import live_server, serve_config
 
 from dlstack.compress import export_package
-from dlstack.data import Snapshot, channel_stats, to_model_input
-from dlstack.project import Config, Project
-from dlstack.serve.app import create_app
-from dlstack.train.result import Normalization, TrainResult
+from dlstack.config import Config, Project
+from dlstack.data import Snapshot
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.serve._app import create_app
+from dlstack.train._result import Normalization, TrainResult
 
 pytestmark = pytest.mark.browser
 

@@ -16,10 +16,10 @@ import typer
 from serve_helpers import free_port_for_tests, wait_for_http
 from typer.testing import CliRunner
 
-from dlstack.cli.serve import register
+from dlstack.cli._serve import register
 from dlstack.errors import ConfigError, DlstackError
 
-_APP = "import typer; from dlstack.cli.serve import register; a = typer.Typer(); register(a); a()"
+_APP = "import typer; from dlstack.cli._serve import register; a = typer.Typer(); register(a); a()"
 
 
 def _cli() -> typer.Typer:

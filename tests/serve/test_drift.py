@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from dlstack.config import Project
 from dlstack.data import Snapshot
-from dlstack.data.lake import Lake
-from dlstack.project import Project
-from dlstack.serve import load_package
-from dlstack.serve.drift import (
+from dlstack.data._lake import Lake
+from dlstack.package import load_package
+from dlstack.serve._drift import (
     KS_MIN_EFFECT,
     MIN_SERVED,
     Sample,
@@ -23,7 +23,7 @@ from dlstack.serve.drift import (
     monitor,
     psi,
 )
-from dlstack.serve.predlog import PredictionLog
+from dlstack.serve._predlog import PredictionLog
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.3, 1.0])
@@ -46,8 +46,8 @@ def test_psi_is_zero_for_equal_distributions_and_grows_with_shift() -> None:
 
 
 def _sample(images: np.ndarray, package) -> Sample:
-    from dlstack.data import to_model_input
-    from dlstack.serve.predlog import input_statistics
+    from dlstack.inputs import to_model_input
+    from dlstack.serve._predlog import input_statistics
 
     norm = package.spec.input.normalization
     p = package.predict_arrays(to_model_input(images, norm.mean, norm.std))
@@ -59,7 +59,7 @@ def _sample(images: np.ndarray, package) -> Sample:
 def test_compare_flags_inverted_inputs_and_not_held_out_ones(
     exported: Path, digits8: Snapshot
 ) -> None:
-    from dlstack.serve.drift import reference_sample
+    from dlstack.serve._drift import reference_sample
 
     package = load_package(exported)
     reference = reference_sample(package, digits8)
@@ -79,9 +79,9 @@ def served_project(digits8_project: Project, exported: Path) -> Project:
 
 
 def _log(project: Project, images: np.ndarray) -> None:
-    """What the server writes for these images (see dlstack.serve.predlog)."""
+    """What the server writes for these images (see dlstack.serve._predlog)."""
     package = load_package(project.models_dir / "digits8")
-    from dlstack.data import to_model_input
+    from dlstack.inputs import to_model_input
 
     norm = package.spec.input.normalization
     log = PredictionLog(lake=Lake(project.lake_url))
@@ -106,7 +106,7 @@ def test_monitor_needs_enough_predictions(served_project: Project, digits8: Snap
 def test_monitor_report_and_cli_exit_code(
     served_project: Project, digits8: Snapshot, tmp_path: Path
 ) -> None:
-    from dlstack.cli.serve import register
+    from dlstack.cli._serve import register
 
     app = typer.Typer()
     register(app)
@@ -132,7 +132,7 @@ def test_monitor_report_and_cli_exit_code(
 
 
 def test_monitor_since_is_validated(served_project: Project) -> None:
-    from dlstack.cli.serve import register
+    from dlstack.cli._serve import register
 
     app = typer.Typer()
     register(app)

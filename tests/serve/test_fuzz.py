@@ -23,8 +23,8 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import checks  # noqa: E402
 from serve_helpers import live_server, serve_config  # noqa: E402
 
-from dlstack.serve.app import create_app  # noqa: E402
-from dlstack.serve.auth import new_key  # noqa: E402
+from dlstack.serve._app import create_app  # noqa: E402
+from dlstack.serve._auth import new_key  # noqa: E402
 
 ADMIN_KEY, ADMIN_SHA = new_key()
 

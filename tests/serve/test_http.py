@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from serve_helpers import GatedPackage, live_server, serve_config
 
-from dlstack.serve import load_package
-from dlstack.serve.app import create_app
+from dlstack.package import load_package
+from dlstack.serve._app import create_app
 
 tritonclient_http = pytest.importorskip(
     "tritonclient.http", reason="tritonclient[http] is a dev dependency (KServe v2 client)"

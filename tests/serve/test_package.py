@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlstack.data import to_model_input
 from dlstack.errors import DataError, PackageError
-from dlstack.serve import SUPPORTED_SCHEMA, load_package
+from dlstack.inputs import to_model_input
+from dlstack.package import SUPPORTED_SCHEMA, load_package
 
 
 def _edit_json(package_dir: Path, change) -> None:

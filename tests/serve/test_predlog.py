@@ -11,13 +11,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from dlstack.data.catalog import Catalog, examples, queue
-from dlstack.data.lake import Lake
-from dlstack.data.store import ObjectStore
-from dlstack.project import Project
-from dlstack.serve.app import create_app
-from dlstack.serve.errors import NotFound
-from dlstack.serve.predlog import PREDICTIONS_DATASET, PredictionLog, input_statistics, to_pixels
+from dlstack.config import Project
+from dlstack.data._catalog import Catalog, examples, queue
+from dlstack.data._lake import Lake
+from dlstack.data._store import ObjectStore
+from dlstack.inputs import to_pixels
+from dlstack.serve._app import create_app
+from dlstack.serve._errors import NotFound
+from dlstack.serve._predlog import PREDICTIONS_DATASET, PredictionLog, input_statistics
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def _project_app(project: Project, exported: Path, **serve) -> TestClient:
 
 
 def test_to_pixels_inverts_the_model_input(digits8, result) -> None:
-    from dlstack.data import to_model_input
+    from dlstack.inputs import to_model_input
 
     images = digits8.split("test").images[:4]
     norm = result.normalization

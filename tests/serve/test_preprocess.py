@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from dlstack.errors import DataError
-from dlstack.serve import decode_image, prepare_image, preprocess_images
+from dlstack.inputs import decode_image, prepare_image, preprocess_images
 
 
 def _encode(image: Image.Image, fmt: str = "PNG") -> bytes:

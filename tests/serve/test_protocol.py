@@ -9,8 +9,8 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from dlstack.serve.errors import BadRequest, PayloadTooLarge
-from dlstack.serve.protocol import (
+from dlstack.serve._errors import BadRequest, PayloadTooLarge
+from dlstack.serve._protocol import (
     encode_infer_response,
     model_input,
     model_metadata,

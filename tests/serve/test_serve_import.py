@@ -16,8 +16,8 @@ def test_serve_loads_and_predicts_without_importing_torch(exported: Path, tmp_pa
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
     code = textwrap.dedent(f"""
         import sys
-        import dlstack.serve
-        pkg = dlstack.serve.load_package({str(exported)!r})
+        import dlstack.package
+        pkg = dlstack.package.load_package({str(exported)!r})
         (p,) = pkg.predict_images([{str(image)!r}])
         heavy = sorted(m for m in sys.modules
                        if m.split(".")[0] in ("torch", "torchmetrics", "lightning", "sklearn"))
@@ -39,8 +39,8 @@ def test_the_server_app_does_not_import_torch(exported: Path) -> None:
     # CLI verb that starts it stay torch-free, as a serving container needs.
     code = textwrap.dedent(f"""
         import sys
-        import dlstack.serve.app, dlstack.cli.serve, dlstack.serve.drift
-        app = dlstack.serve.app.create_app([{str(exported)!r}])
+        import dlstack.serve._app, dlstack.cli._serve, dlstack.serve._drift
+        app = dlstack.serve._app.create_app([{str(exported)!r}])
         heavy = sorted(m for m in sys.modules
                        if m.split(".")[0] in ("torch", "torchmetrics", "lightning", "sklearn"))
         assert not heavy, heavy

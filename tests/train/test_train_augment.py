@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from dlstack.config import Config, Project, parse_config
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError
-from dlstack.project import Config, Project, parse_config
 from dlstack.train import SnapshotDataModule, fit, get_task
-from dlstack.train.augment import BatchAugment, _roll_each
+from dlstack.train._augment import BatchAugment, _roll_each
 
 
 def batch(n: int = 32, c: int = 1, size: int = 12) -> torch.Tensor:

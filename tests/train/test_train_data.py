@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from dlstack.data import Snapshot, channel_stats
+from dlstack.data import Snapshot
 from dlstack.errors import DataError
+from dlstack.inputs import channel_stats
 from dlstack.train import SnapshotDataModule
-from dlstack.train.datamodule import EpochShuffle
-from dlstack.train.tasks import ClassificationTask
+from dlstack.train._datamodule import EpochShuffle
+from dlstack.train._tasks import ClassificationTask
 
 TRAIN, VAL, TEST = 0, 1, 2
 

@@ -14,10 +14,11 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from dlstack.data import Snapshot, to_model_input
+from dlstack.config import Config, Project
+from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, ModelError
+from dlstack.inputs import to_model_input
 from dlstack.models import build_model
-from dlstack.project import Config, Project
 from dlstack.train import (
     DlstackModule,
     History,
@@ -296,9 +297,9 @@ def test_demo_defaults_reach_97_percent_on_digits(tmp_path: Path) -> None:
     # The evaluation test with a threshold, on exactly what `make demo` trains: the digits
     # template (its augment step included), the demo's split, the practice's defaults
     # (Adam 3e-4, batch 64, 15 epochs). Takes ~1-2 min on 2 CPUs.
+    from dlstack.config import init_project
     from dlstack.evaluate import evaluate
     from dlstack.lifecycle import prepare_data
-    from dlstack.project import init_project
 
     project = init_project(tmp_path / "demo", "builtin:digits")
     _, _, snapshot = prepare_data(project, progress=False)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dlstack.project import Config, Project
+from dlstack.config import Config, Project
 from dlstack.train import code_version, mlflow_ui_command
-from dlstack.train.tracking import flatten_config, quiet_mlflow
+from dlstack.train._tracking import flatten_config, quiet_mlflow
 
 
 def test_flatten_config_gives_one_string_param_per_value() -> None:

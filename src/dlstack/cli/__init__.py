@@ -26,7 +26,13 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `dlstack --help` stays fast and each module stays small.
-    from dlstack.cli import data, doctor, evaluate, label, lifecycle, model, serve
+    from dlstack.cli import _data as data
+    from dlstack.cli import _doctor as doctor
+    from dlstack.cli import _evaluate as evaluate
+    from dlstack.cli import _label as label
+    from dlstack.cli import _lifecycle as lifecycle
+    from dlstack.cli import _model as model
+    from dlstack.cli import _serve as serve
 
     app.add_typer(data.app, name="data")
     for module in (lifecycle, model, doctor, evaluate, serve, label):

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dlstack.project import Project, load_project
+from dlstack.config import Project, load_project
 
 console = Console()
 err_console = Console(stderr=True)

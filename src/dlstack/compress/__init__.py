@@ -7,6 +7,6 @@ PosixPath('.dlstack/models/digits/1')
 torch and onnx are imported when an export runs, not when this package is imported.
 """
 
-from dlstack.compress.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, export_package, next_version
+from dlstack.compress._export import DEFAULT_OPSET, DEFAULT_TOLERANCE, export_package
 
-__all__ = ["DEFAULT_OPSET", "DEFAULT_TOLERANCE", "export_package", "next_version"]
+__all__ = ["DEFAULT_OPSET", "DEFAULT_TOLERANCE", "export_package"]

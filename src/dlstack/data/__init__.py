@@ -1,8 +1,8 @@
 """Data core: content-addressed objects, a catalog of labeled examples, immutable versions,
 and local snapshots that training reads fast.
 
-Names resolve lazily (PEP 562) so that torch-free, database-free code such as serving can
-import ``dlstack.data.transforms`` without pulling in SQLAlchemy or fsspec.
+Names resolve lazily (PEP 562): ``import dlstack.data`` pulls in neither SQLAlchemy nor
+fsspec until a name that needs them is used.
 """
 
 from __future__ import annotations
@@ -12,30 +12,35 @@ from typing import TYPE_CHECKING, Any
 from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
-    from dlstack.data.builtin import RawData, load_builtin
-    from dlstack.data.catalog import Catalog
-    from dlstack.data.ingest import IngestReport
-    from dlstack.data.snapshot import Snapshot, SplitArrays
-    from dlstack.data.splits import SPLITS, assign_splits, stratified_subset
-    from dlstack.data.store import ObjectStore
-    from dlstack.data.transforms import channel_stats, to_model_input
-    from dlstack.data.versions import DataRepo, Version
+    from dlstack.data._builtin import RawData, load_builtin
+    from dlstack.data._catalog import Catalog
+    from dlstack.data._ingest import IngestReport
+    from dlstack.data._labeling_app import create_labeling_app, serve_labeling
+    from dlstack.data._lake import Lake
+    from dlstack.data._lineage import Lineage, lineage
+    from dlstack.data._snapshot import Snapshot, SplitArrays
+    from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
+    from dlstack.data._store import ObjectStore
+    from dlstack.data._versions import DataRepo, Version
 
-_WHERE = {
-    "RawData": "builtin",
-    "load_builtin": "builtin",
-    "Catalog": "catalog",
-    "IngestReport": "ingest",
-    "Snapshot": "snapshot",
-    "SplitArrays": "snapshot",
-    "SPLITS": "splits",
-    "assign_splits": "splits",
-    "stratified_subset": "splits",
-    "ObjectStore": "store",
-    "channel_stats": "transforms",
-    "to_model_input": "transforms",
-    "DataRepo": "versions",
-    "Version": "versions",
+_HOME = {
+    "SPLITS": "_splits",
+    "Catalog": "_catalog",
+    "DataRepo": "_versions",
+    "IngestReport": "_ingest",
+    "Lake": "_lake",
+    "Lineage": "_lineage",
+    "ObjectStore": "_store",
+    "RawData": "_builtin",
+    "Snapshot": "_snapshot",
+    "SplitArrays": "_snapshot",
+    "Version": "_versions",
+    "assign_splits": "_splits",
+    "create_labeling_app": "_labeling_app",
+    "lineage": "_lineage",
+    "load_builtin": "_builtin",
+    "serve_labeling": "_labeling_app",
+    "stratified_subset": "_splits",
 }
 
 __all__ = [
@@ -43,19 +48,25 @@ __all__ = [
     "Catalog",
     "DataRepo",
     "IngestReport",
+    "Lake",
+    "Lineage",
     "ObjectStore",
     "RawData",
     "Snapshot",
     "SplitArrays",
     "Version",
     "assign_splits",
-    "channel_stats",
+    "create_labeling_app",
+    "lineage",
     "load_builtin",
+    "serve_labeling",
     "stratified_subset",
-    "to_model_input",
 ]
-assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    return lazy_attribute(__name__, _WHERE, name)
+    return lazy_attribute(__name__, _HOME, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

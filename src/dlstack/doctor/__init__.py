@@ -24,28 +24,28 @@ from typing import TYPE_CHECKING, Any
 from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
-    from dlstack.doctor._train import DEFAULT_LR, DEFAULT_OPTIMIZER
-    from dlstack.doctor.findings import CATALOG, Finding
-    from dlstack.doctor.lr_range import LR_END, LR_START
-    from dlstack.doctor.plan import PlanStep
-    from dlstack.doctor.project import examine_file, examine_project, load_case_file
-    from dlstack.doctor.report import Report
-    from dlstack.doctor.runner import DEFAULT_BUDGET_S, examine
+    from dlstack.config import DEFAULT_LR, DEFAULT_OPTIMIZER
+    from dlstack.doctor._findings import CATALOG, Finding
+    from dlstack.doctor._lr_range import LR_END, LR_START
+    from dlstack.doctor._plan import PlanStep
+    from dlstack.doctor._project import examine_file, examine_project, load_case_file
+    from dlstack.doctor._report import Report
+    from dlstack.doctor._runner import DEFAULT_BUDGET_S, examine
 
 _HOME = {
-    "CATALOG": "findings",
-    "Finding": "findings",
-    "PlanStep": "plan",
-    "Report": "report",
-    "examine": "runner",
-    "DEFAULT_BUDGET_S": "runner",
-    "DEFAULT_LR": "_train",
-    "DEFAULT_OPTIMIZER": "_train",
-    "LR_START": "lr_range",
-    "LR_END": "lr_range",
-    "examine_project": "project",
-    "examine_file": "project",
-    "load_case_file": "project",
+    "CATALOG": "_findings",
+    "Finding": "_findings",
+    "PlanStep": "_plan",
+    "Report": "_report",
+    "examine": "_runner",
+    "DEFAULT_BUDGET_S": "_runner",
+    "DEFAULT_LR": "dlstack.config",
+    "DEFAULT_OPTIMIZER": "dlstack.config",
+    "LR_START": "_lr_range",
+    "LR_END": "_lr_range",
+    "examine_project": "_project",
+    "examine_file": "_project",
+    "load_case_file": "_project",
 }
 
 __all__ = [

@@ -11,9 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from dlstack.doctor._data import Split
+from dlstack.doctor._findings import Finding
 from dlstack.doctor._problem import LossFn, Problem
-from dlstack.doctor._train import OptimSpec, device_of
-from dlstack.doctor.findings import Finding
+from dlstack.train import OptimSpec, device_of
 
 __all__ = ["Budget", "Context"]
 

@@ -1,13 +1,9 @@
-"""The doctor's own small training loop, and the optimizer it trains with.
+"""The doctor's short trainings, on dlstack.train's plain loop and optimizer registry.
 
-The loop is plain PyTorch, visible top to bottom (no Lightning): the doctor must take any
-model and must not depend on ``dlstack.train``. Its optimizer is a fixed, documented
-choice, Adam at 3e-4, unless the caller passes ``optimizer=`` and/or ``lr=``:
-
-- ``optimizer``: "adam", "adamw", "sgd" (momentum 0.9), an ``torch.optim.Optimizer``
-  subclass, an optimizer instance (its class and hyperparameters are reused on the
-  doctor's copies of the model), or a callable ``params -> Optimizer``.
-- ``lr``: overrides the optimizer's learning rate.
+The doctor must take any model, so it trains with the plain-PyTorch loop
+(:func:`dlstack.train.train_loop`), not Lightning. Its optimizer is a fixed, documented
+choice, Adam at 3e-4 (dlstack.config's defaults), unless the caller passes ``optimizer=``
+and/or ``lr=`` (anything :func:`dlstack.train.resolve_optimizer` takes).
 
 Regularization the doctor controls (dropout modules, weight decay) is switched off for
 the single-batch test and the learning-rate range test, and left as given for the short
@@ -18,138 +14,21 @@ from __future__ import annotations
 
 import copy
 import math
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.optim import Optimizer
+from torch import nn
 
 from dlstack.doctor._data import Split
 from dlstack.doctor._problem import Problem
-from dlstack.errors import ConfigError
+from dlstack.train import EpochEnd, OptimSpec, device_of, forward, train_loop
 
-__all__ = [
-    "DEFAULT_LR",
-    "DEFAULT_OPTIMIZER",
-    "OptimSpec",
-    "TrainHistory",
-    "error_rate",
-    "fit",
-    "forward",
-    "resolve_optimizer",
-]
+__all__ = ["TrainHistory", "error_rate", "fit", "no_regularization"]
 
-DEFAULT_LR = 3e-4  # Adam's default step size, the practice's recommended starting point
-DEFAULT_OPTIMIZER = "adam"
-SGD_MOMENTUM = 0.9  # the usual companion of plain SGD
 EVAL_BATCH = 512
 PATIENCE_STEPS = 200  # early stopping waits at least this many steps without improvement
 EVAL_EVERY_STEPS = 50  # small datasets: evaluate every few epochs, not after each 10 steps
-
-Factory = Callable[[Iterable[nn.Parameter], float], Optimizer]
-
-
-@dataclass(frozen=True)
-class OptimSpec:
-    """How to build the optimizer for a fresh copy of the model, at any learning rate."""
-
-    name: str
-    lr: float
-    factory: Factory
-    user_given: bool
-
-    def make(
-        self, params: Iterable[nn.Parameter], lr: float | None = None, *, regularize: bool = True
-    ) -> Optimizer:
-        opt = self.factory(params, self.lr if lr is None else lr)
-        if not regularize:
-            for group in opt.param_groups:
-                if "weight_decay" in group:
-                    group["weight_decay"] = 0.0
-        return opt
-
-    @property
-    def weight_decay(self) -> float:
-        probe = self.factory([nn.Parameter(torch.zeros(1))], self.lr)
-        return float(probe.param_groups[0].get("weight_decay", 0.0) or 0.0)
-
-
-_NAMED: dict[str, Callable[[Iterable[nn.Parameter], float], Optimizer]] = {
-    "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
-    "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr),
-    "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=SGD_MOMENTUM),
-}
-
-
-def resolve_optimizer(optimizer: Any = None, lr: float | None = None) -> OptimSpec:
-    """An OptimSpec from a name, an Optimizer class or instance, or a factory callable."""
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ConfigError(f"lr must be a positive number, got {lr!r}")
-    if optimizer is None or isinstance(optimizer, str):
-        name = (optimizer or DEFAULT_OPTIMIZER).lower()
-        if name not in _NAMED:
-            raise ConfigError(
-                f"optimizer must be one of {', '.join(map(repr, _NAMED))}, an "
-                f"Optimizer class or instance, or a callable, got {optimizer!r}"
-            )
-        label = "Adam" if name == "adam" else "AdamW" if name == "adamw" else "SGD(momentum=0.9)"
-        return OptimSpec(
-            label, float(lr or DEFAULT_LR), _NAMED[name], optimizer is not None or lr is not None
-        )
-    if isinstance(optimizer, Optimizer):
-        cls, defaults = type(optimizer), dict(optimizer.defaults)
-        base = float(optimizer.param_groups[0]["lr"])
-        return OptimSpec(
-            cls.__name__, float(lr or base), lambda p, r: cls(p, **{**defaults, "lr": r}), True
-        )
-    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-        if lr is None:
-            raise ConfigError(
-                f"optimizer={optimizer.__name__} needs lr=...; or pass an "
-                f"instance or a callable that sets it"
-            )
-        klass: Any = optimizer  # a subclass: its constructor takes lr=
-        return OptimSpec(optimizer.__name__, float(lr), lambda p, r: klass(p, lr=r), True)
-    if callable(optimizer):
-        fn = optimizer
-        probe = fn([nn.Parameter(torch.zeros(1))])
-        if not isinstance(probe, Optimizer):
-            raise ConfigError(
-                f"optimizer callable returned {type(probe).__name__}, expected a "
-                f"torch.optim.Optimizer built from the parameters it is given"
-            )
-        base = float(probe.param_groups[0]["lr"])
-
-        def factory(params: Iterable[nn.Parameter], r: float) -> Optimizer:
-            opt = fn(params)
-            for group in opt.param_groups:
-                group["lr"] = r
-            return opt
-
-        return OptimSpec(type(probe).__name__, float(lr or base), factory, True)
-    raise ConfigError(
-        f"optimizer must be a name, an Optimizer class or instance, or a "
-        f"callable, got {type(optimizer).__name__}"
-    )
-
-
-def forward(model: nn.Module, x: Tensor) -> Tensor:
-    """The model's output for a batch; the first element when it returns a tuple."""
-    out = model(x)
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-        out = out[0]
-    if not isinstance(out, Tensor):
-        raise TypeError(f"the model returned {type(out).__name__}, expected a tensor")
-    return out
-
-
-def device_of(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def no_regularization(model: nn.Module) -> nn.Module:
@@ -238,68 +117,56 @@ def fit(
     epoch, up to 200 steps, always runs). With no val split, the final weights are kept.
     """
     hist = TrainHistory()
-    start = time.perf_counter()
-    device = device_of(model)
-    opt = optim.make(model.parameters())
-    gen = torch.Generator().manual_seed(seed)
-    n = len(train)
-    best_err, best_loss, best_state, stale, best_step = math.inf, math.inf, None, 0, 0
-    better_err = False
-    per_epoch = math.ceil(n / batch_size)
-    min_steps = min(200, per_epoch)
+    per_epoch = math.ceil(len(train) / batch_size)
     every = max(1, math.ceil(EVAL_EVERY_STEPS / per_epoch))
-    epoch = 0
-    while not hist.stopped_by:
-        epoch += 1
-        model.train()
-        losses = []
-        for rows in torch.randperm(n, generator=gen).split(batch_size):
-            x, y = train.x[rows].to(device), train.y[rows].to(device)
-            loss = problem.loss_fn(forward(model, x), y)
-            if not torch.isfinite(loss).all():
-                hist.stopped_by = "non-finite loss"
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            hist.steps += 1
-            if hist.steps >= max_steps:
-                hist.stopped_by = "max steps"
-                break
-            if time.perf_counter() - start > time_s and hist.steps >= min_steps:
-                hist.stopped_by = "time"
-                break
-        if not losses:
-            break
-        if epoch % every and not hist.stopped_by:
-            continue
-        row = {"epoch": float(epoch), "train_loss": sum(losses) / len(losses)}
+    best: dict[str, Any] = {"err": math.inf, "loss": math.inf, "state": None, "step": 0}
+    stale = 0
+
+    def on_epoch(end: EpochEnd) -> str | None:
+        nonlocal stale
+        if end.epoch % every and not end.stopped_by:
+            return None
+        row = {"epoch": float(end.epoch), "train_loss": end.train_loss}
+        better_err = False
         if val is not None:  # without val (cross-fitting) there is nothing to decide on
             row["train_error"] = evaluate(model, train, problem, limit=eval_limit)[0]
             row["val_error"], row["val_loss"] = evaluate(model, val, problem, limit=eval_limit)
-            better_err = row["val_error"] < best_err - 1e-3
+            better_err = row["val_error"] < best["err"] - 1e-3
             # a falling val loss counts while train error is not 0 (a CTC model's error
             # stays at 100% for a while); after that only the error matters here
             better_loss = (
-                row["val_loss"] < best_loss - 1e-3 * abs(best_loss) and row["train_error"] > 0
+                row["val_loss"] < best["loss"] - 1e-3 * abs(best["loss"]) and row["train_error"] > 0
             )
             if better_err or better_loss:
-                stale, best_step = 0, hist.steps
+                stale, best["step"] = 0, end.steps
             else:
                 stale += 1
-            best_loss = min(best_loss, row["val_loss"])
-            if row["val_error"] <= best_err:
-                best_err = row["val_error"]
-                best_state = copy.deepcopy(model.state_dict())
+            best["loss"] = min(best["loss"], row["val_loss"])
+            if row["val_error"] <= best["err"]:
+                best["err"] = row["val_error"]
+                best["state"] = copy.deepcopy(model.state_dict())
         hist.epochs.append(row)
-        if hist.stopped_by:
-            break
-        if stale >= patience and hist.steps - best_step >= PATIENCE_STEPS:
-            hist.stopped_by = "no val improvement"
-        elif row.get("train_error") == 0.0 and not better_err:
-            hist.stopped_by = "train error reached 0"
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    hist.seconds = time.perf_counter() - start
+        if end.stopped_by:
+            return None
+        if stale >= patience and end.steps - best["step"] >= PATIENCE_STEPS:
+            return "no val improvement"
+        if row.get("train_error") == 0.0 and not better_err:
+            return "train error reached 0"
+        return None
+
+    out = train_loop(
+        model,
+        train,
+        problem.loss_fn,
+        optim.make(model.parameters()),
+        batch_size=batch_size,
+        seed=seed,
+        max_steps=max_steps,
+        time_s=time_s,
+        min_steps=min(200, per_epoch),
+        on_epoch=on_epoch,
+    )
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    hist.steps, hist.stopped_by, hist.seconds = out.steps, out.stopped_by, out.seconds
     return hist

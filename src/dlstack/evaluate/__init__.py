@@ -17,8 +17,7 @@
 - production readiness: :func:`score_project` (The ML Test Score).
 
 Names resolve lazily: importing this package imports numpy but neither torch nor
-scikit-learn; ``dlstack.project`` reads the objective parser and the rubric from here to
-validate config.
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -27,29 +26,25 @@ from typing import TYPE_CHECKING, Any
 
 from dlstack._lazy import lazy_attribute
 
-# The function shares its module's name: bound eagerly, so importing the submodule
-# dlstack.evaluate.baselines cannot replace the function on this package (numpy only).
-from dlstack.evaluate.baselines import baselines
-
 if TYPE_CHECKING:
-    from dlstack.evaluate.baselines import (
+    from dlstack.evaluate._baselines import (
         BaselineResult,
         baseline_suite,
+        baselines,
         project_baselines,
     )
-    from dlstack.evaluate.checkpoint import ObjectiveMonitor, uses_objective
-    from dlstack.evaluate.compute import (
+    from dlstack.evaluate._compute import (
         ComputeEstimate,
         GpuTable,
         estimate_compute,
         load_gpu_table,
     )
-    from dlstack.evaluate.details import (
+    from dlstack.evaluate._details import (
         EvaluationDetails,
         evaluation_details,
         write_evaluation_record,
     )
-    from dlstack.evaluate.evaltests import (
+    from dlstack.evaluate._evaltests import (
         EvalCheck,
         EvalData,
         EvalTestReport,
@@ -57,10 +52,28 @@ if TYPE_CHECKING:
         eval_data,
         run_eval_tests,
     )
-    from dlstack.evaluate.evaluation import DEFAULT_EVAL_BATCH_SIZE, Evaluation, evaluate
-    from dlstack.evaluate.feasibility import ScopeResult, scope
-    from dlstack.evaluate.learning_curve import DataNeeded, PowerLawFit, fit_power_law
-    from dlstack.evaluate.metrics import (
+    from dlstack.evaluate._evaluation import DEFAULT_EVAL_BATCH_SIZE, Evaluation, evaluate
+    from dlstack.evaluate._feasibility import ScopeResult, scope
+    from dlstack.evaluate._learning_curve import DataNeeded, PowerLawFit, fit_power_law
+    from dlstack.evaluate._mltestscore import ScoreLine, TestScore, rubric, score_project
+    from dlstack.evaluate._perturbations import perturb
+    from dlstack.evaluate._references import Reference
+    from dlstack.evaluate._report import (
+        eval_tests_report,
+        eval_tests_section,
+        objective_section,
+        references_section,
+        scope_report,
+        scope_section,
+        score_report,
+        score_section,
+        slices_section,
+        threshold_section,
+    )
+    from dlstack.evaluate._rules import register_rule
+    from dlstack.evaluate._slices import SliceResult, slice_metrics
+    from dlstack.evaluate._threshold import ThresholdChoice, choose_threshold
+    from dlstack.metrics import (
         ClassificationMetrics,
         Curve,
         classification_metrics,
@@ -68,61 +81,65 @@ if TYPE_CHECKING:
         roc_curve,
         transcription_metrics,
     )
-    from dlstack.evaluate.mltestscore import ScoreLine, TestScore, score_project
-    from dlstack.evaluate.objective import Constraint, Objective, Score, lower_is_better
-    from dlstack.evaluate.perturbations import perturb
-    from dlstack.evaluate.references import Reference
-    from dlstack.evaluate.rules import register_rule
-    from dlstack.evaluate.slices import SliceResult, slice_metrics
-    from dlstack.evaluate.threshold import ThresholdChoice, choose_threshold
+    from dlstack.objective import Constraint, Objective, Score, lower_is_better
 
 _HOME = {
-    "ObjectiveMonitor": "checkpoint",
-    "uses_objective": "checkpoint",
-    "BaselineResult": "baselines",
-    "baseline_suite": "baselines",
-    "project_baselines": "baselines",
-    "ComputeEstimate": "compute",
-    "GpuTable": "compute",
-    "estimate_compute": "compute",
-    "load_gpu_table": "compute",
-    "EvaluationDetails": "details",
-    "evaluation_details": "details",
-    "write_evaluation_record": "details",
-    "EvalCheck": "evaltests",
-    "EvalData": "evaltests",
-    "EvalTestReport": "evaltests",
-    "check_package": "evaltests",
-    "eval_data": "evaltests",
-    "run_eval_tests": "evaltests",
-    "DEFAULT_EVAL_BATCH_SIZE": "evaluation",
-    "Evaluation": "evaluation",
-    "evaluate": "evaluation",
-    "DataNeeded": "learning_curve",
-    "PowerLawFit": "learning_curve",
-    "fit_power_law": "learning_curve",
-    "ClassificationMetrics": "metrics",
-    "Curve": "metrics",
-    "classification_metrics": "metrics",
-    "pr_curve": "metrics",
-    "roc_curve": "metrics",
-    "transcription_metrics": "metrics",
-    "ScoreLine": "mltestscore",
-    "TestScore": "mltestscore",
-    "score_project": "mltestscore",
-    "Constraint": "objective",
-    "Objective": "objective",
-    "Score": "objective",
-    "lower_is_better": "objective",
-    "perturb": "perturbations",
-    "Reference": "references",
-    "register_rule": "rules",
-    "ScopeResult": "feasibility",
-    "scope": "feasibility",
-    "SliceResult": "slices",
-    "slice_metrics": "slices",
-    "ThresholdChoice": "threshold",
-    "choose_threshold": "threshold",
+    "DEFAULT_EVAL_BATCH_SIZE": "_evaluation",
+    "BaselineResult": "_baselines",
+    "ClassificationMetrics": "dlstack.metrics",
+    "ComputeEstimate": "_compute",
+    "Constraint": "dlstack.objective",
+    "Curve": "dlstack.metrics",
+    "DataNeeded": "_learning_curve",
+    "EvalCheck": "_evaltests",
+    "EvalData": "_evaltests",
+    "EvalTestReport": "_evaltests",
+    "Evaluation": "_evaluation",
+    "EvaluationDetails": "_details",
+    "GpuTable": "_compute",
+    "Objective": "dlstack.objective",
+    "PowerLawFit": "_learning_curve",
+    "Reference": "_references",
+    "ScopeResult": "_feasibility",
+    "Score": "dlstack.objective",
+    "ScoreLine": "_mltestscore",
+    "SliceResult": "_slices",
+    "TestScore": "_mltestscore",
+    "ThresholdChoice": "_threshold",
+    "baseline_suite": "_baselines",
+    "baselines": "_baselines",
+    "check_package": "_evaltests",
+    "choose_threshold": "_threshold",
+    "classification_metrics": "dlstack.metrics",
+    "estimate_compute": "_compute",
+    "eval_data": "_evaltests",
+    "eval_tests_report": "_report",
+    "eval_tests_section": "_report",
+    "evaluate": "_evaluation",
+    "evaluation_details": "_details",
+    "fit_power_law": "_learning_curve",
+    "load_gpu_table": "_compute",
+    "lower_is_better": "dlstack.objective",
+    "objective_section": "_report",
+    "perturb": "_perturbations",
+    "pr_curve": "dlstack.metrics",
+    "project_baselines": "_baselines",
+    "references_section": "_report",
+    "register_rule": "_rules",
+    "roc_curve": "dlstack.metrics",
+    "rubric": "_mltestscore",
+    "run_eval_tests": "_evaltests",
+    "scope": "_feasibility",
+    "scope_report": "_report",
+    "scope_section": "_report",
+    "score_project": "_mltestscore",
+    "score_report": "_report",
+    "score_section": "_report",
+    "slice_metrics": "_slices",
+    "slices_section": "_report",
+    "threshold_section": "_report",
+    "transcription_metrics": "dlstack.metrics",
+    "write_evaluation_record": "_details",
 }
 
 __all__ = [
@@ -140,7 +157,6 @@ __all__ = [
     "EvaluationDetails",
     "GpuTable",
     "Objective",
-    "ObjectiveMonitor",
     "PowerLawFit",
     "Reference",
     "ScopeResult",
@@ -156,25 +172,34 @@ __all__ = [
     "classification_metrics",
     "estimate_compute",
     "eval_data",
+    "eval_tests_report",
+    "eval_tests_section",
     "evaluate",
     "evaluation_details",
     "fit_power_law",
     "load_gpu_table",
     "lower_is_better",
+    "objective_section",
     "perturb",
     "pr_curve",
     "project_baselines",
+    "references_section",
     "register_rule",
     "roc_curve",
+    "rubric",
     "run_eval_tests",
     "scope",
+    "scope_report",
+    "scope_section",
     "score_project",
+    "score_report",
+    "score_section",
     "slice_metrics",
+    "slices_section",
+    "threshold_section",
     "transcription_metrics",
-    "uses_objective",
     "write_evaluation_record",
 ]
-assert sorted(__all__) == sorted([*_HOME, "baselines"])
 
 
 def __getattr__(name: str) -> Any:

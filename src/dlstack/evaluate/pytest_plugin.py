@@ -78,7 +78,7 @@ def _option(config: pytest.Config, name: str, env: str) -> str | None:
 
 
 def _project(config: pytest.Config) -> Any:
-    from dlstack.project import load_project
+    from dlstack.config import load_project
 
     return load_project(_option(config, "--dlstack-project", PROJECT_ENV) or ".")
 
@@ -86,7 +86,7 @@ def _project(config: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def dlstack_package(pytestconfig: pytest.Config) -> Any:
     """The model package named by --dlstack-package (or $DLSTACK_PACKAGE)."""
-    from dlstack.serve import load_package
+    from dlstack.package import load_package
 
     path = _option(pytestconfig, "--dlstack-package", PACKAGE_ENV)
     if not path:
@@ -97,7 +97,7 @@ def dlstack_package(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def dlstack_data(pytestconfig: pytest.Config, dlstack_package: Any) -> Any:
     """The test split of the package's data version, with example metadata."""
-    from dlstack.evaluate.evaltests import eval_data
+    from dlstack.evaluate._evaltests import eval_data
 
     project = _project(pytestconfig)
     split = pytestconfig.getoption("--dlstack-split", default=None) or project.config.tests.split
@@ -107,7 +107,7 @@ def dlstack_data(pytestconfig: pytest.Config, dlstack_package: Any) -> Any:
 @pytest.fixture(scope="session")
 def dlstack_predict(dlstack_package: Any) -> Callable[[np.ndarray], np.ndarray]:
     """``predict(images)``: uint8 images (n, H, W) -> label names (n,)."""
-    from dlstack.data.transforms import to_model_input
+    from dlstack.inputs import to_model_input
 
     norm = dlstack_package.spec.input.normalization
     labels = np.asarray(dlstack_package.labels, dtype=object)
@@ -122,7 +122,7 @@ def dlstack_predict(dlstack_package: Any) -> Callable[[np.ndarray], np.ndarray]:
 @pytest.fixture(scope="session")
 def dlstack_metrics(dlstack_package: Any, dlstack_data: Any) -> dict[str, float]:
     """Every metric of the package on ``dlstack_data``, by name (``recall[7]`` too)."""
-    from dlstack.evaluate.evaltests import package_metrics
+    from dlstack.evaluate._evaltests import package_metrics
 
     values, _, _ = package_metrics(dlstack_package, dlstack_data)
     return values

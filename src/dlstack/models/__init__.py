@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dlstack._lazy import lazy_attribute
+from dlstack.models._names import ARCHITECTURE_NAMES
 
 if TYPE_CHECKING:
-    from dlstack.models.build import build_model, is_user_spec, user_model_source
-    from dlstack.models.init import init_weights
-    from dlstack.models.zoo import (
+    from dlstack.models._build import build_model, is_user_spec, user_model_source
+    from dlstack.models._init import init_weights
+    from dlstack.models._zoo import (
         ARCHITECTURES,
         LENET_CHANNELS,
         LENET_HIDDEN,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURES",
+    "ARCHITECTURE_NAMES",
     "LENET_CHANNELS",
     "LENET_HIDDEN",
     "MLP",
@@ -47,11 +49,11 @@ __all__ = [
 ]
 
 _HOME = {
-    **dict.fromkeys(__all__, "zoo"),
-    "build_model": "build",
-    "is_user_spec": "build",
-    "user_model_source": "build",
-    "init_weights": "init",
+    **dict.fromkeys(__all__, "_zoo"),
+    "build_model": "_build",
+    "is_user_spec": "_build",
+    "user_model_source": "_build",
+    "init_weights": "_init",
 }
 
 

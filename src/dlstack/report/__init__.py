@@ -9,34 +9,27 @@ True
 matplotlib and PIL are imported only when a plot is drawn.
 """
 
-from dlstack.report.html import HtmlReport, Section, write_atomic
-from dlstack.report.lifecycle import (
-    DEFAULT_MAX_MISTAKES,
-    SUMMARY_HEADERS,
-    beats,
-    lifecycle_report,
-    summary_rows,
-)
-from dlstack.report.plots import (
+from dlstack.report._html import HtmlReport, Kind, Section, write_atomic
+from dlstack.report._plots import (
     bar_chart_png,
     confusion_matrix_png,
     figure_png,
     image_png,
+    plot_text,
     training_curves_png,
 )
+from dlstack.report._text import duration
 
 __all__ = [
-    "DEFAULT_MAX_MISTAKES",
-    "SUMMARY_HEADERS",
     "HtmlReport",
+    "Kind",
     "Section",
     "bar_chart_png",
-    "beats",
     "confusion_matrix_png",
+    "duration",
     "figure_png",
     "image_png",
-    "lifecycle_report",
-    "summary_rows",
+    "plot_text",
     "training_curves_png",
     "write_atomic",
 ]

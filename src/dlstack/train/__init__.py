@@ -1,6 +1,11 @@
 """Training with the practice's sensible defaults: Lightning, Adam 3e-4, He init, no
 regularization, train-only normalization, checkpoints and resume, tracked in MLflow.
 
+One training core: the optimizer registry (:func:`make_optimizer`,
+:func:`resolve_optimizer`), the plain-PyTorch loop the doctor and `dlstack scope` run
+(:func:`train_loop`), and the Lightning fit (:func:`fit`) with the objective as its
+checkpoint monitor (:class:`ObjectiveMonitor`).
+
 >>> from dlstack.train import fit, load_run  # doctest: +SKIP
 >>> result = fit(project, snapshot)  # doctest: +SKIP
 >>> same = load_run(project, result.run_id)  # doctest: +SKIP
@@ -16,47 +21,84 @@ from typing import TYPE_CHECKING, Any
 from dlstack._lazy import lazy_attribute
 
 if TYPE_CHECKING:
-    from dlstack.train.callbacks import EpochLines, History
-    from dlstack.train.datamodule import SnapshotDataModule
-    from dlstack.train.module import DlstackModule
-    from dlstack.train.result import Normalization, TrainResult
-    from dlstack.train.runs import list_runs
-    from dlstack.train.tasks import ClassificationTask, Task, get_task
-    from dlstack.train.tracking import code_version, mlflow_ui_command
-    from dlstack.train.training import fit, load_run
+    from dlstack.train._callbacks import EpochLines, History
+    from dlstack.train._checkpoint import MONITOR, ObjectiveMonitor, uses_objective
+    from dlstack.train._datamodule import SnapshotDataModule
+    from dlstack.train._loop import (
+        EpochEnd,
+        LoopResult,
+        Rows,
+        TensorRows,
+        device_of,
+        forward,
+        train_loop,
+    )
+    from dlstack.train._module import DlstackModule
+    from dlstack.train._optim import OptimSpec, make_optimizer, resolve_optimizer
+    from dlstack.train._result import Normalization, TrainResult
+    from dlstack.train._runs import list_runs
+    from dlstack.train._tasks import ClassificationTask, Task, get_task
+    from dlstack.train._tracking import code_version, mlflow_ui_command
+    from dlstack.train._training import fit, load_run
 
 __all__ = [
+    "MONITOR",
     "ClassificationTask",
     "DlstackModule",
+    "EpochEnd",
     "EpochLines",
     "History",
+    "LoopResult",
     "Normalization",
+    "ObjectiveMonitor",
+    "OptimSpec",
+    "Rows",
     "SnapshotDataModule",
     "Task",
+    "TensorRows",
     "TrainResult",
     "code_version",
+    "device_of",
     "fit",
+    "forward",
     "get_task",
     "list_runs",
     "load_run",
+    "make_optimizer",
     "mlflow_ui_command",
+    "resolve_optimizer",
+    "train_loop",
+    "uses_objective",
 ]
 
 _HOME = {
-    "ClassificationTask": "tasks",
-    "DlstackModule": "module",
-    "EpochLines": "callbacks",
-    "History": "callbacks",
-    "Normalization": "result",
-    "SnapshotDataModule": "datamodule",
-    "Task": "tasks",
-    "TrainResult": "result",
-    "code_version": "tracking",
-    "fit": "training",
-    "get_task": "tasks",
-    "list_runs": "runs",
-    "load_run": "training",
-    "mlflow_ui_command": "tracking",
+    "EpochEnd": "_loop",
+    "LoopResult": "_loop",
+    "Rows": "_loop",
+    "TensorRows": "_loop",
+    "device_of": "_loop",
+    "forward": "_loop",
+    "train_loop": "_loop",
+    "OptimSpec": "_optim",
+    "make_optimizer": "_optim",
+    "resolve_optimizer": "_optim",
+    "MONITOR": "_checkpoint",
+    "ObjectiveMonitor": "_checkpoint",
+    "uses_objective": "_checkpoint",
+    "ClassificationTask": "_tasks",
+    "DlstackModule": "_module",
+    "EpochLines": "_callbacks",
+    "History": "_callbacks",
+    "Normalization": "_result",
+    "SnapshotDataModule": "_datamodule",
+    "Task": "_tasks",
+    "TrainResult": "_result",
+    "code_version": "_tracking",
+    "fit": "_training",
+    "get_task": "_tasks",
+    "list_runs": "_runs",
+    "load_run": "_training",
+    "mlflow_ui_command": "_tracking",
 }
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dlstack.config import Project, init_project
 from dlstack.data import DataRepo
-from dlstack.data.catalog import examples
+from dlstack.data._catalog import examples
 from dlstack.data.labeling import LabelingRules, create_user, enqueue
-from dlstack.project import Project, init_project
 
 N_EXAMPLES = 24
 

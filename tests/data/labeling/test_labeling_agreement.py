@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlstack.data.catalog import staged
+from dlstack.data._catalog import staged
 from dlstack.data.labeling import (
     add_gold,
     agreement,

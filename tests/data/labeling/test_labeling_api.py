@@ -13,11 +13,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from dlstack.data.catalog import staged
-from dlstack.data.labeling import create_app, create_user, enqueue, list_gold
+from dlstack.config import load_project
+from dlstack.data import create_labeling_app as create_app
+from dlstack.data._catalog import staged
+from dlstack.data._labeling_app import key_map
+from dlstack.data.labeling import create_user, enqueue, list_gold
 from dlstack.data.labeling._common import annotations_t
-from dlstack.data.labeling.app import key_map
-from dlstack.project import load_project
 
 
 def _client(lp):

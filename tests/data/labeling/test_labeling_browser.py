@@ -9,10 +9,11 @@ import time
 import pytest
 from sqlalchemy import select
 
-from dlstack.data.catalog import staged
-from dlstack.data.labeling import create_app, create_user, record_label
+from dlstack.config import load_project
+from dlstack.data import create_labeling_app as create_app
+from dlstack.data._catalog import staged
+from dlstack.data.labeling import create_user, record_label
 from dlstack.data.labeling._common import annotations_t
-from dlstack.project import load_project
 
 pytestmark = pytest.mark.browser
 

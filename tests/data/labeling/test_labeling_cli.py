@@ -7,8 +7,8 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from dlstack.cli.label import register
-from dlstack.data.catalog import staged
+from dlstack.cli._label import register
+from dlstack.data._catalog import staged
 from dlstack.data.labeling import authenticate, list_users, record_label
 
 

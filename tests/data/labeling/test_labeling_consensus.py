@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from dlstack.data.catalog import queue, staged
+from dlstack.data._catalog import queue, staged
+from dlstack.data._splits import stream_split
 from dlstack.data.labeling import (
     InvalidLabel,
     consensus,
@@ -20,7 +21,6 @@ from dlstack.data.labeling import (
     undo_last,
 )
 from dlstack.data.labeling._common import annotations_t
-from dlstack.data.splits import stream_split
 from dlstack.errors import DataError
 
 

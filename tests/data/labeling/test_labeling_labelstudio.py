@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from dlstack.data.catalog import queue, staged
+from dlstack.data._catalog import queue, staged
 from dlstack.data.labeling import (
     LabelingRules,
     add_gold,

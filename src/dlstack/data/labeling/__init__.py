@@ -16,15 +16,12 @@ the error people make on this data, which reports show next to the model. Agreem
 reported per example and as Cohen's (pairs) and Fleiss' (overall) kappa. Label Studio
 JSON moves the work to and from that tool.
 
-The web app (``create_app``) needs FastAPI and is imported only when asked for.
+The web app is :func:`dlstack.data.create_labeling_app` (`dlstack label`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from dlstack.data.labeling._common import InvalidLabel, LabelingRules, NotFound, consensus
-from dlstack.data.labeling.accounts import (
+from dlstack.data.labeling._accounts import (
     ROLES,
     User,
     authenticate,
@@ -33,7 +30,7 @@ from dlstack.data.labeling.accounts import (
     list_users,
     rotate_token,
 )
-from dlstack.data.labeling.agreement import (
+from dlstack.data.labeling._agreement import (
     Agreement,
     ExampleAgreement,
     PairKappa,
@@ -41,7 +38,7 @@ from dlstack.data.labeling.agreement import (
     cohen_kappa,
     fleiss_kappa,
 )
-from dlstack.data.labeling.baseline import (
+from dlstack.data.labeling._baseline import (
     HumanBaseline,
     LabelerScore,
     add_gold,
@@ -50,7 +47,8 @@ from dlstack.data.labeling.baseline import (
     remove_gold,
     sample_gold,
 )
-from dlstack.data.labeling.labels import (
+from dlstack.data.labeling._common import InvalidLabel, LabelingRules, NotFound, consensus
+from dlstack.data.labeling._labels import (
     Annotation,
     Disputed,
     decide,
@@ -58,7 +56,7 @@ from dlstack.data.labeling.labels import (
     record_label,
     undo_last,
 )
-from dlstack.data.labeling.labelstudio import (
+from dlstack.data.labeling._labelstudio import (
     ImportReport,
     export_labelstudio,
     import_labelstudio,
@@ -66,20 +64,18 @@ from dlstack.data.labeling.labelstudio import (
     read_tasks,
     write_tasks,
 )
-from dlstack.data.labeling.queue import (
+from dlstack.data.labeling._queue import (
     FEEDBACK_PRIORITY,
     UNCERTAINTY_METHODS,
     QueueItem,
     enqueue,
+    enqueue_example,
     next_items,
     set_labels_needed,
     set_priorities,
     uncertainty,
 )
-from dlstack.data.labeling.stats import LabelingStats, Progress, labeling_stats, progress
-
-if TYPE_CHECKING:
-    from dlstack.data.labeling.app import create_app
+from dlstack.data.labeling._stats import LabelingStats, Progress, labeling_stats, progress
 
 __all__ = [
     "FEEDBACK_PRIORITY",
@@ -105,12 +101,12 @@ __all__ = [
     "authenticate",
     "cohen_kappa",
     "consensus",
-    "create_app",
     "create_user",
     "decide",
     "disable_user",
     "disputed",
     "enqueue",
+    "enqueue_example",
     "export_labelstudio",
     "fleiss_kappa",
     "human_baseline",
@@ -132,11 +128,3 @@ __all__ = [
     "undo_last",
     "write_tasks",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":  # FastAPI only when the server is wanted
-        from dlstack.data.labeling.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'dlstack.data.labeling' has no attribute {name!r}")

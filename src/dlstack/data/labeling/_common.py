@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from dlstack.data import catalog as _catalog
-from dlstack.data.catalog import queue, staged
-from dlstack.data.splits import stream_split
+from dlstack.config import DEFAULT_SPLIT
+from dlstack.data import _catalog
+from dlstack.data._catalog import queue, staged
+from dlstack.data._splits import stream_split
 from dlstack.errors import DataError
-from dlstack.project import DEFAULT_SPLIT
 
 if TYPE_CHECKING:
-    from dlstack.data.catalog import Catalog
-    from dlstack.project import Project
+    from dlstack.config import Project
+    from dlstack.data._catalog import Catalog
 
 MAX_TEXT_LABEL = 256  # a transcription longer than this is a paste accident, not a line
 CONSENSUS = "consensus"  # queue.meta["decision"]["by"] when agreeing labels decided

@@ -1,0 +1,116 @@
+"""`dlstack init`, `dlstack run` (the whole lifecycle), `dlstack ui`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, err_console, open_project, table
+
+if TYPE_CHECKING:
+    from dlstack.data import IngestReport
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command(name="run")(run_lifecycle)
+    app.command()(ui)
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory (created if missing).")],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="builtin:digits, builtin:digits8, or a folder of class subfolders."
+        ),
+    ] = "builtin:digits",
+    name: Annotated[str | None, typer.Option(help="Project name.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing dlstack.toml.")] = False,
+) -> None:
+    """Write a dlstack.toml with the practice's defaults."""
+    from dlstack.config import CONFIG_FILE, init_project
+
+    project = init_project(directory, source, name=name, force=force)
+    console.print(f"wrote {project.root / CONFIG_FILE}; next: `dlstack run -p {directory}`")
+
+
+def run_lifecycle(
+    project: ProjectOpt = Path("."),
+    quiet: QuietOpt = False,
+    doctor_budget: Annotated[
+        float, typer.Option(help="Seconds for the doctor's checks (0 skips the doctor).")
+    ] = 60.0,
+) -> None:
+    """Run the whole lifecycle: data -> train -> doctor -> evaluate -> export -> test -> report."""
+    from dlstack import lifecycle
+
+    proj = open_project(project)
+
+    def on_stage(name: str, output: Any) -> None:
+        if name == "data":
+            report, version, snapshot = output
+            print_ingest(report)
+            console.print(
+                f"data version {version.short}: "
+                + ", ".join(f"{k} {v}" for k, v in snapshot.counts().items())
+            )
+        elif name == "train":
+            console.print(
+                f"run {output.run_id}: {len(output.history)} epochs, "
+                f"best checkpoint {output.best_checkpoint.name}"
+            )
+
+    out = lifecycle.run(
+        proj, progress=not quiet, on_stage=on_stage, doctor_budget_s=doctor_budget or None
+    )
+    print_evaluation(
+        out.evaluation,
+        out.baselines,
+        title=f"test set of data version {out.version.short} ({out.evaluation.n} examples)",
+    )
+    console.print(
+        table(
+            "stages",
+            ["stage", "seconds"],
+            [[k, f"{v:.1f}"] for k, v in out.seconds.items()]
+            + [["total", f"{sum(out.seconds.values()):.1f}"]],
+        )
+    )
+    console.print(f"model package: {out.package}")
+    console.print(f"report: [bold]{out.report}[/]")
+
+
+def ui(
+    project: ProjectOpt = Path("."),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Start the MLflow UI on this project's runs."""
+    from dlstack.train import mlflow_ui_command
+
+    proj = open_project(project)
+    cmd = mlflow_ui_command(proj, host="127.0.0.1", port=port)
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def print_ingest(report: IngestReport) -> None:
+    console.print(
+        f"ingest {report.source}: {report.seen} seen, {report.added} added, "
+        f"{report.unchanged} unchanged, {report.duplicates} duplicates, "
+        f"{len(report.rejected)} rejected"
+    )
+    for item, reason in report.rejected[:20]:
+        err_console.print(f"  rejected {item}: {reason}", highlight=False)
+    if len(report.rejected) > 20:
+        err_console.print(f"  ... and {len(report.rejected) - 20} more")
+
+
+def print_evaluation(evaluation: Any, baselines: list[Any], *, title: str) -> None:
+    from dlstack.lifecycle import SUMMARY_HEADERS, summary_rows
+
+    rows = [list(r) for r in summary_rows(evaluation, baselines)]
+    console.print(table(title, list(SUMMARY_HEADERS), rows))

@@ -1,0 +1,107 @@
+"""`dlstack train`, `evaluate`, `export` (alias `package`) and `predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, table
+from dlstack.cli._lifecycle import print_evaluation
+
+RunOpt = Annotated[str | None, typer.Option("--run", help="Run id (default: the latest run).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(export)
+    app.command(name="package", help="Alias of `export`.")(export)
+    app.command()(predict)
+
+
+def train(
+    project: ProjectOpt = Path("."),
+    version: Annotated[str, typer.Option(help="Data version to train on.")] = "HEAD",
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue a run from its last checkpoint: a run id, or 'last'."),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train with the practice's defaults on a data version; tracked in MLflow."""
+    from dlstack.lifecycle import snapshot_for
+    from dlstack.train import fit
+
+    proj = open_project(project)
+    _, snapshot = snapshot_for(proj, version, steps=True, progress=not quiet)
+    result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
+    last = result.history[-1] if result.history else {}
+    console.print(
+        table(
+            f"run {result.run_id}",
+            ["epochs", "val_acc", "val_loss", "checkpoint"],
+            [
+                [
+                    len(result.history),
+                    last.get("val_acc"),
+                    last.get("val_loss"),
+                    result.best_checkpoint,
+                ]
+            ],
+        )
+    )
+
+
+def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
+    """Test-set metrics of a run beside the majority-class and logistic-regression baselines."""
+    from dlstack.lifecycle import evaluate_run, snapshot_for
+    from dlstack.train import load_run
+
+    proj = open_project(project)
+    result = load_run(proj, run)
+    version, snapshot = snapshot_for(proj, result.data_version, progress=not quiet)
+    evaluation, baselines = evaluate_run(result, snapshot, proj)
+    print_evaluation(
+        evaluation,
+        baselines,
+        title=f"run {result.run_id} on data version "
+        f"{version.short} (test, {evaluation.n} examples)",
+    )
+
+
+def export(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
+    """Export a run as a model package (model.onnx + model.json), checked against torch."""
+    from dlstack.lifecycle import evaluate_run, export_run, snapshot_for
+    from dlstack.train import load_run
+
+    proj = open_project(project)
+    result = load_run(proj, run)
+    _, snapshot = snapshot_for(proj, result.data_version, progress=not quiet)
+    evaluation, _ = evaluate_run(result, snapshot)
+    path = export_run(proj, result, snapshot, evaluation)
+    console.print(f"model package: {path}")
+
+
+def predict(
+    package: Annotated[Path, typer.Argument(help="A model package directory (or its name dir).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    top_k: Annotated[int, typer.Option(min=1, help="How many classes to list.")] = 1,
+) -> None:
+    """Label images with a model package, using onnxruntime only (no torch)."""
+    from dlstack.package import load_package
+
+    pkg = load_package(package)
+    preds = pkg.predict_images(list(images), top_k=top_k)
+    console.print(f"[dim]{pkg.spec.name} v{pkg.spec.version}: image, label, confidence[/]")
+    for path, p in zip(images, preds, strict=True):
+        others = "  ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
+        # One line per image, never wrapped: scripts can split it on whitespace.
+        console.print(
+            f"{path}  {p.label}  {p.confidence:.3f}" + (f"  ({others})" if others else ""),
+            soft_wrap=True,
+            highlight=False,
+        )
+        for notice in p.notices:
+            console.print(f"  [dim]note: {notice}[/]", soft_wrap=True, highlight=False)

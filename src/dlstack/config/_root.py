@@ -1,0 +1,126 @@
+"""dlstack.toml -> one validated, frozen :class:`Config`; a :class:`Project` is a directory
+holding one, with every path of :class:`dlstack.layout.Layout`.
+
+>>> cfg = Config.model_validate({"project": {"name": "demo"}})
+>>> cfg.train.lr
+0.0003
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dlstack.config._base import Section, format_validation_error
+from dlstack.config._data import DataConfig
+from dlstack.config._metric import MetricConfig
+from dlstack.config._project import ProjectConfig
+from dlstack.config._score import ScoreConfig
+from dlstack.config._serve import ServeConfig
+from dlstack.config._tests import EvalTestsConfig
+from dlstack.config._train import ModelConfig, TrainConfig
+from dlstack.errors import ConfigError
+from dlstack.layout import CONFIG_FILE, Layout
+
+__all__ = ["Config", "Project", "load_project", "parse_config"]
+
+
+class Config(Section):
+    project: ProjectConfig = ProjectConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    metric: MetricConfig = MetricConfig()
+    tests: EvalTestsConfig = EvalTestsConfig()
+    score: ScoreConfig = ScoreConfig()
+    serve: ServeConfig = ServeConfig()
+
+
+class Project(Layout):
+    """A project directory and its validated config: the layout's paths, plus the
+    locations the config decides (store, catalog, lake)."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        super().__init__(root)
+        self.config = config
+
+    @property
+    def store_url(self) -> str:
+        return self._resolve(self.config.data.store)
+
+    @property
+    def lake_url(self) -> str:
+        return self._resolve(self.config.data.lake)
+
+    @property
+    def lake_options(self) -> dict[str, Any]:
+        return self._s3_options(self.lake_url)
+
+    @property
+    def store_options(self) -> dict[str, Any]:
+        """fsspec options for the store (S3 endpoint, region, profile; env fills the rest)."""
+        return self._s3_options(self.store_url)
+
+    @property
+    def catalog_url(self) -> str:
+        url = self.config.data.catalog
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            return "sqlite:///" + str(self.root / url.removeprefix("sqlite:///"))
+        return url
+
+    def _s3_options(self, url: str) -> dict[str, Any]:
+        if not url.startswith("s3://"):
+            return {}
+        s3 = self.config.data.s3
+        endpoint = (
+            s3.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        opts: dict[str, Any] = {}
+        if endpoint:
+            opts["endpoint_url"] = endpoint
+        if s3.region:
+            opts["client_kwargs"] = {"region_name": s3.region}
+        if s3.profile:
+            opts["profile"] = s3.profile
+        return opts
+
+    def _resolve(self, location: str) -> str:
+        if "://" in location:
+            return location
+        path = Path(location)
+        return str(path if path.is_absolute() else self.root / path)
+
+
+def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(
+            f"{source} is not valid TOML: {e}; fix the file or re-create it with `dlstack init`"
+        ) from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, Config)) from None
+
+
+def load_project(root: str | Path = ".") -> Project:
+    """Read and validate ``ROOT/dlstack.toml``."""
+    root = Path(root).resolve()
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root}; create one with `dlstack init {root} --from "
+            f"builtin:digits` or pass the project directory"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    return Project(root, parse_config(text, str(path)))

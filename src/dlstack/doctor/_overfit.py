@@ -1,0 +1,300 @@
+"""Step 3, overfit a single batch: with regularization off, the error should go to ~0.
+
+When it does not, the loss curve says how it failed, and each way has its causes (the
+practice's table): the error goes up, explodes, oscillates, or plateaus.
+
+The batch is a fixed, seeded set of train examples, read once (so augmentation is off),
+unless a second read of the same inputs gives different labels: then the labels are
+corrupted, and the batch is reread every step as a training loop would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlstack.doctor._context import Context
+from dlstack.doctor._data import reread
+from dlstack.doctor._findings import CATALOG, make
+from dlstack.doctor._run import Tracer
+from dlstack.doctor._train import no_regularization
+from dlstack.train import forward
+
+__all__ = ["OVERFIT_ROWS", "OverfitResult", "classify", "overfit_batch", "overfit_findings"]
+
+OVERFIT_ROWS = 32  # "a single batch": small enough to memorize in a few hundred steps
+MAX_STEPS = 1000
+TIME_SHARE = 0.1
+MIN_SECONDS = 8.0  # the budget never cuts the test below this: a verdict needs a curve
+REGRESSION_FIT = 0.05  # loss at 5% of the mean predictor's counts as fit
+LOSS_FIT = 0.1  # classification: error 0 and the loss at a tenth of where it started
+STILL_FALLING = 0.1  # a run cut by time whose loss fell 10% in its last quarter: no verdict
+
+
+@dataclass
+class OverfitResult:
+    """The single-batch run: its curves and verdict (fit, error-up, explodes, oscillates,
+    plateau)."""
+
+    lr: float
+    losses: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    verdict: str = "plateau"
+    reason: str = ""
+    nonfinite: dict[str, Any] | None = None
+    labels_change: bool = False
+    seconds: float = 0.0
+
+    @property
+    def fit(self) -> bool:
+        return self.verdict == "fit"
+
+    @property
+    def blocks(self) -> bool:
+        """A failed single batch stops the walk; an inconclusive one does not."""
+        return self.verdict not in ("fit", "inconclusive")
+
+    def summary(self) -> dict[str, Any]:
+        finite = [v for v in self.losses if math.isfinite(v)]
+        return {
+            "lr": self.lr,
+            "steps": len(self.losses),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "initial_loss": _r(self.losses[0]) if self.losses else None,
+            "final_loss": _r(self.losses[-1]) if self.losses else None,
+            "min_loss": _r(min(finite)) if finite else None,
+            "initial_error": _r(self.errors[0]) if self.errors else None,
+            "final_error": _r(self.errors[-1]) if self.errors else None,
+            "labels_change_between_reads": self.labels_change,
+        }
+
+
+def _r(v: float) -> float:
+    return float(f"{v:.4g}")
+
+
+def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
+    """Train a fresh copy on one fixed batch until it fits or the steps run out."""
+    assert ctx.problem is not None
+    p = ctx.problem
+    lr = ctx.optim.lr if lr is None else lr
+    model = no_regularization(ctx.fresh_model())
+    opt = ctx.optim.make(model.parameters(), lr, regularize=False)
+    rows = ctx.rows(OVERFIT_ROWS)
+    x, y = ctx.train.take(rows)
+    result = OverfitResult(lr)
+    again = reread(ctx.train, rows)
+    if (
+        again is not None
+        and again[0].shape == x.shape
+        and bool(torch.equal(again[0], x))
+        and not torch.equal(again[1], y)
+    ):
+        result.labels_change = True
+    start = time.perf_counter()
+    limit = max(ctx.budget.total * TIME_SHARE, MIN_SECONDS)
+    cut = False
+    for step in range(MAX_STEPS):
+        if result.labels_change:
+            fresh = reread(ctx.train, rows)
+            assert fresh is not None
+            x, y = fresh
+        xb, yb = x.to(ctx.device), y.to(ctx.device)
+        bad = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
+        if bad:
+            result.nonfinite = {"where": f"weights of {bad[0]}", "step": step}
+            break
+        out = forward(model, xb)
+        loss = p.loss_fn(out, yb)
+        value = float(loss.detach())
+        result.losses.append(value)
+        wrong, total = p.counts(out.detach().float().cpu(), yb.cpu())
+        result.errors.append(wrong / max(total, 1e-12))
+        if not math.isfinite(value):
+            result.nonfinite = {**_locate(model, xb), "step": step}
+            break
+        if _is_fit(ctx, result):
+            result.verdict, result.reason = "fit", f"fit in {step + 1} steps"
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        bad = [
+            n
+            for n, q in model.named_parameters()
+            if q.grad is not None and not bool(torch.isfinite(q.grad).all())
+        ]
+        if bad:
+            result.nonfinite = {"where": f"gradient of {bad[-1]}", "step": step}
+            break
+        opt.step()
+        if time.perf_counter() - start > limit:
+            cut = True
+            break
+    result.seconds = time.perf_counter() - start
+    if result.verdict != "fit":
+        result.verdict, result.reason = classify(
+            result.losses, result.errors, result.nonfinite, ctx.problem.kind, cut
+        )
+        if result.labels_change and result.verdict in ("plateau", "inconclusive"):
+            # the target moves every step: the practice's "labels shuffled" oscillation
+            result.verdict = "oscillates"
+            result.reason = "the labels of the batch change on every read; " + result.reason
+    return result
+
+
+@torch.no_grad()
+def _locate(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    tracer = Tracer(model)
+    with tracer:
+        forward(model, x)
+    return tracer.first_nonfinite or {"where": "the loss"}
+
+
+def _is_fit(ctx: Context, r: OverfitResult) -> bool:
+    p = ctx.problem
+    assert p is not None
+    loss, err, first = r.losses[-1], r.errors[-1], r.losses[0]
+    if p.kind == "regression":
+        return err <= REGRESSION_FIT
+    if err > 0:
+        return False
+    if p.loss_floor is not None:
+        return loss - p.loss_floor <= LOSS_FIT * max(first - p.loss_floor, 1e-8)
+    if 0 < loss <= LOSS_FIT * first:  # unknown floor: error 0 and the loss fell 10x,
+        return True
+    recent = r.losses[-20:]  # or error 0 and the loss has stopped falling
+    return len(recent) == 20 and recent[0] - recent[-1] <= 0.02 * abs(recent[0]) + 1e-8
+
+
+def classify(
+    losses: list[float],
+    errors: list[float],
+    nonfinite: dict[str, Any] | None,
+    kind: str,
+    cut: bool = False,
+) -> tuple[str, str]:
+    """How a single-batch run failed: error-up, explodes, oscillates or plateau; or
+    "inconclusive" when time ran out while the loss was still falling."""
+    if nonfinite is not None:
+        return "explodes", f"non-finite at step {nonfinite.get('step')} ({nonfinite['where']})"
+    loss = np.asarray(losses, dtype=float)
+    err = np.asarray(errors, dtype=float)
+    n, first = len(loss), float(loss[0])
+    k = max(3, n // 10)
+    if loss.max() > 100 * abs(first) + 1 or np.abs(loss).max() > 1e6:
+        return "explodes", f"loss grew from {first:.3g} to {loss.max():.3g}"
+    if loss.min() < -10 * abs(first) - 1:
+        return "error-up", f"loss fell without bound to {loss.min():.3g}: its sign is flipped"
+    if kind != "regression" and err[-k:].mean() > err[:k].mean() + 0.05:
+        return "error-up", f"error rose from {err[:k].mean():.1%} to {err[-k:].mean():.1%}"
+    if loss[-k:].mean() > 1.2 * first + 1e-6:
+        return "error-up", f"loss rose from {first:.3g} to {loss[-k:].mean():.3g}"
+    second = loss[n // 2 :]
+    level = float(np.median(np.abs(second))) + 1e-8
+    ups = float((np.diff(second) > 0.01 * level).mean()) if len(second) > 2 else 0.0
+    amplitude = float(second.max() - second.min()) / level
+    if ups >= 0.3 and amplitude >= 0.25:
+        return (
+            "oscillates",
+            f"in the last {len(second)} steps the loss rose {ups:.0%} of "
+            f"the time, swinging {amplitude:.0%} of its level",
+        )
+    drop = (first - float(loss[-k:].mean())) / (abs(first) + 1e-8)
+    quarter = loss[(3 * n) // 4 :]
+    recent = (float(quarter[0]) - float(quarter[-1])) / (abs(float(quarter[0])) + 1e-8)
+    if kind != "regression" and err[-k:].max() == 0 and recent > STILL_FALLING:
+        return (
+            "fit",
+            f"the error reached 0; the loss was still falling slowly "
+            f"({recent:.0%} in the last quarter of {n} steps)",
+        )
+    if cut and recent > STILL_FALLING:
+        return (
+            "inconclusive",
+            f"stopped by the time limit after {n} steps while the loss "
+            f"was still falling ({recent:.0%} in the last quarter)",
+        )
+    return (
+        "plateau",
+        f"after {n} steps the loss is at {loss[-k:].mean():.3g} "
+        f"({drop:.0%} below its start) and the error at {err[-k:].mean():.1%}",
+    )
+
+
+def overfit_findings(
+    ctx: Context, result: OverfitResult, *, lr_cause: str | None, clean: bool = False
+) -> None:
+    """The overfit-* finding (and nan-inf, label-noise) for a failed run. ``clean``: no
+    other bug was found, so a plateau means the model is too small or too constrained."""
+    if result.labels_change:
+        ctx.add(
+            make(
+                "label-noise",
+                "the same training inputs come with different labels on two reads",
+                {"rows_checked": OVERFIT_ROWS},
+                causes=[
+                    "labels drawn or shuffled anew on each read (a bug in "
+                    "__getitem__ or in the label lookup)"
+                ],
+                next_step="make __getitem__ return a fixed label for each example",
+                severity="error",
+            )
+        )
+    if result.fit:
+        return
+    if result.verdict == "inconclusive":
+        ctx.add(
+            make(
+                "overfit-plateau",
+                f"overfitting {OVERFIT_ROWS} examples: {result.reason}",
+                result.summary(),
+                severity="info",
+                causes=[],
+                next_step="rerun with a larger budget_s to get a verdict",
+            )
+        )
+        return
+    code = f"overfit-{result.verdict}"
+    causes = list(CATALOG[code].causes)
+    if lr_cause == "lr":
+        causes = [c for c in causes if "learning rate" in c] + [
+            c for c in causes if "learning rate" not in c
+        ]
+    elif lr_cause == "not-lr":
+        causes = [c for c in causes if "learning rate" not in c] or causes
+    if result.labels_change:
+        causes.insert(0, "labels change between reads of the same examples (see label-noise)")
+    evidence = result.summary()
+    ctx.add(
+        make(code, f"overfitting {OVERFIT_ROWS} examples: {result.reason}", evidence, causes=causes)
+    )
+    if result.verdict == "plateau" and clean and lr_cause != "lr":
+        ctx.add(
+            make(
+                "underfitting",
+                f"the model cannot fit even {OVERFIT_ROWS} examples, and "
+                f"no bug explains it: it is too small or too constrained",
+                evidence,
+                causes=[
+                    "model too small (too few units or layers, a bottleneck)",
+                    "too much regularization or a constrained output (a sigmoid, "
+                    "a clamp, a ReLU on the logits)",
+                    "an architecture unsuited to the data",
+                ],
+            )
+        )
+    if result.nonfinite is not None:
+        ctx.add(
+            make(
+                "nan-inf",
+                f"non-finite values at step {result.nonfinite.get('step')} of "
+                f"the single-batch run, first in {result.nonfinite['where']}",
+                {**result.nonfinite, "stage": "overfitting one batch", "lr": result.lr},
+            )
+        )

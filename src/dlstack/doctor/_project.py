@@ -1,0 +1,198 @@
+"""The doctor on a dlstack project, and on a user's file that defines a model and data.
+
+``examine_project`` rebuilds what ``dlstack train`` would train (the configured
+architecture, train-only normalization, the configured optimizer and learning rate) on a
+snapshot, examines it, and writes ``report.html`` and ``report.json`` under
+``.dlstack/doctor/`` (or ``out_dir``).
+
+``examine_file`` loads a Python file that defines ``model()`` and ``data()`` (returning
+``(train, val)`` or ``(train, val, test, test_val)``), and optionally ``loss_fn``,
+``task``, ``human_error``, ``optimizer`` and ``lr``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlstack.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from dlstack.config import Project
+    from dlstack.data import Snapshot
+    from dlstack.doctor._report import Report
+
+__all__ = ["DOCTOR_DIR", "examine_file", "examine_project", "load_case_file"]
+
+DOCTOR_DIR = "doctor"  # under the project's .dlstack/
+FILE_OPTIONS = ("task", "human_error", "optimizer", "lr", "batch_size")
+
+
+def examine_project(
+    project: Project,
+    snapshot: Snapshot | None = None,
+    *,
+    budget_s: float = 120.0,
+    seed: int | None = None,
+    lr: float | None = None,
+    human_error: float | None = None,
+    out_dir: str | Path | None = None,
+    progress: Any = None,
+) -> tuple[Report, Path]:
+    """Examine the project's model on a snapshot (HEAD by default); returns (report, html).
+
+    ``lr`` overrides the project's learning rate (to examine another one); the optimizer,
+    batch size, dropout and weight decay are the project's.
+
+    >>> report, html = examine_project(project)  # doctest: +SKIP
+    >>> html.name  # doctest: +SKIP
+    'report.html'
+    """
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from dlstack.doctor._runner import examine
+    from dlstack.inputs import channel_stats, to_model_input
+    from dlstack.models import build_model
+    from dlstack.train import resolve_optimizer
+
+    cfg = project.config
+    if cfg.project.task != "classification":
+        raise ConfigError(
+            f'dlstack doctor on a project supports task = "classification", '
+            f"got {cfg.project.task!r}; call dlstack.doctor.examine with your "
+            f"own model and data instead"
+        )
+    if snapshot is None:
+        snapshot = _head_snapshot(project)
+    snapshot = snapshot.with_train_subset(cfg.data.subset, seed=cfg.data.seed)
+    train = snapshot.split("train")
+    if len(train) == 0 or len(snapshot.split("val")) == 0:
+        raise DataError(
+            f"the doctor needs train and val examples; data version "
+            f"{snapshot.version} has {snapshot.counts()}"
+        )
+    mean, std = channel_stats(train.images)
+
+    def dataset(name: str) -> TensorDataset | None:
+        s = snapshot.split(name)
+        if len(s) == 0:
+            return None
+        x = torch.from_numpy(to_model_input(s.images, mean, std))
+        return TensorDataset(x, torch.from_numpy(np.asarray(s.labels, dtype=np.int64)))
+
+    sample = to_model_input(train.images[:1], mean, std)
+    model, _ = build_model(
+        cfg.model.architecture,
+        sample.shape[1:],
+        snapshot.num_classes,
+        dropout=cfg.train.dropout,
+        search_path=project.root,
+    )
+    report = examine(
+        model,
+        dataset("train"),
+        dataset("val"),
+        test=dataset("test"),
+        budget_s=budget_s,
+        seed=cfg.train.seed if seed is None else seed,
+        optimizer=resolve_optimizer(cfg.train.optimizer, weight_decay=cfg.train.weight_decay),
+        lr=cfg.train.lr if lr is None else lr,
+        human_error=human_error,
+        batch_size=cfg.train.batch_size,
+        progress=progress,
+    )
+    report.settings["data_version"] = snapshot.version
+    report.settings["architecture"] = cfg.model.architecture
+    out = Path(out_dir) if out_dir is not None else project.state_dir / DOCTOR_DIR
+    report.to_json(out / "report.json")
+    return report, report.to_html(out / "report.html")
+
+
+def _head_snapshot(project: Project) -> Snapshot:
+    from dlstack.data import DataRepo
+
+    repo = DataRepo.open(project)
+    try:
+        if repo.head() is None:
+            raise DataError(
+                "the project has no data version yet; run `dlstack data ingest` "
+                "and `dlstack data commit -m MSG` (or `dlstack run`)"
+            )
+        return repo.checkout("HEAD", progress=False)[1]  # the CLI shows its own status line
+    finally:
+        repo.close()
+
+
+def load_case_file(path: str | Path) -> dict[str, Any]:
+    """Import a doctor file; returns examine's arguments: model, train, val, ... options."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist; pass a Python file that defines model() and data()"
+        )
+    name = f"_dlstack_doctor_case_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise ConfigError(f"importing {path} raised {type(e).__name__}: {e}") from e
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    for needed in ("model", "data"):
+        if not callable(getattr(module, needed, None)):
+            raise ConfigError(
+                f"{path} must define a function {needed}(); it defines "
+                f"{', '.join(n for n in vars(module) if not n.startswith('_'))}"
+            )
+    data = module.data()
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 4):
+        raise ConfigError(
+            f"data() in {path} must return (train, val) or (train, val, test, "
+            f"test_val), got {type(data).__name__} of length "
+            f"{len(data) if isinstance(data, (tuple, list)) else '?'}"
+        )
+    args: dict[str, Any] = {"model": module.model(), "train": data[0], "val": data[1]}
+    if len(data) == 4:
+        args["test"], args["test_val"] = data[2], data[3]
+    loss = getattr(module, "loss_fn", None)
+    if loss is not None:
+        args["loss_fn"] = _loss(loss)
+    for option in FILE_OPTIONS:
+        if hasattr(module, option):
+            args[option] = getattr(module, option)
+    return args
+
+
+def _loss(loss: Any) -> Any:
+    """``loss_fn`` may be the loss itself or a factory that takes no arguments."""
+    import torch
+
+    if isinstance(loss, torch.nn.Module) or not callable(loss):
+        return loss
+    try:
+        params = inspect.signature(loss).parameters.values()
+    except (TypeError, ValueError):
+        return loss
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return loss() if not required else loss
+
+
+def examine_file(path: str | Path, **options: Any) -> Report:
+    """Examine the model and data a doctor file defines; ``options`` override the file's."""
+    from dlstack.doctor._runner import examine
+
+    args = {**load_case_file(path), **options}
+    return examine(args.pop("model"), args.pop("train"), args.pop("val"), **args)

@@ -1,0 +1,156 @@
+"""The examination's result: findings, the plan, and the evidence behind them.
+
+>>> from dlstack.doctor._findings import make
+>>> r = Report([make("class-imbalance", "class 0 has 9.0x the examples of class 1")])
+>>> r.healthy, [f.code for f in r.findings]
+(False, ['class-imbalance'])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlstack.doctor._bias_variance import BiasVariance
+from dlstack.doctor._findings import Finding, sort_key
+from dlstack.doctor._html import write_html
+from dlstack.doctor._plan import PlanStep, make_plan
+from dlstack.records import write_atomic
+
+__all__ = ["Report"]
+
+SCHEMA = 1
+
+
+@dataclass
+class Report:
+    """What ``examine`` found, in the practice's order of work.
+
+    ``findings`` are ordered by step (run, inputs, overfit, lr, baseline, bias-variance,
+    re-balance); ``ranked()`` orders them most severe first. ``healthy`` is True when no
+    finding is an error or a warning.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    plan: list[PlanStep] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    overfit: dict[str, Any] | None = None
+    lr_range: dict[str, Any] | None = None
+    bias_variance: BiasVariance | None = None
+    baselines: dict[str, Any] | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.plan:
+            self.plan = make_plan(self.findings)
+
+    @property
+    def healthy(self) -> bool:
+        return not any(f.severity in ("error", "warning") for f in self.findings)
+
+    @property
+    def codes(self) -> list[str]:
+        """Codes of the errors and warnings (info notes left out)."""
+        return [f.code for f in self.findings if f.severity != "info"]
+
+    def ranked(self) -> list[Finding]:
+        """Most severe first, then in the practice's order."""
+        return sorted(self.findings, key=sort_key)
+
+    # -- output ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "schema": SCHEMA,
+                "healthy": self.healthy,
+                "findings": [f.to_dict() for f in self.findings],
+                "plan": [s.to_dict() for s in self.plan],
+                "settings": self.settings,
+                "overfit": self.overfit,
+                "lr_range": self.lr_range,
+                "bias_variance": self.bias_variance.to_dict() if self.bias_variance else None,
+                "baselines": self.baselines,
+                "evidence": self.evidence,
+                "seconds": self.seconds,
+                "skipped": self.skipped,
+            }
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The report as JSON (NaN and inf become null); also written to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        if path is not None:
+            write_atomic(path, text + "\n")
+        return text
+
+    def to_html(self, path: str | Path) -> Path:
+        """A self-contained HTML page: findings first (most severe first), the plan, then
+        the evidence plots (overfit-batch curve, lr range curve, bias-variance bars)."""
+        return write_html(
+            path,
+            verdict=self.summary().splitlines()[0],
+            healthy=self.healthy,
+            findings=self.ranked(),
+            plan=self.plan,
+            settings=self.settings,
+            seconds=self.seconds,
+            skipped=self.skipped,
+            bias_variance=self.bias_variance,
+            overfit=self.overfit,
+            lr_range=self.lr_range,
+        )
+
+    def summary(self) -> str:
+        """A few readable lines: the verdict, each finding, the first steps of the plan."""
+        lines = [
+            "healthy: no errors or warnings"
+            if self.healthy
+            else f"{sum(f.severity == 'error' for f in self.findings)} error(s), "
+            f"{sum(f.severity == 'warning' for f in self.findings)} warning(s)"
+        ]
+        for f in self.ranked():
+            if f.severity != "info":
+                lines.append(f"  [{f.severity}] {f.code}: {f.title}")
+                if f.next_step:
+                    lines.append(f"      next: {f.next_step}")
+        if self.bias_variance is not None:
+            row = ", ".join(
+                f"{name} {v:.1%}"
+                for name, v, _ in self.bias_variance.rows()
+                if v is not None and name.endswith("error")
+            )
+            lines.append(f"  errors: {row}")
+        for s in self.skipped:
+            lines.append(f"  skipped: {s}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: floats rounded, NaN/inf to None, tuples to lists, unknowns to str."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if hasattr(value, "__index__"):  # numpy and torch integers
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return None if not math.isfinite(f) else float(f"{f:.6g}")
+    return str(value)

@@ -1,0 +1,339 @@
+"""Report sections of the evaluate stage: the objective, reference points, the operating
+threshold, slices, feasibility (scope), evaluation tests and the ML Test Score.
+
+Each ``*_section`` appends one section to an :class:`HtmlReport`; the lifecycle report
+calls them when it has the input, and ``scope_report``/``score_report``/``eval_tests_report``
+write standalone pages. Scope, tests and score are passed as the dicts their stages save
+as JSON, so a report can show the latest saved results without recomputing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlstack.report import HtmlReport, Kind, Section, duration
+
+if TYPE_CHECKING:
+    from dlstack.evaluate._details import EvaluationDetails
+    from dlstack.evaluate._slices import SliceResult
+
+__all__ = [
+    "eval_tests_report",
+    "eval_tests_section",
+    "objective_section",
+    "references_section",
+    "scope_report",
+    "scope_section",
+    "score_report",
+    "score_section",
+    "slices_section",
+    "threshold_section",
+]
+
+MAX_SLICE_ROWS = 40  # per key; the worst first
+
+
+def objective_section(report: HtmlReport, details: EvaluationDetails) -> Section:
+    """The single number: what it is, the model's value, and every baseline ranked by it."""
+    s = report.section("Objective")
+    score = details.model_score
+    s.paragraph(f"Objective: {details.objective.describe()}.")
+    if score.feasible:
+        s.paragraph(
+            f"The model's objective is {score.value:.4f} and it meets every constraint"
+            + (
+                f" that could be checked (not checked here: {', '.join(score.unchecked)})"
+                if score.unchecked
+                else ""
+            )
+            + ".",
+            kind="good",
+        )
+    else:
+        s.paragraph(
+            f"The model violates {', '.join(str(v) for v in score.violations)}: it ranks "
+            f"below any candidate that meets the constraints.",
+            kind="bad",
+        )
+    rows: list[list[object]] = []
+    kinds: list[Kind | None] = []
+    for r in details.ranking:
+        rows.append(
+            [
+                r.rank,
+                r.name,
+                r.score.value,
+                "yes"
+                if r.score.feasible
+                else "no: " + "; ".join(str(v) for v in r.score.violations),
+            ]
+        )
+        kinds.append(("bad" if details.not_beaten else "good") if r.name == "model" else None)
+    s.table(["rank", "candidate", "objective", "meets constraints"], rows, row_kinds=kinds)
+    if details.not_beaten:
+        s.paragraph(
+            f"Under the objective the model does not beat {', '.join(details.not_beaten)}.",
+            kind="bad",
+        )
+    return s
+
+
+def references_section(report: HtmlReport, details: EvaluationDetails) -> Section | None:
+    """Published results, the requirement and the human baseline beside the model."""
+    rows = details.reference_rows()
+    if not rows:
+        return None
+    s = report.section("Reference points")
+    s.paragraph(
+        "Numbers no code here computes: published results, the business requirement, and "
+        "people's own error. The model is compared on the metrics each one names."
+    )
+    table_rows: list[list[object]] = []
+    kinds: list[Kind | None] = []
+    for ref, beaten, verdict in rows:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in ref.metrics.items())
+        table_rows.append([ref.name, ref.kind, metrics, ref.note, verdict])
+        kinds.append(None if beaten is None else "good" if beaten else "bad")
+    s.table(["reference", "kind", "metrics", "source", "model"], table_rows, row_kinds=kinds)
+    missed = [ref.name for ref, beaten, _ in rows if beaten is False]
+    if missed:
+        s.paragraph(f"The model does not beat (or meet) {', '.join(missed)}.", kind="bad")
+    return s
+
+
+def threshold_section(report: HtmlReport, details: EvaluationDetails) -> Section | None:
+    """The operating threshold chosen by the objective, on the PR and ROC curves."""
+    from dlstack.evaluate._plots import pr_roc_png
+
+    t = details.threshold
+    if t is None:
+        return None
+    s = report.section(f"Operating threshold ({t.positive_label} vs rest)")
+    m = t.metrics
+    s.paragraph(
+        f"Predict {t.positive_label!r} when its probability is at least {t.threshold:.4f}: "
+        f"the threshold that ranks best under '{t.objective}'."
+    )
+    if not t.score.feasible:
+        s.paragraph(
+            f"No threshold meets every constraint; the closest violates "
+            f"{', '.join(str(v) for v in t.score.violations)}.",
+            kind="warn",
+        )
+    s.table(
+        ["threshold", "precision", "recall", "F1", "accuracy", "false-positive rate"],
+        [[t.threshold, m["precision"], m["recall"], m["f1"], m["accuracy"], m["fpr"]]],
+    )
+    s.image(
+        pr_roc_png(
+            (t.pr.x.tolist(), t.pr.y.tolist()),
+            (t.roc.x.tolist(), t.roc.y.tolist()),
+            point=(m["recall"], m["precision"]),
+            roc_point=(m["fpr"], m["recall"]),
+            label=t.positive_label,
+            areas=(t.pr.area, t.roc.area),
+        ),
+        alt="precision-recall and ROC curves with the operating threshold",
+        caption="The red dot is the chosen threshold.",
+    )
+    return s
+
+
+def slices_section(report: HtmlReport, slices: Sequence[SliceResult]) -> Section | None:
+    """Per-slice accuracy and F1 for each key, worst slices first."""
+    from dlstack.evaluate._plots import slice_bars_png
+
+    if not slices:
+        return None
+    s = report.section("Slices")
+    s.paragraph(
+        "Quality per group of examples: a model good on average can fail one class, one "
+        "source or one writer. Rows are ordered worst first."
+    )
+    keys = list(dict.fromkeys(x.key for x in slices))
+    for key in keys:
+        rows = sorted((x for x in slices if x.key == key), key=lambda x: x.metrics["accuracy"])
+        mean = sum(x.metrics["accuracy"] * x.n for x in rows) / max(1, sum(x.n for x in rows))
+        s.table(
+            [key, "n", "accuracy", "precision", "recall", "F1"],
+            [
+                [
+                    x.value,
+                    x.n,
+                    x.metrics["accuracy"],
+                    x.metrics["precision"],
+                    x.metrics["recall"],
+                    x.metrics["f1"],
+                ]
+                for x in rows[:MAX_SLICE_ROWS]
+            ],
+            row_kinds=[
+                "warn" if x.metrics["accuracy"] < mean - 0.05 else None
+                for x in rows[:MAX_SLICE_ROWS]
+            ],
+        )
+        if 1 < len(rows) <= MAX_SLICE_ROWS:
+            s.image(
+                slice_bars_png(
+                    {x.value: x.metrics["accuracy"] for x in rows}, title=f"accuracy per {key}"
+                ),
+                alt=f"accuracy per {key}",
+            )
+    return s
+
+
+def scope_section(report: HtmlReport, scope: Mapping[str, Any]) -> Section:
+    """The learning curve, its answers, and the compute estimate."""
+    from dlstack.evaluate._plots import learning_curve_png
+
+    s = report.section("Feasibility (scope)")
+    fit = scope.get("fit")
+    s.paragraph(
+        f"{scope.get('architecture')} trained on growing subsets of the data "
+        f"({scope.get('epochs')} short rounds each), error measured on the "
+        f"{scope.get('split')} split."
+    )
+    s.table(
+        ["fraction", "training examples", "error", "training seconds"],
+        [
+            [f"{p['fraction']:.0%}", p["n_train"], p["error"], duration(p["seconds"])]
+            for p in scope["points"]
+        ],
+    )
+    png = learning_curve_png(scope)
+    if png is not None:
+        s.image(
+            png,
+            alt="learning curve",
+            caption="Measured errors, the fitted power law "
+            "err(n) = a·n^-b + c and its band; dashed: the target error.",
+        )
+    if fit:
+        s.key_values(
+            {
+                "fit": f"err(n) = {fit['a']:.4g} · n^-{fit['b']:.4f} + {fit['c']:.4g}",
+                "irreducible error (c)": f"{fit['c']:.2%}",
+                **{
+                    f"with {m['factor']:g}x the data": f"{m['error']:.2%} "
+                    f"(band {m['low']:.2%} to {m['high']:.2%})"
+                    for m in scope.get("more_data", [])
+                },
+            }
+        )
+    needed = scope.get("needed")
+    if needed:
+        ok = needed.get("reachable")
+        s.paragraph(
+            f"Requirement: accuracy {scope.get('requirement'):.2%} (error "
+            f"{needed['target_error']:.2%}). Data needed: {needed['summary']}.",
+            kind="good" if ok else "bad",
+        )
+    elif scope.get("requirement") is None:
+        s.paragraph(
+            "No requirement set: add `requirement = 0.99` under [metric] to ask how much "
+            "data it would take.",
+            kind="info",
+        )
+    for note in scope.get("notes", []):
+        s.paragraph(note, kind="warn")
+    compute = scope.get("compute")
+    if compute:
+        table = compute["table"]
+        s.paragraph(
+            f"Measured here: {duration(compute['seconds_per_epoch_here'])} per epoch of "
+            f"{compute['examples_per_epoch']:,} examples ({compute['achieved_tflops_here']:.3f} "
+            f"TFLOP/s reached). GPU estimates assume {table['utilization']:.0%} of FP32 peak "
+            f"and at least {table['step_overhead_ms']:g} ms per step; prices as of "
+            f"{table['as_of']} ({table['path']})."
+        )
+        s.table(
+            ["GPU", "s / epoch", f"{compute['epochs']} epochs", "cost (USD)", "x faster", "bound"],
+            [
+                [
+                    g["name"],
+                    duration(g["seconds_per_epoch"]),
+                    duration(g["seconds_total"]),
+                    f"{g['usd_total']:.4f}",
+                    f"{g['speedup']:.1f}",
+                    g["bound"],
+                ]
+                for g in compute["gpus"]
+            ],
+        )
+    return s
+
+
+def eval_tests_section(report: HtmlReport, result: Mapping[str, Any]) -> Section:
+    """What a package was required to meet, what was measured, whether it held."""
+    s = report.section("Evaluation tests")
+    checks = result.get("checks", [])
+    failed = [c for c in checks if not c.get("passed")]
+    s.paragraph(
+        f"`dlstack test` on {result.get('name')} v{result.get('version')} ({result.get('n')} "
+        f"examples of the {result.get('split')} split, {result.get('created')}): "
+        + (
+            f"{len(failed)} of {len(checks)} checks FAILED."
+            if failed
+            else f"all {len(checks)} checks held."
+        ),
+        kind="bad" if failed else "good",
+    )
+    s.table(
+        ["check", "kind", "measured", "limit", "held", "detail"],
+        [
+            [
+                c["name"],
+                c["kind"],
+                "-" if c.get("measured") is None else c["measured"],
+                "-" if c.get("limit") is None else c["limit"],
+                "yes" if c.get("passed") else "NO",
+                c.get("detail", ""),
+            ]
+            for c in checks
+        ],
+        row_kinds=["good" if c.get("passed") else "bad" for c in checks],
+    )
+    return s
+
+
+def score_section(report: HtmlReport, score: Mapping[str, Any]) -> Section:
+    """The ML Test Score: section sums, the final score and its band, every line."""
+    s = report.section("ML Test Score")
+    sections = score.get("sections", {})
+    s.paragraph(
+        f"Final score {score.get('final'):g} (the lowest section): {score.get('band')}",
+        kind="info",
+    )
+    s.table(["section", "points (of 7)"], [[k, f"{float(v):g}"] for k, v in sections.items()])
+    lines = score.get("lines", [])
+    s.table(
+        ["test", "section", "points", "evidence", "to add"],
+        [
+            [x["title"], x["section"], f"{float(x['points']):g}", x["evidence"] or "-", x["advice"]]
+            for x in lines
+        ],
+        row_kinds=[
+            "good" if x["points"] >= 1 else "warn" if x["points"] > 0 else None for x in lines
+        ],
+    )
+    return s
+
+
+def scope_report(path: str | Path, scope: Mapping[str, Any], *, project_name: str) -> Path:
+    report = HtmlReport(f"{project_name}: feasibility", f"data version {scope.get('data_version')}")
+    scope_section(report, scope)
+    return report.write(path)
+
+
+def score_report(path: str | Path, score: Mapping[str, Any], *, project_name: str) -> Path:
+    report = HtmlReport(f"{project_name}: ML Test Score", str(score.get("created", "")))
+    score_section(report, score)
+    return report.write(path)
+
+
+def eval_tests_report(path: str | Path, result: Mapping[str, Any], *, project_name: str) -> Path:
+    report = HtmlReport(f"{project_name}: evaluation tests", str(result.get("package", "")))
+    eval_tests_section(report, result)
+    return report.write(path)

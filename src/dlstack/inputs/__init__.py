@@ -1,0 +1,45 @@
+"""Model inputs: decode, inspect and prepare images; pixels <-> standardized model input.
+
+One module for every stage that touches an input: ingest inspects what it stores,
+checkout decodes it, training and serving standardize it the same way, and the prediction
+log turns model input back into pixels. numpy and PIL only (no torch).
+
+>>> import numpy as np
+>>> x = to_model_input(np.full((1, 2, 2), 255, np.uint8), mean=[0.5], std=[0.5])
+>>> x.shape, float(x.max())
+((1, 1, 2, 2), 1.0)
+>>> to_pixels(x, [0.5], [0.5]).tolist()
+[[[255, 255], [255, 255]]]
+"""
+
+from dlstack.inputs._image import (
+    ACCEPTED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageInfo,
+    ImageSource,
+    PreparedImage,
+    decode_image,
+    decode_pixels,
+    inspect_image,
+    prepare_image,
+    preprocess_images,
+)
+from dlstack.inputs._normalize import channel_stats, to_model_input, to_pixels
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "ImageInfo",
+    "ImageSource",
+    "PreparedImage",
+    "channel_stats",
+    "decode_image",
+    "decode_pixels",
+    "inspect_image",
+    "prepare_image",
+    "preprocess_images",
+    "to_model_input",
+    "to_pixels",
+]

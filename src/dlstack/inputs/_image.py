@@ -1,0 +1,270 @@
+"""Images: decode (one decoder, one pixel cap), inspect at ingest, prepare for a model.
+
+numpy and PIL only: ingest, checkout and torch-free serving all read images here.
+
+What a person sends is rarely what the model was trained on. Each step that changes the
+image says so in a notice, so a surprising prediction can be traced to its input:
+
+1. decode with PIL, only the formats in ``ACCEPTED_FORMATS`` (no EPS/ghostscript and the
+   like), refusing images over ``max_pixels`` before their pixels are decoded;
+2. transparent pixels are composited over white (how a browser shows them);
+3. color -> the model's color mode (grayscale for the digits);
+4. a background of the other brightness than the training data's (the digits are white
+   on black, as in MNIST) is inverted;
+5. another size -> padded to the model's aspect ratio with background, then resized;
+6. :func:`dlstack.inputs.to_model_input` with the package's mean/std.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dlstack.errors import DataError
+from dlstack.inputs._normalize import to_model_input
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "ImageInfo",
+    "ImageSource",
+    "PreparedImage",
+    "decode_image",
+    "decode_pixels",
+    "inspect_image",
+    "prepare_image",
+    "preprocess_images",
+]
+
+ImageSource = str | Path | bytes
+
+# Formats with mature, widely fuzzed PIL decoders; PIL would also open EPS (runs
+# ghostscript), PSD, FITS... which a prediction endpoint has no reason to accept.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+_FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF, WebP, PPM/PGM"
+# File names a folder source reads as images (the formats above).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm")
+# Above the largest phone cameras (48 MP), below PIL's own warning threshold (89 MP); a
+# bigger "photo of a digit" is far more likely a decompression bomb than a real input.
+# Ingest and serving share it (serving's is `[serve] max_image_pixels`).
+DEFAULT_MAX_PIXELS = 50_000_000
+# Modes a dataset may store; others (CMYK, LAB, ...) are asked to be saved as gray or RGB.
+STORED_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I")
+# A channel spread above this is color; below is JPEG chroma noise on a gray image.
+_COLOR_SPREAD = 8
+# Share of the shorter side that counts as border when judging the background.
+_BORDER_FRACTION = 0.05
+
+Color = Literal["grayscale", "rgb"]
+Background = Literal["dark", "light"]
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One decoded image at the model's size, before standardization."""
+
+    name: str
+    pixels: np.ndarray  # uint8 (H, W) for grayscale, (H, W, 3) for rgb
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ingest records of an image: its size and PIL mode."""
+
+    width: int
+    height: int
+    mode: str
+
+
+def decode_image(
+    source: ImageSource, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Image.Image, str]:
+    """Open and fully decode one image; every failure is a DataError naming it."""
+    if isinstance(source, bytes | bytearray):
+        label = name or "image bytes"
+        fp: io.BytesIO | Path = io.BytesIO(source)
+    else:
+        fp = Path(source)
+        label = name or str(fp)
+        if not fp.is_file():
+            raise DataError(f"{label}: no such file; pass the path of an image file")
+    accepted = f"accepted formats: {_FORMAT_NAMES}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp, formats=ACCEPTED_FORMATS) as opened:
+                width, height = opened.size  # from the header: nothing decoded yet
+                if width * height > max_pixels:
+                    raise DataError(
+                        f"{label} is {width}x{height} = {width * height:,} pixels, more than "
+                        f"the {max_pixels:,} accepted; scale it down before predicting"
+                    )
+                opened.load()
+                image = opened.copy()  # first frame, detached from the file
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(
+            f"{label} was refused as a possible decompression bomb ({e}); "
+            f"send an image of at most {max_pixels:,} pixels"
+        ) from None
+    except UnidentifiedImageError:
+        raise DataError(f"{label} is not an image dlstack can read; {accepted}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise DataError(
+            f"{label} could not be decoded ({e}); is it truncated or corrupt? {accepted}"
+        ) from None
+    return image, label
+
+
+def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Decode stored bytes fully (a truncated file fails here, not at training time) and
+    say their size and mode; a DataError says why an image cannot be stored."""
+    if not data:
+        raise DataError("empty or unreadable file (or a link out of the source folder)")
+    try:
+        image, _ = decode_image(data, name="image", max_pixels=max_pixels)
+    except DataError as e:
+        raise DataError(f"not a readable image ({e})") from None
+    if image.mode not in STORED_MODES:
+        raise DataError(f"image mode {image.mode} is not supported; save it as grayscale or RGB")
+    return ImageInfo(image.width, image.height, image.mode)
+
+
+def decode_pixels(data: bytes, color: Color = "grayscale") -> np.ndarray:
+    """Stored bytes -> uint8 (H, W) grayscale or (H, W, 3) RGB pixels, as checkout reads them."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("L" if color == "grayscale" else "RGB"), dtype=np.uint8)
+
+
+def prepare_image(
+    image: Image.Image,
+    *,
+    size: tuple[int, int],
+    color: Color = "grayscale",
+    background: Background = "dark",
+    name: str = "image",
+) -> PreparedImage:
+    """Bring a decoded image to the model's color mode, background and (H, W) size."""
+    notices: list[str] = []
+    image = ImageOps.exif_transpose(image)  # phone photos store rotation in EXIF
+    image = _flatten_alpha(image, notices)
+    rgb_or_gray = _to_8bit(image)
+    if color == "grayscale":
+        if rgb_or_gray.mode == "RGB":
+            rgb = np.asarray(rgb_or_gray, dtype=np.int16)
+            spread = int((rgb.max(axis=2) - rgb.min(axis=2)).max())
+            if spread > _COLOR_SPREAD:
+                notices.append(
+                    f"color image ({image.mode}) converted to grayscale, as the "
+                    f"model was trained on grayscale images"
+                )
+        work = rgb_or_gray.convert("L")
+    else:
+        work = rgb_or_gray.convert("RGB")
+
+    gray = np.asarray(work.convert("L"))
+    border = _border_median(gray)
+    is_light = border > 127
+    if is_light != (background == "light"):
+        work = ImageOps.invert(work)
+        have, want = ("light", "dark") if is_light else ("dark", "light")
+        notices.append(
+            f"{have} background (border brightness {border:.0f}/255) inverted to "
+            f"{want}, like the training images"
+        )
+
+    target_h, target_w = size
+    if work.size != (target_w, target_h):
+        before = f"{work.size[0]}x{work.size[1]}"
+        work = _pad_to_aspect(work, target_w, target_h, fill=255 if background == "light" else 0)
+        work = work.resize((target_w, target_h), Image.Resampling.LANCZOS)
+        notices.append(
+            f"resized from {before} to the model's {target_w}x{target_h} "
+            f"(width x height), padded first to keep the aspect ratio"
+        )
+    return PreparedImage(name, np.asarray(work, dtype=np.uint8).copy(), notices)
+
+
+def preprocess_images(
+    sources: Sequence[ImageSource],
+    *,
+    size: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    color: Color = "grayscale",
+    background: Background = "dark",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, list[PreparedImage]]:
+    """Decode and prepare every source -> (float32 (N, C, H, W), the prepared images)."""
+    if len(sources) == 0:
+        raise DataError("no images given; pass one or more image files")
+    prepared = []
+    for i, source in enumerate(sources):
+        name = f"image #{i + 1} (bytes)" if isinstance(source, bytes | bytearray) else None
+        image, label = decode_image(source, name=name, max_pixels=max_pixels)
+        prepared.append(
+            prepare_image(image, size=size, color=color, background=background, name=label)
+        )
+    batch = np.stack([p.pixels for p in prepared])  # (N, H, W) or (N, H, W, 3)
+    return to_model_input(batch, mean, std), prepared
+
+
+def _flatten_alpha(image: Image.Image, notices: list[str]) -> Image.Image:
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode not in ("RGBA", "LA", "PA"):
+        return image
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"))
+    if alpha.min() == 255:
+        return rgba.convert("RGB")
+    canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    notices.append("transparent pixels composited over white")
+    return Image.alpha_composite(canvas, rgba).convert("RGB")
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> "L" or "RGB" with 0..255 values."""
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(image, dtype=np.float64)
+        if image.mode == "F" and a.max(initial=0.0) <= 1.0:
+            a = a * 255.0  # float images are usually on the 0..1 scale
+        elif a.max(initial=0.0) > 255:
+            a = a / 257.0  # 16-bit range -> 8-bit
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("1", "LA", "La"):
+        return image.convert("L")
+    return image.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV, RGBX, ...
+
+
+def _border_median(gray: np.ndarray) -> float:
+    h, w = gray.shape
+    b = max(1, round(_BORDER_FRACTION * min(h, w)))
+    ring = np.concatenate(
+        [gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()]
+    )
+    return float(np.median(ring))
+
+
+def _pad_to_aspect(image: Image.Image, target_w: int, target_h: int, fill: int) -> Image.Image:
+    w, h = image.size
+    if w * target_h > h * target_w:  # too wide: add rows
+        new_w, new_h = w, round(w * target_h / target_w)
+    else:  # too tall (or exact): add columns
+        new_w, new_h = round(h * target_w / target_h), h
+    if (new_w, new_h) == (w, h):
+        return image
+    canvas_fill: int | tuple[int, int, int] = fill if image.mode == "L" else (fill,) * 3
+    canvas = Image.new(image.mode, (new_w, new_h), canvas_fill)
+    canvas.paste(image, ((new_w - w) // 2, (new_h - h) // 2))
+    return canvas

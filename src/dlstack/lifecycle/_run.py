@@ -1,0 +1,264 @@
+"""The whole lifecycle on one project, stage by stage, through each stage's public API.
+
+    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> test -> report
+
+``dlstack run`` (and so ``make demo``) calls :func:`run`; the single-stage verbs call the
+functions below it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlstack.errors import DataError
+
+if TYPE_CHECKING:
+    from dlstack.config import Project
+    from dlstack.data import DataRepo, IngestReport, Snapshot, Version
+    from dlstack.train import TrainResult
+
+__all__ = [
+    "DEFAULT_DOCTOR_BUDGET_S",
+    "LifecycleResult",
+    "check_run",
+    "evaluate_run",
+    "export_run",
+    "prepare_data",
+    "run",
+    "snapshot_for",
+    "write_report",
+]
+
+
+@dataclass
+class LifecycleResult:
+    version: Version
+    snapshot: Snapshot
+    result: TrainResult
+    evaluation: Any
+    baselines: list[Any]
+    package: Path
+    report: Path
+    ingest: IngestReport | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    tests: Any = None  # dlstack.evaluate.EvalTestReport of the exported package
+
+
+def prepare_data(
+    project: Project, *, progress: bool = True
+) -> tuple[IngestReport, Version, Snapshot]:
+    """Ingest the configured source, commit it if it changed, and check out HEAD."""
+    from dlstack.data import DataRepo
+
+    cfg = project.config.data
+    repo = DataRepo.open(project)
+    try:
+        report = repo.ingest(cfg.source, split=cfg.split, seed=cfg.seed, progress=progress)
+        if report.changed:
+            repo.commit(f"ingest {cfg.source}")
+        version, snapshot = repo.checkout("HEAD", progress=progress)
+        snapshot, _ = repo.run_steps(snapshot, project)
+    finally:
+        repo.close()
+    return report, version, snapshot
+
+
+def snapshot_for(
+    project: Project, ref: str = "HEAD", *, steps: bool | None = None, progress: bool = True
+) -> tuple[Version, Snapshot]:
+    """Check out a data version (HEAD by default) for a stage that needs the arrays.
+
+    ``ref`` may be a run's data version, ``<id>+<step>...`` when data steps made it; the
+    declared steps run (cached) when ``steps`` is True, or by default when ``ref`` says so.
+    """
+    from dlstack.data import DataRepo
+
+    repo: DataRepo = DataRepo.open(project)
+    try:
+        if repo.head() is None:
+            raise DataError(
+                "the project has no data version yet; run `dlstack data ingest` "
+                "and `dlstack data commit -m MSG` (or `dlstack run`)"
+            )
+        version, snapshot = repo.checkout(ref.split("+", 1)[0], progress=progress)
+        if steps if steps is not None else "+" in ref:
+            snapshot, _ = repo.run_steps(snapshot, project)
+        return version, snapshot
+    finally:
+        repo.close()
+
+
+def evaluate_run(
+    result: TrainResult, snapshot: Snapshot, project: Project | None = None
+) -> tuple[Any, list[Any]]:
+    """Test-split evaluation and baselines; with ``project``, every baseline its
+    ``[metric.baselines]`` asks for (rules, neural network), else the two fast ones."""
+    from dlstack.evaluate import baselines, evaluate, project_baselines
+
+    evaluation = evaluate(result.model, snapshot, result.normalization, split="test")
+    if project is not None:
+        found, _ = project_baselines(project, snapshot, split="test", seed=result.config.train.seed)
+        return evaluation, found
+    return evaluation, baselines(snapshot, split="test", seed=result.config.train.seed)
+
+
+def check_run(project: Project, package: Path) -> Any:
+    """`dlstack test` on a freshly exported package (results saved for `dlstack score`)."""
+    from dlstack.evaluate import check_package
+
+    return check_package(project, package)
+
+
+def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evaluation: Any) -> Path:
+    from dlstack.compress import export_package
+    from dlstack.inputs import to_model_input
+
+    test = snapshot.split("test")
+    sample = to_model_input(test.images[:64], result.normalization.mean, result.normalization.std)
+    return export_package(
+        result,
+        project.models_dir,
+        project.config.project.name,
+        sample=sample,
+        metrics=dict(evaluation.metrics),
+    )
+
+
+def write_report(
+    project: Project,
+    version: Version,
+    snapshot: Snapshot,
+    result: TrainResult,
+    evaluation: Any,
+    baseline_results: list[Any],
+    package: Path,
+    tests: Any = None,
+    doctor_html: Path | None = None,
+) -> Path:
+    """report.html with the evaluate stage's parts: objective, reference points, slices,
+    threshold (written to evaluation.json too), ``tests`` of the package, the latest saved
+    `dlstack scope`, and the ML Test Score as of now."""
+    from dlstack.evaluate import evaluation_details, score_project, write_evaluation_record
+    from dlstack.lifecycle._report import lifecycle_report
+
+    # The package's measured latency and size let [metric] constraints on them be checked.
+    measured = {
+        k: v
+        for k, v in (tests.metrics if tests is not None else {}).items()
+        if k.startswith("latency_") or k == "size_mb"
+    }
+    details = evaluation_details(project, evaluation, baseline_results, extra_metrics=measured)
+    write_evaluation_record(result.run_dir, details, baseline_results)
+    score = score_project(project)
+    score.write_json(project)
+    links = {}
+    if doctor_html is not None:
+        links["Doctor report"] = os.path.relpath(doctor_html, result.run_dir)
+    return lifecycle_report(
+        result.run_dir / "report.html",
+        project_name=project.config.project.name,
+        snapshot_counts=snapshot.counts(),
+        data_version=version.id,
+        result=result,
+        evaluation=evaluation,
+        baselines=baseline_results,
+        package_path=package,
+        details=details,
+        scope=_saved_scope(project),
+        eval_tests=tests.to_dict() if tests is not None else None,
+        test_score=score.to_dict(),
+        links=links or None,
+    )
+
+
+def _saved_scope(project: Project) -> dict[str, Any] | None:
+    """The latest `dlstack scope` result, if it was run (it is not part of `run`: minutes)."""
+    import json
+
+    path = project.state_dir / "scope" / "scope.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("points") else None
+
+
+DEFAULT_DOCTOR_BUDGET_S = 60.0  # the doctor's short trainings, on top of the real one
+
+
+def run(
+    project: Project,
+    *,
+    progress: bool = True,
+    on_stage: Callable[[str, Any], None] | None = None,
+    doctor_budget_s: float | None = DEFAULT_DOCTOR_BUDGET_S,
+) -> LifecycleResult:
+    """Data -> train -> doctor -> evaluate -> export -> test -> report, on the project's config.
+
+    ``on_stage(name, output)`` is called as each stage finishes (the CLI prints there).
+    ``doctor_budget_s=None`` skips the doctor (the troubleshooting checks of dlstack.doctor).
+    """
+    from dlstack.train import fit
+
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - t
+        if on_stage is not None:
+            on_stage(name, out)
+        return out
+
+    report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
+    result = stage("train", lambda: fit(project, snapshot, progress=progress))
+    doctor_html = None
+    if doctor_budget_s is not None:
+        from dlstack.doctor import examine_project
+
+        def say(text: str) -> None:
+            print(f"doctor: {text}", file=sys.stderr, flush=True)
+
+        _, doctor_html = stage(
+            "doctor",
+            lambda: examine_project(
+                project, snapshot, budget_s=doctor_budget_s, progress=say if progress else None
+            ),
+        )
+    evaluation, baseline_results = stage(
+        "evaluate", lambda: evaluate_run(result, snapshot, project)
+    )
+    package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
+    tests = stage("test", lambda: check_run(project, package))
+    html = stage(
+        "report",
+        lambda: write_report(
+            project,
+            version,
+            snapshot,
+            result,
+            evaluation,
+            baseline_results,
+            package,
+            tests,
+            doctor_html,
+        ),
+    )
+    return LifecycleResult(
+        version,
+        snapshot,
+        result,
+        evaluation,
+        baseline_results,
+        package,
+        html,
+        report,
+        seconds,
+        tests,
+    )

@@ -1,0 +1,8 @@
+"""The registered architectures' names, torch-free: config validates against them."""
+
+from __future__ import annotations
+
+__all__ = ["ARCHITECTURE_NAMES"]
+
+# The zoo's order: by modality, smallest first (dlstack.models._zoo builds them).
+ARCHITECTURE_NAMES = ("mlp", "lenet", "resnet")

@@ -1,0 +1,177 @@
+"""The model package's metadata, ``model.json``: its schema, read and written in one place.
+
+Everything serving needs (labels, the input spec with its normalization, the output) and
+where the model came from (data version, run, training config, metrics). Unknown keys are
+kept, so a newer dlstack's extra fields survive a read by this one; a newer *schema* is
+refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dlstack.errors import PackageError
+from dlstack.records import write_atomic
+
+__all__ = [
+    "MODEL_FILE",
+    "SPEC_FILE",
+    "SUPPORTED_SCHEMA",
+    "InputSpec",
+    "NormalizationSpec",
+    "OnnxFile",
+    "OutputSpec",
+    "PackageSpec",
+    "read_spec",
+    "sha256_file",
+    "write_spec",
+]
+
+SUPPORTED_SCHEMA = 1  # the newest model.json schema this dlstack reads (and writes)
+SPEC_FILE = "model.json"
+MODEL_FILE = "model.onnx"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class NormalizationSpec(_Spec):
+    mean: list[float] = Field(min_length=1)
+    std: list[float] = Field(min_length=1)
+
+
+class InputSpec(_Spec):
+    name: str
+    dtype: Literal["float32"]
+    shape: list[int] = Field(min_length=4, max_length=4)  # [-1, C, H, W]
+    layout: Literal["NCHW"]
+    pixel_scale: float = Field(gt=0)
+    normalization: NormalizationSpec
+    color: Literal["grayscale", "rgb"]
+    background: Literal["dark", "light"] = "dark"
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.shape[2], self.shape[3]
+
+
+class OutputSpec(_Spec):
+    name: str
+    kind: Literal["logits"]
+    shape: list[int] = Field(min_length=2, max_length=2)  # [-1, num_classes]
+
+
+class OnnxFile(_Spec):
+    file: str = MODEL_FILE
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    opset: int | None = None
+    exporter: str | None = None  # "torch.export" or "torchscript"
+
+
+class PackageSpec(_Spec):
+    """The validated content of ``model.json`` (schema 1); unknown keys are kept."""
+
+    schema_version: int
+    name: str
+    version: int
+    task: Literal["classification"]
+    labels: list[str] = Field(min_length=1)
+    input: InputSpec
+    output: OutputSpec
+    onnx: OnnxFile
+    data_version: str | None = None
+    run_id: str | None = None
+    mlflow_run_id: str | None = None
+    architecture: str | None = None
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    code_version: str | None = None
+    dlstack_version: str | None = None
+    created: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PackageSpec:
+        shape, c = self.input.shape, self.input.shape[1]
+        if shape[0] != -1 or any(d < 1 for d in shape[1:]):
+            raise ValueError(f"input.shape must be [-1, C, H, W] with C, H, W >= 1, got {shape}")
+        want_c = 1 if self.input.color == "grayscale" else 3
+        if c != want_c:
+            raise ValueError(
+                f"input.color {self.input.color!r} needs {want_c} channel(s), input.shape has {c}"
+            )
+        norm = self.input.normalization
+        if len(norm.mean) != c or len(norm.std) != c or min(norm.std) <= 0:
+            raise ValueError(
+                f"input.normalization needs {c} mean(s) and {c} positive std(s), "
+                f"got mean={norm.mean} std={norm.std}"
+            )
+        if self.input.pixel_scale != 255:
+            raise ValueError(f"input.pixel_scale must be 255, got {self.input.pixel_scale}")
+        if self.output.shape != [-1, len(self.labels)]:
+            raise ValueError(
+                f"output.shape must be [-1, {len(self.labels)}] for "
+                f"{len(self.labels)} labels, got {self.output.shape}"
+            )
+        return self
+
+
+def read_spec(path: Path) -> PackageSpec:
+    """Parse and validate a model.json; refuse schemas newer than this dlstack reads."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise PackageError(f"cannot read {path}: {e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PackageError(
+            f"{path} is not valid JSON ({e}); the package is damaged, export "
+            f"the model again with `dlstack export`"
+        ) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("schema_version"), int):
+        raise PackageError(
+            f"{path} has no integer schema_version; it is not a dlstack model "
+            f"package (expected model.json written by `dlstack export`)"
+        )
+    schema = raw["schema_version"]
+    if schema > SUPPORTED_SCHEMA:
+        raise PackageError(
+            f"{path} was made by a newer dlstack (schema {schema}); this dlstack "
+            f"reads schema {SUPPORTED_SCHEMA}; upgrade dlstack"
+        )
+    if schema < 1:
+        raise PackageError(f"{path} has schema_version {schema}; valid schemas start at 1")
+    try:
+        return PackageSpec.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'model.json'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise PackageError(
+            f"{path} is not a valid schema-{schema} package: {problems}; "
+            f"export the model again with `dlstack export`"
+        ) from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_spec(directory: Path, spec: PackageSpec) -> Path:
+    """``directory/model.json``, written atomically (never half a file under the name)."""
+    text = json.dumps(spec.model_dump(mode="json"), indent=2) + "\n"
+    return write_atomic(Path(directory) / SPEC_FILE, text)

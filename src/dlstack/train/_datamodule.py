@@ -1,0 +1,166 @@
+"""A Snapshot's splits as in-memory tensors, standardized with train-only statistics.
+
+Batches are gathered with one tensor index per batch (``__getitems__``) instead of one
+``__getitem__`` per example plus a stack: measured ~50 us against ~270 us per batch of
+64 28x28 digits. Small for LeNet (a step is ~35 ms on 2 CPU cores), but it is most of
+the step for an MLP on 8x8 digits. It stays a plain map-style Dataset in a plain
+DataLoader, so Lightning can still swap in a DistributedSampler or a sequential one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dlstack.data import Snapshot
+from dlstack.errors import DataError
+from dlstack.inputs import channel_stats, to_model_input
+from dlstack.train._augment import BatchAugment
+from dlstack.train._result import Normalization
+from dlstack.train._tasks import Task
+
+__all__ = ["EVAL_BATCH_SIZE", "EpochShuffle", "SnapshotDataModule", "TensorBatches"]
+
+# Evaluation keeps no activations for backward, so bigger batches are free and faster.
+EVAL_BATCH_SIZE = 512
+
+
+class TensorBatches(Dataset[tuple[Tensor, Tensor]]):
+    """(inputs, targets) tensors that hand out a whole batch per index list."""
+
+    def __init__(self, inputs: Tensor, targets: Tensor) -> None:
+        self.inputs = inputs  # (N, *input_shape) float32
+        self.targets = targets  # (N, ...) whatever the task's loss expects
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.inputs[index], self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.inputs.index_select(0, idx), self.targets.index_select(0, idx)
+
+
+class EpochShuffle(Sampler[int]):
+    """A new permutation every epoch, drawn from (seed, epoch) alone.
+
+    Lightning calls ``set_epoch`` before each epoch, so a run resumed at epoch k sees the
+    same order an uninterrupted run would have, and with no dropout it ends with the same
+    weights.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+        generator = torch.Generator().manual_seed(seed)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+
+def collate_batch(batch: Any) -> Any:
+    """``__getitems__`` already returns the stacked batch; keep it as it is."""
+    return batch
+
+
+class SnapshotDataModule(L.LightningDataModule):
+    """Train/val tensors from a Snapshot; ``normalization`` comes from train images only."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        task: Task,
+        *,
+        batch_size: int,
+        num_workers: int = 0,
+        seed: int = 0,
+        augment: BatchAugment | None = None,
+    ) -> None:
+        super().__init__()
+        self.augment = augment  # applied to training batches only, on the main process
+        self.snapshot = snapshot
+        self.task = task
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.normalization: Normalization | None = None
+        self.datasets: dict[str, TensorBatches] = {}
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example as the model takes it: (C, H, W)."""
+        return tuple(self._dataset("train").inputs.shape[1:])
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        train = self.snapshot.split("train")
+        if len(train) == 0:
+            raise DataError(
+                f"data version {self.snapshot.version} has no training examples; ingest "
+                f"some or change data.split so that train gets a share"
+            )
+        # Statistics from the train split only: val/test must not leak into the model.
+        mean, std = channel_stats(train.images)
+        self.normalization = Normalization(mean, std)
+        for name in ("train", "val", "test"):
+            arrays = train if name == "train" else self.snapshot.split(name)
+            if len(arrays) == 0:
+                continue
+            x = torch.from_numpy(to_model_input(arrays.images, mean, std))
+            self.datasets[name] = TensorBatches(x, self.task.targets(arrays.labels))
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        dataset = self._dataset("train")
+        return self._loader("train", self.batch_size, sampler=EpochShuffle(len(dataset), self.seed))
+
+    def val_dataloader(self) -> DataLoader[Any] | list[Any]:
+        if "val" not in self.datasets:
+            return []  # a project without a val split trains without validation
+        return self._loader("val", max(self.batch_size, EVAL_BATCH_SIZE))
+
+    def test_dataloader(self) -> DataLoader[Any] | list[Any]:
+        if "test" not in self.datasets:
+            return []
+        return self._loader("test", max(self.batch_size, EVAL_BATCH_SIZE))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if self.augment is None or trainer is None or not trainer.training:
+            return batch
+        if self.augment.epoch != trainer.current_epoch:
+            self.augment.start_epoch(trainer.current_epoch)
+        inputs, targets = batch
+        return self.augment(inputs), targets
+
+    def _dataset(self, name: str) -> TensorBatches:
+        self.setup()
+        return self.datasets[name]
+
+    def _loader(
+        self, name: str, batch_size: int, *, sampler: Sampler[int] | None = None
+    ) -> DataLoader[Any]:
+        return DataLoader(
+            self._dataset(name),
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=collate_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )

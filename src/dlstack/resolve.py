@@ -62,8 +62,9 @@ def resolve(
     known = ", ".join(repr(n) for n in registry) or "none"
     if not is_code_spec(spec):
         raise error(
-            f"{what} {spec!r} is not registered (known: {known}) and not of the form "
-            f"'package.module:callable'; for example 'my_module:build'"
+            f"{what} {spec!r} is not registered: it is neither a built-in {what} (known: "
+            f"{known}) nor of the form 'package.module:callable' (for example "
+            f"'my_module:build')"
         )
     module_name, _, attr = spec.partition(":")
     try:

@@ -82,7 +82,7 @@ def test_user_rule_from_a_project_module(tmp_path: Path, digits8: Snapshot) -> N
         digits8, rules=["myrules:brightest"], search_path=tmp_path, neural_net=False
     )
     assert any(b.name == "rule:brightest" for b in results)
-    with pytest.raises(ConfigError, match="cannot import 'nomodule'"):
+    with pytest.raises(ConfigError, match="module 'nomodule' cannot be imported"):
         resolve_rule("nomodule:f", tmp_path)
     with pytest.raises(ConfigError, match="not registered"):
         resolve_rule("unknown-rule")

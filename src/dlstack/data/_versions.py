@@ -138,8 +138,9 @@ class DataRepo:
         return run_steps(
             snapshot,
             steps,
-            cache_dir=project.state_dir / "cache" / "steps",
+            cache_dir=project.steps_cache_dir,
             seed=project.config.data.seed,
+            search_path=project.root,
         )
 
     def query(self, sql: str) -> Any:

@@ -12,16 +12,16 @@ previous one's output, starting from the checked-out data version.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dlstack.data._snapshot import Snapshot
 from dlstack.errors import ConfigError
+from dlstack.resolve import resolve
 
 __all__ = ["StepReport", "resolve_step", "run_steps"]
 
@@ -34,29 +34,11 @@ class StepReport:
     examples: int
 
 
-def resolve_step(call: str) -> Callable[..., Snapshot]:
+def resolve_step(call: str, search_path: str | Path | None = None) -> Callable[..., Snapshot]:
     from dlstack.data._steps import BUILTIN_STEPS
 
-    if call in BUILTIN_STEPS:
-        builtin: Callable[..., Snapshot] = BUILTIN_STEPS[call]
-        return builtin
-    if ":" not in call:
-        raise ConfigError(
-            f"data step {call!r} is neither a built-in step "
-            f"({', '.join(BUILTIN_STEPS)}) nor 'module:function'"
-        )
-    module, name = call.split(":", 1)
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(
-            f"data step {call!r} cannot be imported ({e}); check the module is "
-            f"importable from the project directory"
-        ) from None
-    if not callable(fn):
-        raise ConfigError(f"data step {call!r} is not callable")
-    step: Callable[..., Snapshot] = fn
-    return step
+    _, step = resolve(call, what="data step", registry=BUILTIN_STEPS, search_path=search_path)
+    return cast("Callable[..., Snapshot]", step)
 
 
 def run_steps(
@@ -65,15 +47,17 @@ def run_steps(
     *,
     cache_dir: Path,
     seed: int = 0,
+    search_path: str | Path | None = None,
 ) -> tuple[Snapshot, list[StepReport]]:
-    """Run ``(name, call, params)`` steps in order, reusing cached outputs."""
+    """Run ``(name, call, params)`` steps in order, reusing cached outputs; user steps
+    ("module:function") import from ``search_path`` (the project directory) too."""
     from joblib import Memory
 
     memory = Memory(str(cache_dir), verbose=0)
     reports = []
     current = snapshot
     for name, call, params in steps:
-        raw = resolve_step(call)
+        raw = resolve_step(call, search_path)
         try:
             inspect.signature(raw).bind(current, seed=seed, **params)
         except TypeError as e:

@@ -16,9 +16,7 @@ True
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlstack.errors import ConfigError, DataError
+from dlstack.resolve import is_code_spec, resolve
 
 if TYPE_CHECKING:
     from dlstack.data import SplitArrays
@@ -73,34 +72,23 @@ def registered_rules() -> dict[str, str]:
 
 def resolve_rule(spec: str, search_path: str | Path | None = None) -> tuple[str, RuleFn, str]:
     """A registered name or ``"module:function"`` -> (name, function, description)."""
-    if spec in _RULES:
-        fn, desc = _RULES[spec]
-        return spec, fn, desc
-    if ":" not in spec:
-        raise ConfigError(
-            f"rule baseline {spec!r} is not registered (known: "
-            f"{', '.join(_RULES) or 'none'}); register it with "
-            f"dlstack.evaluate.register_rule or write 'module:function'"
-        )
-    module_name, attr = spec.split(":", 1)
-    added = False
-    if search_path is not None and str(search_path) not in sys.path:
-        sys.path.insert(0, str(search_path))
-        added = True
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
+        resolved, found = resolve(
+            spec,
+            what="rule baseline",
+            registry={n: fn for n, (fn, _) in _RULES.items()},
+            search_path=search_path,
+        )
+    except ConfigError as e:
+        if is_code_spec(spec):
+            raise
         raise ConfigError(
-            f"rule baseline {spec!r}: cannot import {module_name!r} ({e}); put the module "
-            f"in the project directory or on PYTHONPATH"
+            f"{e}; register it with dlstack.evaluate.register_rule or write 'module:function'"
         ) from None
-    finally:
-        if added:
-            sys.path.remove(str(search_path))
-    found = getattr(module, attr, None)
-    if not callable(found):
-        raise ConfigError(f"rule baseline {spec!r}: {module_name} has no function {attr!r}")
-    return attr, found, _first_line(found.__doc__) or f"user rule {spec}"
+    if resolved in _RULES:
+        return resolved, found, _RULES[resolved][1]
+    name = spec.partition(":")[2]
+    return name, found, _first_line(found.__doc__) or f"user rule {spec}"
 
 
 def rule_predictions(

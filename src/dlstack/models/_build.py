@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +12,14 @@ from torch import nn
 
 from dlstack.errors import ModelError
 from dlstack.models._zoo import build_builtin, resolve_architecture
+from dlstack.resolve import is_code_spec, resolve
 
 __all__ = ["build_model", "is_user_spec", "user_model_source"]
 
 
 def is_user_spec(architecture: str) -> bool:
     """True for "package.module:callable" (a user model), False for a registered name."""
-    return ":" in architecture
+    return is_code_spec(architecture)
 
 
 def build_model(
@@ -90,57 +88,15 @@ def _build_user(
 
 
 def _resolve_user_callable(spec: str, search_path: str | Path | None) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    if not is_code_spec(spec):
         raise ModelError(
             f"architecture {spec!r} is not of the form 'package.module:callable'; "
             f"for example 'my_models:build_net'"
         )
-    try:
-        with _importable_from(search_path):
-            module = importlib.import_module(module_name)
-    except ImportError as e:
-        where = f" or {search_path}" if search_path is not None else ""
-        raise ModelError(
-            f"architecture {spec!r}: module {module_name!r} cannot be imported ({e}); put it "
-            f"on the Python path{where} (e.g. a .py file in the project directory or an "
-            f"installed package) and check its spelling"
-        ) from e
-    except Exception as e:
-        raise ModelError(
-            f"architecture {spec!r}: importing {module_name!r} raised {type(e).__name__}: "
-            f"{e}; fix the error in that module"
-        ) from e
-    fn: Any = module
-    for part in attr.split("."):
-        if not hasattr(fn, part):
-            public = sorted(n for n in dir(module) if not n.startswith("_"))
-            raise ModelError(
-                f"architecture {spec!r}: module {module_name!r} has no attribute {attr!r}; "
-                f"it defines {', '.join(public[:12]) or 'nothing public'}; fix the name "
-                f"after the colon"
-            )
-        fn = getattr(fn, part)
-    if not callable(fn):
-        raise ModelError(
-            f"architecture {spec!r}: {attr!r} is a {type(fn).__name__}, not callable; point "
-            f"it at a function or class that returns an nn.Module"
-        )
+    _, fn = resolve(
+        spec, what="architecture", registry={}, search_path=search_path, error=ModelError
+    )
     return fn
-
-
-@contextmanager
-def _importable_from(path: str | Path | None) -> Iterator[None]:
-    """Let the project directory's own modules import, without leaving it on sys.path."""
-    entry = str(Path(path).resolve()) if path is not None else None
-    added = entry is not None and entry not in sys.path
-    if added:
-        sys.path.insert(0, entry)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        if added:
-            sys.path.remove(entry)  # type: ignore[arg-type]
 
 
 def _accepted_kwargs(fn: Any, offered: dict[str, Any]) -> dict[str, Any]:

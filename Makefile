@@ -7,17 +7,18 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-all lint format bench clean
 
-# One pip call installs torch (pinned in pyproject.toml to the CPU build) with everything else.
+# One pip call installs torch (pinned in pyproject.toml's [train] extra to the CPU build) with
+# everything else. The base install alone (`pip install dlstack`) serves without torch.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[serve]"
+	$(BIN)/python -m pip install --quiet -e ".[train]"
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[serve,s3,postgres,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,s3,postgres,dev]"
 	@touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
@@ -35,6 +36,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench

@@ -318,6 +318,7 @@ def export(
         label_config,
         write_tasks,
     )
+    from dlstack.records import write_atomic
 
     with _repo(project) as (proj, repo):
         rules = LabelingRules.from_project(proj)
@@ -328,7 +329,7 @@ def export(
             classes = list(repo.catalog.get_meta(conn, "classes") or [])
     write_tasks(file, tasks)
     config = file.with_name(file.stem + ".label_config.xml")
-    config.write_text(label_config(classes, rules.task), encoding="utf-8")
+    write_atomic(config, label_config(classes, rules.task))
     console.print(
         f"wrote {len(tasks)} tasks to {file} and the Label Studio labeling config to {config}"
     )

@@ -10,7 +10,6 @@ PostgreSQL needs a DuckDB extension (which would be downloaded at run time).
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 import fsspec
 
 from dlstack.errors import DataError
+from dlstack.records import atomic_path
 
 __all__ = ["CATALOG_TABLES", "Lake"]
 
@@ -64,10 +64,8 @@ class Lake:
         folder = f"{self.root.rstrip('/')}/{dataset}/date={when:%Y-%m-%d}"
         path = f"{folder}/part-{when:%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
         if self._local:
-            os.makedirs(folder, exist_ok=True)
-            tmp = f"{folder}/.{uuid.uuid4().hex}.tmp"  # readers skip dot files
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:  # a dot file until complete: readers skip it
+                pq.write_table(table, tmp)
         else:
             with self.fs.open(path, "wb") as f:  # an S3 PUT appears whole or not at all
                 pq.write_table(table, f)

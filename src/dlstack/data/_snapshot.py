@@ -9,9 +9,6 @@ examples' sha256) and ``meta.json``; ``Snapshot.load`` memory-maps them.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import numpy as np
 
 from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
 from dlstack.errors import DataError
+from dlstack.records import atomic_dir
 
 __all__ = ["Snapshot", "SplitArrays"]
 
@@ -131,9 +129,7 @@ class Snapshot:
     def save(self, path: Path) -> Path:
         """Write atomically: a half-written snapshot directory never exists under ``path``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_dir(path) as tmp:
             np.save(tmp / "images.npy", np.ascontiguousarray(self.images))
             np.save(tmp / "labels.npy", self.labels)
             np.save(tmp / "splits.npy", self.splits)
@@ -145,12 +141,6 @@ class Snapshot:
                 "counts": self.counts(),
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

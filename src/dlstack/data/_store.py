@@ -7,13 +7,12 @@ once, and a reader can verify what it got. Layout: ``<root>/<key[:2]>/<key>``.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from typing import Any
 
 import fsspec
 
 from dlstack.errors import DataError
+from dlstack.records import write_atomic
 
 __all__ = ["ObjectStore", "sha256"]
 
@@ -58,12 +57,7 @@ class ObjectStore:
         if self.fs.exists(path):
             return key
         if self._local:
-            # Write then rename: a crash never leaves a truncated object under its key.
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            write_atomic(path, data)  # a crash never leaves a truncated object under its key
         else:
             self.fs.pipe_file(path, data)  # an S3 PUT is atomic
         return key
@@ -135,7 +129,12 @@ class ObjectStore:
         """Number of stored objects (walks the store: for tests and reports, not hot paths)."""
         if not self.fs.exists(self.root):
             return 0
-        return sum(1 for p in self.fs.find(self.root) if ".tmp-" not in p)
+        # Objects are named by their sha256; anything else (a temp file) is not one.
+        return sum(1 for p in self.fs.find(self.root) if _is_key(p.rsplit("/", 1)[-1]))
+
+
+def _is_key(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
 def _protocols(fs: Any) -> set[str]:

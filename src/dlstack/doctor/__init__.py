@@ -63,7 +63,6 @@ __all__ = [
     "examine_project",
     "load_case_file",
 ]
-assert sorted(__all__) == sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:

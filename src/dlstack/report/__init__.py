@@ -9,7 +9,8 @@ True
 matplotlib and PIL are imported only when a plot is drawn.
 """
 
-from dlstack.report._html import HtmlReport, Kind, Section, write_atomic
+from dlstack.records import write_atomic  # for callers not yet on dlstack.records
+from dlstack.report._html import HtmlReport, Kind, Section
 from dlstack.report._plots import (
     bar_chart_png,
     confusion_matrix_png,

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["HtmlReport", "Section", "write_atomic"]
+from dlstack.records import write_atomic
+
+__all__ = ["HtmlReport", "Kind", "Section"]
 
 Kind = Literal["good", "warn", "bad", "info"]
 _SAFE_LINK_SCHEMES = ("http://", "https://", "file://", "./", "../", "#")
@@ -165,20 +165,6 @@ class HtmlReport:
 
     def write(self, path: str | Path) -> Path:
         return write_atomic(Path(path), self.render())
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write via a temp file in the same directory and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _cell(value: object) -> str:

@@ -70,6 +70,7 @@ from dlstack.data.labeling._common import (
 from dlstack.data.labeling._labels import settle
 from dlstack.errors import DataError
 from dlstack.inputs import inspect_image
+from dlstack.records import write_atomic
 
 __all__ = [
     "ImportReport",
@@ -159,10 +160,7 @@ def export_labelstudio(
 
 
 def write_tasks(path: str | Path, tasks: list[dict[str, Any]]) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(tasks, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)  # a crash never leaves half a file under the real name
+    write_atomic(path, json.dumps(tasks, indent=1, ensure_ascii=False))
 
 
 def read_tasks(path: str | Path) -> list[Any]:

@@ -187,3 +187,10 @@ def test_base_install_predicts_serves_and_monitors(serving_venv: Path, project: 
     assert done.returncode in (0, 1), done.stderr  # 1 = drift flagged, also an answer
     assert "30 served vs data version" in done.stdout.replace("\n", " "), done.stdout
     assert (project / ".dlstack" / "monitor" / "digits.html").is_file()
+
+    # A verb that needs torch says what to install, in one line (no traceback).
+    done = subprocess.run(
+        [dlstack, "train", "-p", str(project)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'dlstack[train]'" in done.stderr and "Traceback" not in done.stderr

@@ -12,7 +12,12 @@ import typer
 from dlstack.cli._common import err_console
 from dlstack.errors import DlstackError
 
-__all__ = ["app", "main"]
+__all__ = ["TRAIN_EXTRA_MODULES", "app", "main"]
+
+# What `pip install 'dlstack[train]'` adds to the base install (pyproject.toml).
+TRAIN_EXTRA_MODULES = frozenset(
+    {"torch", "lightning", "torchmetrics", "mlflow", "mlxtend", "sklearn", "onnx", "onnxscript"}
+)
 
 app = typer.Typer(
     name="dlstack",
@@ -51,3 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     except DlstackError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
+    except ModuleNotFoundError as e:
+        root = (e.name or "").split(".")[0]
+        if root not in TRAIN_EXTRA_MODULES:
+            raise
+        # The base install serves without torch; a verb that trains says what to install.
+        err_console.print(
+            f"[bold red]error:[/] this command needs {root}, which the base install leaves "
+            f"out; install the training extra: pip install 'dlstack\\[train]'",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlstack.config import DEFAULT_LR
+from dlstack.config import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from dlstack.doctor._baselines import baseline_findings, baselines
 from dlstack.doctor._bias_variance import decompose, short_training
 from dlstack.doctor._context import Budget, Context
@@ -46,7 +46,7 @@ from dlstack.train import resolve_optimizer
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_BUDGET_S", "MAX_EXAMPLES", "examine"]
 
 DEFAULT_BUDGET_S = 120.0
-DEFAULT_BATCH_SIZE = 64  # the project's default batch size
+
 MAX_EXAMPLES = 20_000  # per split, read into memory; larger datasets are subsampled
 RETRY_FACTOR = 3.0  # retry a failed single batch when the suggestion is 3x away or more
 # Bugs that explain a failed single batch by themselves; without any of them, a batch

@@ -35,6 +35,18 @@ def test_config_is_frozen():
         ("[data]\nsplit = [0.5, 0.5, 0.5]", "data.split must be three non-negative fractions"),
         ("[project]\ntask = 'detection'", "project.task must be one of 'classification'"),
         ("[train\nlr = 1", "is not valid TOML"),
+        # Not a number a setting can have: refused where it is written, not after training.
+        ("[train]\nlr = inf", "train.lr must be a finite number, got inf"),
+        ("[tests]\nmin_metrics = {accuracy = nan}", "tests.min_metrics.accuracy must be a finite"),
+        ("[data]\nsplit = [0.8, 0.1, inf]", "data.split must be a finite number, got inf"),
+        # A list of the wrong length says so (it used to say "data.split is required").
+        ("[data]\nsplit = [0.5, 0.5]", "data.split has too few items, got [0.5, 0.5]"),
+        # An unknown key inside an inline table lists that table's keys.
+        (
+            "[train]\naugment = {shift = 2}",
+            "train.augment.shift is not a known key; allowed here: max_shift, thicken",
+        ),
+        ('[[data.steps]]\nname = "a"\ncall = "b"\nextra = 1', "allowed here: call, name, params"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(text, message):
@@ -77,3 +89,19 @@ def test_digits_demo_starts_with_augmentation_and_others_do_not(tmp_path):
     text = (tmp_path / "small" / "dlstack.toml").read_text()
     assert "# augment = {max_shift = 2, thicken = true}" in text
     assert '# call = "augment"' in text  # the data-step example is there for everyone
+
+
+def test_a_toml_nested_too_deeply_is_a_config_error():
+    # tomllib recurses; 5,000 levels used to end in a RecursionError traceback.
+    with pytest.raises(ConfigError, match="nests tables or arrays too deeply"):
+        parse_config("a = " + "[" * 5000 + "]" * 5000)
+
+
+def test_init_from_a_relative_folder_finds_it_from_anywhere(tmp_path, monkeypatch):
+    # `dlstack init DIR --from ./scans` run in one folder; later commands run elsewhere.
+    (tmp_path / "scans" / "a").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    project = init_project(tmp_path / "projects" / "p", "./scans")
+    assert project.config.data.source == "../../scans"  # relative to the project
+    monkeypatch.chdir(tmp_path / "projects")
+    assert load_project(tmp_path / "projects" / "p").source == str(tmp_path / "scans")

@@ -36,7 +36,7 @@ def ingest(
 
     proj, repo = _repo(project)
     cfg = proj.config.data
-    report = repo.ingest(source or cfg.source, split=cfg.split, seed=cfg.seed, progress=not quiet)
+    report = repo.ingest(source or proj.source, split=cfg.split, seed=cfg.seed, progress=not quiet)
     print_ingest(report)
 
 

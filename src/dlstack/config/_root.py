@@ -49,6 +49,13 @@ class Project(Layout):
         self.config = config
 
     @property
+    def source(self) -> str:
+        """``[data] source``: a ``builtin:`` name as written; a path relative to the project
+        directory (not to wherever the command runs)."""
+        source = self.config.data.source
+        return source if source.startswith("builtin:") else self._resolve(source)
+
+    @property
     def store_url(self) -> str:
         return self._resolve(self.config.data.store)
 
@@ -93,13 +100,18 @@ class Project(Layout):
     def _resolve(self, location: str) -> str:
         if "://" in location:
             return location
-        path = Path(location)
-        return str(path if path.is_absolute() else self.root / path)
+        path = Path(location).expanduser()
+        return os.path.normpath(path if path.is_absolute() else self.root / path)
 
 
 def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
     try:
         raw = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            f"{source} nests tables or arrays too deeply to be a dlstack.toml; fix the file "
+            f"or re-create it with `dlstack init`"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(
             f"{source} is not valid TOML: {e}; fix the file or re-create it with `dlstack init`"

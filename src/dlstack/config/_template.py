@@ -7,6 +7,7 @@ file a user starts from and the behaviour of a missing key can never disagree.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,10 @@ def init_project(
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
+    if not source.startswith("builtin:"):
+        # Written relative to the project directory (where dlstack resolves it), so the
+        # project finds its data whatever folder a later command runs in.
+        source = os.path.relpath(Path(source).expanduser().resolve(), root)
     text = render_template(name=name, source=source, max_epochs=max_epochs)
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@
     ├── PackageError        a model package is missing, corrupt or of an unknown schema
     └── CheckFailed         a check ran and did not pass (export equivalence, tests)
 
+    DlstackWarning          something was skipped or repaired and the user should know
+
 Messages name the thing, the value received, what is allowed, and the fix. The CLI
 prints ``error: <message>`` and exits with ``exit_code``: 2 for a user mistake, 1 for a
 check that failed (DESIGN.md, "Commands").
@@ -19,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DlstackError",
+    "DlstackWarning",
     "ModelError",
     "PackageError",
 ]
@@ -50,3 +53,8 @@ class CheckFailed(DlstackError):
     """A check ran and failed (for example ONNX outputs differ from torch)."""
 
     exit_code = 1
+
+
+class DlstackWarning(UserWarning):
+    """Work went on past a problem (a damaged file skipped, a snapshot rebuilt); the CLI
+    prints it as ``warning: <message>``."""

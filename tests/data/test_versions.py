@@ -238,3 +238,57 @@ def test_removing_an_example_later_never_changes_an_earlier_version(repo):
     assert repo.diff(v1.id, v2.id).removed == 1
     with pytest.raises(DataError, match="nothing was removed"):
         repo.remove(["ab"])
+
+
+@pytest.mark.parametrize("ref", ["HEAD~abc", "HEAD~-1", "HEAD~²", "HEAD~1.5"])
+def test_relative_refs_take_ascii_numbers_only(repo, ref):
+    # These were tracebacks (int("abc")) or silently HEAD (HEAD~-1).
+    repo.ingest("builtin:digits8", progress=False)
+    repo.commit("first")
+    with pytest.raises(DataError, match="HEAD~N"):
+        repo.resolve(ref)
+
+
+def test_id_prefixes_match_literally(repo):
+    repo.ingest("builtin:digits8", progress=False)
+    v = repo.commit("first")
+    assert repo.resolve(v.id[:4]).id == v.id
+    # SQL LIKE wildcards used to match: "6c3_" resolved, "%" matched every id.
+    for ref in (v.id[:3] + "_", "%%%%", v.id[:3] + "%"):
+        with pytest.raises(DataError, match="matches no version"):
+            repo.resolve(ref)
+
+
+def test_query_is_read_only_unless_files_are_allowed(repo, tmp_path):
+    repo.ingest("builtin:digits8", progress=False)
+    repo.commit("first")
+    assert repo.query("SELECT count(*) AS n FROM versions").to_pylist() == [{"n": 1}]
+    out = tmp_path / "out.csv"
+    for sql in (
+        f"COPY (SELECT * FROM versions) TO '{out}'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "INSTALL httpfs",
+        f"ATTACH '{tmp_path / 'x.db'}'",
+    ):
+        with pytest.raises(DataError, match="--allow-files"):
+            repo.query(sql)
+    assert not out.exists()
+    repo.query(f"COPY (SELECT * FROM versions) TO '{out}'", allow_files=True)
+    assert out.is_file()
+    with pytest.raises(DataError, match="empty"):
+        repo.query("  ")
+
+
+def test_a_damaged_lake_file_is_skipped_with_a_warning(tmp_path):
+    from dlstack.data import Lake
+    from dlstack.errors import DlstackWarning
+
+    lake = Lake(str(tmp_path / "lake"))
+    good = lake.append("events", [{"a": 1}, {"a": 2}])
+    bad = lake.append("events", [{"a": 3}])
+    assert good and bad
+    with open(bad, "r+b") as f:  # truncate the footer: not Parquet any more
+        f.truncate(10)
+    with pytest.warns(DlstackWarning, match="skipped damaged lake file"):
+        table = lake.read("events")
+    assert table.column("a").to_pylist() == [1, 2]

@@ -14,7 +14,8 @@ from dlstack.config import ServeConfig
 from dlstack.errors import ConfigError
 from dlstack.package import load_package
 from dlstack.serve._app import create_app
-from dlstack.serve._auth import KeyRing, key_from_headers, new_key
+from dlstack.serve._auth import KeyRing, new_key
+from dlstack.web import token_from_headers as key_from_headers
 
 ADMIN_KEY, ADMIN_SHA = new_key()
 PREDICT_KEY, PREDICT_SHA = new_key()

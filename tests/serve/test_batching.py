@@ -17,7 +17,8 @@ from dlstack.config import ServeConfig
 from dlstack.package import load_package
 from dlstack.serve import _batching as batching
 from dlstack.serve._batching import AdaptiveBatcher, LatencyModel
-from dlstack.serve._errors import DeadlineExceeded, PayloadTooLarge, QueueFull, Unavailable
+from dlstack.serve._errors import DeadlineExceeded, QueueFull
+from dlstack.web import PayloadTooLarge, Unavailable
 
 
 class Recorder:

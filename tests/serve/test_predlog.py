@@ -17,8 +17,8 @@ from dlstack.data._lake import Lake
 from dlstack.data._store import ObjectStore
 from dlstack.inputs import to_pixels
 from dlstack.serve._app import create_app
-from dlstack.serve._errors import NotFound
 from dlstack.serve._predlog import PREDICTIONS_DATASET, PredictionLog, input_statistics
+from dlstack.web import NotFound
 
 
 @pytest.fixture

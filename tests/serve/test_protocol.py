@@ -9,7 +9,6 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from dlstack.serve._errors import BadRequest, PayloadTooLarge
 from dlstack.serve._protocol import (
     encode_infer_response,
     model_input,
@@ -17,6 +16,7 @@ from dlstack.serve._protocol import (
     parse_infer_request,
     requested_outputs,
 )
+from dlstack.web import BadRequest, PayloadTooLarge
 
 SPEC = NS(
     name="digits",

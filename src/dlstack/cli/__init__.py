@@ -6,11 +6,14 @@ Exit codes (DESIGN.md): 0 ok, 1 a check failed, 2 a user mistake; anything else 
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import TextIO
 
 import typer
+from rich.markup import escape
 
 from dlstack.cli._common import err_console
-from dlstack.errors import DlstackError
+from dlstack.errors import DlstackError, DlstackWarning
 
 __all__ = ["TRAIN_EXTRA_MODULES", "app", "main"]
 
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     any stage becomes ``error: <message>`` on stderr and its exit code, without traceback.
     """
     _register()
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, standalone_mode=True)
     except DlstackError as e:
@@ -68,3 +72,22 @@ def main(argv: list[str] | None = None) -> None:
             soft_wrap=True,
         )
         sys.exit(2)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """dlstack's own warnings as one readable line; anything else as Python prints it."""
+    if issubclass(category, DlstackWarning):
+        text = escape(str(message))
+        err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)

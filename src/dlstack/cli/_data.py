@@ -175,10 +175,16 @@ def query(
     ],
     project: ProjectOpt = Path("."),
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
+    allow_files: Annotated[
+        bool,
+        typer.Option(
+            "--allow-files", help="Let the SQL read and write files (COPY, read_csv, ATTACH)."
+        ),
+    ] = False,
 ) -> None:
-    """Query the data lake and the catalog with SQL."""
+    """Query the data lake and the catalog with SQL (read-only unless --allow-files)."""
     _, repo = _repo(project)
-    result = repo.query(sql)
+    result = repo.query(sql, allow_files=allow_files)
     rows = result.slice(0, limit).to_pylist()
     console.print(
         table(

@@ -15,9 +15,10 @@
     GET|POST /api/admin/gold       admin: list / add ({"answers": {...}} or {"sample": n})
     DELETE /api/admin/gold/{example_id}
 
-Errors are JSON ``{"detail": ...}``: 401 without a valid token of *this* project's
-catalog, 403 for a role that may not, 404 for an example that is not here, 422 for a
-label that is not allowed (with ``allowed``: the classes).
+Errors are JSON ``{"error": ...}``, the prediction server's shape (dlstack.web): 401
+without a valid token of *this* project's catalog, 403 for a role that may not, 404 for
+an example that is not here, 422 for a label that is not allowed (with ``allowed``: the
+classes).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations
@@ -29,9 +30,8 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -50,6 +50,15 @@ from dlstack.data.labeling._common import (
 from dlstack.data.labeling._queue import next_items
 from dlstack.data.labeling._stats import labeling_stats
 from dlstack.errors import DataError
+from dlstack.web import (
+    BadRequest,
+    Forbidden,
+    Unauthorized,
+    Unprocessable,
+    error_body,
+    install_error_handlers,
+    token_from_headers,
+)
 
 if TYPE_CHECKING:
     from dlstack.config import Project
@@ -124,33 +133,28 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
             data.close()
 
     app = FastAPI(title=f"dlstack label: {name}", lifespan=lifespan, docs_url=None, redoc_url=None)
-    bearer = HTTPBearer(auto_error=False)
 
-    def current_user(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> User:
+    def current_user(request: Request) -> User:
         challenge = {"WWW-Authenticate": "Bearer"}
-        if credentials is None:
-            raise HTTPException(
-                401,
+        token = token_from_headers(request.headers)
+        if token is None:
+            raise Unauthorized(
                 "missing token: send 'Authorization: Bearer <token>'; "
                 "an admin makes one with `dlstack label user add NAME`",
                 headers=challenge,
             )
-        user = accounts.authenticate(catalog, credentials.credentials)
+        user = accounts.authenticate(catalog, token)
         if user is None:
-            raise HTTPException(
-                401, f"this token is not valid for project {name!r}", headers=challenge
-            )
+            raise Unauthorized(f"this token is not valid for project {name!r}", headers=challenge)
         if user.disabled:
-            raise HTTPException(401, f"account {user.name!r} is disabled", headers=challenge)
+            raise Unauthorized(f"account {user.name!r} is disabled", headers=challenge)
         return user
 
     def role(needed: str) -> Callable[[User], User]:
         def check(user: Annotated[User, Depends(current_user)]) -> User:
             if not user.can(needed):
-                raise HTTPException(
-                    403, f"{user.name!r} is a {user.role}; this needs the {needed} role or higher"
+                raise Forbidden(
+                    f"{user.name!r} is a {user.role}; this needs the {needed} role or higher"
                 )
             return user
 
@@ -160,17 +164,12 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     Reviewer = Annotated[User, Depends(role("reviewer"))]
     Admin = Annotated[User, Depends(role("admin"))]
 
+    install_error_handlers(app, statuses={NotFound: 404, DataError: 400})
+
     @app.exception_handler(InvalidLabel)
     def _invalid_label(_: Request, e: InvalidLabel) -> JSONResponse:
-        return JSONResponse({"detail": str(e), "allowed": list(e.allowed)}, status_code=422)
-
-    @app.exception_handler(NotFound)
-    def _not_found(_: Request, e: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=404)
-
-    @app.exception_handler(DataError)
-    def _data_error(_: Request, e: DataError) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=400)
+        # The classes too, so the page (or a script) can say what is allowed.
+        return JSONResponse(error_body(str(e)) | {"allowed": list(e.allowed)}, status_code=422)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
@@ -214,13 +213,13 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     @app.get("/api/image/{example_id}")
     def image(example_id: str, _: Labeler) -> Response:
         if not re.match(_EXAMPLE_ID, example_id):
-            raise HTTPException(404, "not an example id (64 hex characters)")
+            raise NotFound("not an example id (64 hex characters)")
         with catalog.connect() as conn:
             if (
                 conn.execute(select(examples.c.id).where(examples.c.id == example_id)).first()
                 is None
             ):
-                raise HTTPException(404, f"example {example_id[:12]} is not in project {name!r}")
+                raise NotFound(f"example {example_id[:12]} is not in project {name!r}")
         blob = store.get(example_id)
         kind = media_type(blob)
         if kind not in BROWSER_TYPES:  # TIFF, PGM...: browsers can't show them
@@ -296,8 +295,7 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     @app.post("/api/admin/users/{user_name}/disable")
     def disable(user_name: str, admin: Admin) -> dict[str, Any]:
         if user_name == admin.name:
-            raise HTTPException(
-                400,
+            raise BadRequest(
                 "an admin cannot disable their own account here; use "
                 "`dlstack label user disable` from the project's machine",
             )
@@ -311,8 +309,7 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     @app.post("/api/admin/gold")
     def add_gold(body: GoldIn, admin: Admin) -> dict[str, Any]:
         if (body.answers is None) == (body.sample is None):
-            raise HTTPException(
-                422,
+            raise Unprocessable(
                 "send either 'answers' ({example_id: label}) or "
                 "'sample' (a number of labeled examples to make gold)",
             )
@@ -329,7 +326,7 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     @app.delete("/api/admin/gold/{example_id}")
     def remove_gold(example_id: str, _: Admin) -> dict[str, Any]:
         if not baseline.remove_gold(catalog, [example_id]):
-            raise HTTPException(404, f"example {example_id[:12]} is not gold")
+            raise NotFound(f"example {example_id[:12]} is not gold")
         return {"removed": example_id}
 
     def _done(example_id: str) -> bool:

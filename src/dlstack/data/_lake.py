@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
 
-from dlstack.errors import DataError
+from dlstack.errors import DataError, DlstackWarning
 from dlstack.records import atomic_path
 
 __all__ = ["CATALOG_TABLES", "Lake"]
@@ -100,17 +101,45 @@ class Lake:
         # (type null) and typed in another must not break reading the dataset.
         tables = []
         for path in sorted(files):
-            table = ds.dataset(path, filesystem=self.fs, format="parquet").to_table()
+            try:
+                table = ds.dataset(path, filesystem=self.fs, format="parquet").to_table()
+            except (OSError, pa.ArrowException) as e:
+                # One damaged file must not hide the rest of the dataset from queries,
+                # `dlstack monitor` and the score; it is named so it can be removed.
+                warnings.warn(
+                    f"skipped damaged lake file {path} ({str(e).splitlines()[0][:200]}); "
+                    f"delete it if it cannot be restored",
+                    DlstackWarning,
+                    stacklevel=2,
+                )
+                continue
             date = path.split("/date=", 1)[1].split("/", 1)[0] if "/date=" in path else None
             tables.append(table.append_column("date", pa.array([date] * table.num_rows)))
+        if not tables:
+            raise DataError(f"every file of lake dataset {dataset!r} under {base} is damaged")
         return pa.concat_tables(tables, promote_options="permissive")
 
 
-def query(sql: str, *, lake: Lake | None = None, catalog: Any = None) -> Any:
-    """Run DuckDB SQL over lake datasets and catalog tables named in it; returns Arrow."""
+def query(
+    sql: str, *, lake: Lake | None = None, catalog: Any = None, allow_files: bool = False
+) -> Any:
+    """Run DuckDB SQL over lake datasets and catalog tables named in it; returns Arrow.
+
+    The datasets and tables are handed to DuckDB in memory; by default DuckDB may touch no
+    file and no network (no ``COPY ... TO``, ``read_csv('/etc/...')``, ``ATTACH``,
+    ``INSTALL``/``LOAD``): ``allow_files`` lifts that for a user who means it.
+    """
     import duckdb
 
-    con = duckdb.connect()
+    if not sql.strip():
+        raise DataError('the query is empty; write SQL, e.g. "SELECT * FROM versions"')
+    con = duckdb.connect(
+        config={
+            "enable_external_access": allow_files,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
     words = set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
     if lake is not None:
         for name in lake.datasets():
@@ -128,7 +157,15 @@ def query(sql: str, *, lake: Lake | None = None, catalog: Any = None) -> Any:
                     rows = [dict(r._mapping) for r in conn.execute(select(table))]
                     con.register(name, _arrow(rows, [c.name for c in table.columns]))
     try:
-        return con.sql(sql).to_arrow_table()
+        result = con.sql(sql)
+        if result is None:
+            raise DataError("the query returned no table; `dlstack data query` runs a SELECT")
+        return result.to_arrow_table()
+    except duckdb.PermissionException as e:
+        raise DataError(
+            f"query refused: {str(e).splitlines()[0]}; dlstack data query reads the lake and "
+            f"the catalog only (pass --allow-files to let it read and write files)"
+        ) from None
     except duckdb.Error as e:
         raise DataError(
             f"query failed: {str(e).splitlines()[0]}; tables here: "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ class Version:
     @property
     def short(self) -> str:
         return self.id[:SHORT]
+
+
+_RELATIVE = re.compile(r"^HEAD(?:~([0-9]{0,6}))?$")  # HEAD, HEAD~, HEAD~3 (ASCII digits)
+_HEX = re.compile(r"^[0-9a-f]{1,64}$")  # ids and their prefixes: nothing SQL LIKE reads
 
 
 class DataRepo:
@@ -143,11 +148,12 @@ class DataRepo:
             search_path=project.root,
         )
 
-    def query(self, sql: str) -> Any:
-        """DuckDB SQL over the lake's datasets and the catalog's tables (an Arrow table)."""
+    def query(self, sql: str, *, allow_files: bool = False) -> Any:
+        """DuckDB SQL over the lake's datasets and the catalog's tables (an Arrow table);
+        reads and writes no file unless ``allow_files``."""
         from dlstack.data._lake import query
 
-        return query(sql, lake=self.lake, catalog=self.catalog)
+        return query(sql, lake=self.lake, catalog=self.catalog, allow_files=allow_files)
 
     def commit(self, message: str, *, author: str | None = None) -> Version | None:
         """Record the working set as a new version; None when it equals HEAD already."""
@@ -233,6 +239,8 @@ class DataRepo:
                     )
                     .scalars()
                     .all()
+                    if _HEX.match(ref)
+                    else []
                 )
                 if len(ref) < 8 or len(found) != 1:
                     why = "is ambiguous" if len(found) > 1 else "matches no staged example"
@@ -270,7 +278,13 @@ class DataRepo:
     def _resolve(self, conn: Connection, ref: str) -> Version:
         ref = ref.strip()
         if ref == HEAD or ref.startswith(HEAD + "~"):
-            back = int(ref.split("~", 1)[1] or 1) if "~" in ref else 0
+            relative = _RELATIVE.match(ref)
+            if relative is None:
+                raise DataError(
+                    f"version {ref!r} is not HEAD, HEAD~N (N a number: HEAD~2 is two versions "
+                    f"before HEAD), a tag or an id; `dlstack data log` lists the versions"
+                )
+            back = int(relative[1] or 1) if "~" in ref else 0
             version = self._head(conn)
             for _ in range(back):
                 if version is None or version.parent is None:
@@ -286,9 +300,12 @@ class DataRepo:
         tagged = conn.execute(select(refs.c.version_id).where(refs.c.name == _TAG + ref)).scalar()
         if tagged is not None:
             return self._resolve(conn, tagged)
-        found = conn.execute(
-            versions.select().where(versions.c.id.startswith(ref.lower())).limit(2)
-        ).all()
+        prefix = ref.lower()
+        found = (
+            conn.execute(versions.select().where(versions.c.id.startswith(prefix)).limit(2)).all()
+            if _HEX.match(prefix)  # ids are hex: a % or _ is matched as itself, i.e. never
+            else []
+        )
         if len(found) == 1 and len(ref) >= 4:
             return _version(found[0])
         why = "is ambiguous" if len(found) > 1 else "matches no version"

@@ -14,25 +14,21 @@ predict (or admin) key only when ``predict_requires_key`` is true.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from dlstack.errors import ConfigError
-from dlstack.serve._errors import Forbidden, Unauthorized
+from dlstack.web import Forbidden, Roles, Unauthorized, hash_token, match_token, new_token
 
 if TYPE_CHECKING:
     from dlstack.config import ServeConfig
 
-__all__ = ["ROLES", "Key", "KeyRing", "key_from_headers", "new_key"]
+__all__ = ["ROLES", "Key", "KeyRing", "new_key"]
 
 Role = Literal["predict", "admin"]
-ROLES: tuple[Role, ...] = ("predict", "admin")  # in increasing power
-KEY_BYTES = 32  # 256 bits, URL-safe text
+ROLES = Roles("predict", "admin")  # in increasing power
 
 
 @dataclass(frozen=True)
@@ -41,23 +37,13 @@ class Key:
     role: Role
 
     def may(self, role: Role) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return ROLES.may(self.role, role)
 
 
 def new_key() -> tuple[str, str]:
     """A fresh random key and its sha256 (what goes into dlstack.toml)."""
-    key = secrets.token_urlsafe(KEY_BYTES)
-    return key, hashlib.sha256(key.encode()).hexdigest()
-
-
-def key_from_headers(headers: Mapping[str, str]) -> str | None:
-    auth = headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    key = headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
+    key = new_token()
+    return key, hash_token(key)
 
 
 class KeyRing:
@@ -79,7 +65,7 @@ class KeyRing:
                         f"serve.api_keys {entry.name!r} reads its key from ${entry.env}, "
                         f"which is not set; export it before `dlstack serve`"
                     )
-                digest = hashlib.sha256(value.encode()).hexdigest()
+                digest = hash_token(value)
             else:
                 digest = str(entry.sha256)
             keys[digest] = Key(entry.name, entry.role)
@@ -91,14 +77,7 @@ class KeyRing:
         return cls(keys, predict_requires_key=config.predict_requires_key)
 
     def identify(self, key: str | None) -> Key | None:
-        if key is None:
-            return None
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        found = None
-        for known, who in self._keys.items():  # every entry compared: no timing hint
-            if hmac.compare_digest(known, digest):
-                found = who
-        return found
+        return match_token(key, self._keys.items())
 
     def require(self, key: str | None, role: Role) -> Key | None:
         """The caller's key if it may act as ``role``; None when no key is needed."""

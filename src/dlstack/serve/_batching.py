@@ -76,7 +76,8 @@ from typing import Protocol
 
 import numpy as np
 
-from dlstack.serve._errors import DeadlineExceeded, PayloadTooLarge, QueueFull, Unavailable
+from dlstack.serve._errors import DeadlineExceeded, QueueFull
+from dlstack.web import PayloadTooLarge, Unavailable
 
 __all__ = [
     "DECREASE",

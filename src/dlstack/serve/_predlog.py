@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dlstack.serve._errors import NotFound
+from dlstack.web import NotFound
 
 if TYPE_CHECKING:
     from dlstack.data import Catalog, Lake, ObjectStore
@@ -282,7 +282,7 @@ class PredictionLog:
         from dlstack.data.labeling import enqueue_example
 
         if self.store is None or self._catalog_factory is None:
-            from dlstack.serve._errors import Unavailable
+            from dlstack.web import Unavailable
 
             raise Unavailable(
                 "feedback needs a project (object store and catalog); start the server "

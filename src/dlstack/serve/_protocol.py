@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from dlstack.serve._errors import BadRequest, NotFound, PayloadTooLarge
+from dlstack.web import BadRequest, NotFound, PayloadTooLarge
 
 __all__ = [
     "BINARY_HEADER",

@@ -26,8 +26,8 @@ from dlstack.package import (
     load_package,
 )
 from dlstack.serve._batching import AdaptiveBatcher
-from dlstack.serve._errors import BadRequest, NotFound
 from dlstack.serve._protocol import unknown_model
+from dlstack.web import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from dlstack.config import ServeConfig

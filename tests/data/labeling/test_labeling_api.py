@@ -82,7 +82,7 @@ def test_bad_tokens_get_401_json(lp, tokens):
         r = c.get("/api/next", headers=headers)
         # No token, a wrong one, or the wrong scheme: 401 with a JSON reason and a challenge.
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-        assert "token" in r.json()["detail"]
+        assert "token" in r.json()["error"]
     # The page itself holds no data and loads without a token.
     assert c.get("/").status_code == 200
 
@@ -92,7 +92,7 @@ def test_disabled_accounts_are_refused(lp, tokens):
     r = c.post("/api/admin/users/ada/disable", headers=_auth(tokens["root"]))
     assert r.status_code == 200
     r = c.get("/api/me", headers=_auth(tokens["ada"]))
-    assert r.status_code == 401 and "disabled" in r.json()["detail"]
+    assert r.status_code == 401 and "disabled" in r.json()["error"]
 
 
 def test_roles(lp, tokens):
@@ -109,7 +109,7 @@ def test_roles(lp, tokens):
             r = c.request(method, path, headers=_auth(tokens[who]), json={"name": "x"})
             # Labelers and reviewers can't see or change admin pages.
             assert r.status_code == 403, (who, path)
-            assert "admin role" in r.json()["detail"]
+            assert "admin role" in r.json()["error"]
     # Reviewing is for reviewers and up.
     assert c.get("/api/review", headers=_auth(tokens["ada"])).status_code == 403
     assert c.get("/api/review", headers=_auth(tokens["rev"])).status_code == 200
@@ -145,7 +145,7 @@ def test_unknown_label_is_422_naming_the_classes(lp, tokens):
     assert r.status_code == 422
     body = r.json()
     # The reply says what is allowed, for people and for programs.
-    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in body["detail"]
+    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in body["error"]
     assert body["allowed"] == [str(d) for d in range(10)]
     # And nothing was recorded.
     with lp.catalog.connect() as conn:
@@ -208,4 +208,4 @@ def test_transcription_projects_take_text(lp, tokens):
     # Whitespace is normalized; the text is the label.
     assert r.status_code == 200 and r.json()["label"] == "3.14 15"
     r = c.post("/api/label", json={"example_id": lp.ids[1], "label": "   "}, headers=h)
-    assert r.status_code == 422 and "skip" in r.json()["detail"]
+    assert r.status_code == 422 and "skip" in r.json()["error"]

@@ -6,8 +6,9 @@ Roles are ordered; each can do what the ones before it can:
     reviewer  + decide examples the labelers disagree on
     admin     + users, gold examples, progress/agreement/baseline stats
 
-Only the sha256 of a token is stored, so a copied catalog gives no one a login, and a
-token is shown once, when it is made. Accounts live in the project's own catalog: a token
+Only the sha256 of a token is stored (dlstack.web makes, hashes and looks tokens up, as
+for the prediction server's keys), so a copied catalog gives no one a login, and a token
+is shown once, when it is made. Accounts live in the project's own catalog: a token
 of one project means nothing to another project's server.
 
 >>> user, token = create_user(catalog, "ada", role="labeler")   # doctest: +SKIP
@@ -17,10 +18,7 @@ of one project means nothing to another project's server.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +30,7 @@ from sqlalchemy.engine import Connection
 from dlstack.data._catalog import Catalog, users
 from dlstack.data.labeling._common import NotFound, as_utc, utcnow
 from dlstack.errors import DataError
+from dlstack.web import Roles, hash_token, match_token, new_token
 
 __all__ = [
     "ROLES",
@@ -43,9 +42,8 @@ __all__ = [
     "rotate_token",
 ]
 
-ROLES = ("labeler", "reviewer", "admin")
+ROLES = Roles("labeler", "reviewer", "admin")
 TOKEN_PREFIX = "dlsl_"  # recognisable in a paste, a log or a secret scanner
-TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 
 
@@ -58,14 +56,14 @@ class User:
 
     def can(self, role: str) -> bool:
         """Whether this account has ``role`` or a higher one."""
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return ROLES.may(self.role, role)
 
 
 def create_user(catalog: Catalog, name: str, role: str = "labeler") -> tuple[User, str]:
     """Make an account; returns it and its token (shown once, never stored)."""
     _check_name(name)
     _check_role(role)
-    token = new_token()
+    token = new_token(TOKEN_PREFIX)
     now = utcnow()
     with catalog.begin() as conn:
         if conn.execute(select(users.c.name).where(users.c.name == name)).first():
@@ -96,7 +94,7 @@ def disable_user(catalog: Catalog, name: str, *, disabled: bool = True) -> User:
 
 def rotate_token(catalog: Catalog, name: str) -> str:
     """Replace an account's token (the old one stops working); returns the new one."""
-    token = new_token()
+    token = new_token(TOKEN_PREFIX)
     with catalog.begin() as conn:
         _get(conn, name)
         conn.execute(
@@ -109,22 +107,10 @@ def authenticate(catalog: Catalog, token: str) -> User | None:
     """The account a token belongs to (disabled ones included: the caller refuses them),
     or None. Compares digests in constant time against every account, so response time
     says nothing about how close a guess was."""
-    digest = hash_token(token)
     with catalog.connect() as conn:
         rows = conn.execute(users.select()).all()
-    found = None
-    for row in rows:
-        if hmac.compare_digest(row.token_sha256, digest):
-            found = row
+    found = match_token(token, ((row.token_sha256, row) for row in rows))
     return _user(found) if found is not None else None
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def ensure_users(conn: Connection, names: Iterable[str]) -> list[str]:
@@ -140,7 +126,7 @@ def ensure_users(conn: Connection, names: Iterable[str]) -> list[str]:
             users.insert().values(
                 name=name,
                 role="labeler",
-                token_sha256=hash_token(new_token()),
+                token_sha256=hash_token(new_token(TOKEN_PREFIX)),
                 created_at=utcnow(),
                 disabled=False,
             )

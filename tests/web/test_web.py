@@ -188,3 +188,14 @@ def test_importing_web_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_status_for_follows_the_most_specific_registered_type() -> None:
+    from dlstack.errors import DataError, PackageError
+    from dlstack.web import NotFound, status_for
+
+    statuses = {DataError: 400, PackageError: 409}
+    assert status_for(NotFound("x"), statuses) == 404
+    assert status_for(PackageError("x"), statuses) == 409
+    assert status_for(DataError("x"), statuses) == 400
+    assert status_for(ValueError("x"), statuses) == 500

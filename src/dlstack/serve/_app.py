@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from dlstack.errors import DataError, PackageError
 from dlstack.package import ModelPackage, load_package
 from dlstack.serve import _docs as docs
 from dlstack.serve._auth import KeyRing
+from dlstack.serve._errors import ERROR_STATUSES
 from dlstack.serve._middleware import BodyLimit
 from dlstack.serve._monitoring import Metrics, MetricsMiddleware
 from dlstack.serve._predlog import PredictionLog
@@ -118,7 +118,7 @@ def create_app(
     add_admin_routes(app)
     add_oip_routes(app)
     # A bad input tensor or image is the client's mistake (400), never a 500.
-    install_error_handlers(app, statuses={DataError: 400, PackageError: 400})
+    install_error_handlers(app, statuses=ERROR_STATUSES)
     app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -14,9 +14,13 @@ its batcher:
 
 from __future__ import annotations
 
+from dlstack.errors import DataError, PackageError
 from dlstack.web import HttpError, TooManyRequests, Unavailable
 
-__all__ = ["DeadlineExceeded", "QueueFull", "ServeError"]
+__all__ = ["ERROR_STATUSES", "DeadlineExceeded", "QueueFull", "ServeError"]
+
+# What a user mistake that is not an HttpError answers with: bad input, a bad package.
+ERROR_STATUSES: dict[type[Exception], int] = {DataError: 400, PackageError: 400}
 
 ServeError = HttpError  # the name serving's users know; every web error is one
 

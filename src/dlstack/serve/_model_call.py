@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from dlstack.errors import DataError
+from dlstack.serve._errors import ERROR_STATUSES
 from dlstack.serve._monitoring import Metrics
 from dlstack.serve._registry import ServedModel
-from dlstack.web import HttpError, PayloadTooLarge
+from dlstack.web import PayloadTooLarge, status_for
 
 __all__ = ["ModelCall"]
 
@@ -31,12 +31,8 @@ class ModelCall:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if error is None:
-            status = 200
-        elif isinstance(error, HttpError):
-            status = error.status
-        else:
-            status = 400 if isinstance(error, DataError) else 500
+        # The status the app's handlers will answer with (a PackageError is a 400 too).
+        status = 200 if error is None else status_for(error, ERROR_STATUSES)
         if isinstance(error, PayloadTooLarge):
             self.metrics.rejections.labels(*self.labels, "too_large").inc()
         self.metrics.model_requests.labels(*self.labels, str(status)).inc()

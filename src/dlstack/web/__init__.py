@@ -36,6 +36,7 @@ from dlstack.web._errors import (
     Unprocessable,
     UnsupportedMedia,
     error_body,
+    status_for,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ __all__ = [
     "install_error_handlers",
     "match_token",
     "new_token",
+    "status_for",
     "token_from_headers",
 ]
 

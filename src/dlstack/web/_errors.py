@@ -24,6 +24,8 @@ is allowed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dlstack.errors import DlstackError
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Unprocessable",
     "UnsupportedMedia",
     "error_body",
+    "status_for",
 ]
 
 
@@ -96,3 +99,14 @@ class TooManyRequests(HttpError):
 
 class Unavailable(HttpError):
     status = 503
+
+
+def status_for(error: BaseException, statuses: Mapping[type[Exception], int]) -> int:
+    """The HTTP status an app answers ``error`` with: an HttpError's own, else that of the
+    most specific type in ``statuses`` (as the app's exception handlers pick), else 500."""
+    if isinstance(error, HttpError):
+        return error.status
+    for kind in type(error).__mro__:
+        if kind in statuses:
+            return statuses[kind]
+    return 500

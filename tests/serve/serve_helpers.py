@@ -23,8 +23,9 @@ def serve_config(**overrides: Any) -> ServeConfig:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Real uvicorn on a free 127.0.0.1 port, in a thread; yields its base URL."""
+def live_server(app: Any, **settings: Any) -> Iterator[str]:
+    """Real uvicorn on a free 127.0.0.1 port, in a thread; yields its base URL.
+    ``settings`` are uvicorn.Config's (dlstack.serve._app.uvicorn_settings)."""
     import socket
 
     import uvicorn
@@ -32,7 +33,8 @@ def live_server(app: Any) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # bound before the server starts: no port race
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    options = {"log_level": "warning", "access_log": False, **settings}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -74,7 +74,12 @@ def test_predictions_are_logged_to_the_lake_with_sampled_inputs_in_the_store(
 def test_this_is_wrong_sends_the_example_to_the_labeling_queue(
     project: Project, exported: Path, digit_png: bytes
 ) -> None:
-    with _project_app(project, exported) as client:
+    from dlstack.serve import new_key
+
+    key, digest = new_key()
+    keys = [{"name": "app", "role": "predict", "sha256": digest}]
+    with _project_app(project, exported, api_keys=keys) as client:
+        client.headers["X-API-Key"] = key  # feedback writes to the queue: it needs a key
         p = client.post("/predict", content=digit_png, headers={"content-type": "image/png"})
         prediction_id = p.json()["prediction_id"]
         r = client.post("/feedback", json={"prediction_id": prediction_id, "label": "7"})
@@ -104,10 +109,33 @@ def test_this_is_wrong_sends_the_example_to_the_labeling_queue(
 def test_feedback_without_a_project_is_refused_clearly(exported: Path, digit_png: bytes) -> None:
     from serve_helpers import serve_config
 
-    with TestClient(create_app([exported], config=serve_config())) as client:
+    config = serve_config(feedback_requires_key=False)
+    with TestClient(create_app([exported], config=config)) as client:
         p = client.post("/predict", content=digit_png, headers={"content-type": "image/png"})
         r = client.post("/feedback", json={"prediction_id": p.json()["prediction_id"]})
         assert r.status_code == 503 and "needs a project" in r.json()["error"]
+
+
+def test_feedback_needs_a_key_by_default_and_is_rate_limited(
+    project: Project, exported: Path, digit_png: bytes
+) -> None:
+    # Anonymous writes to the labeling queue used to be accepted with the default [serve].
+    with _project_app(project, exported) as client:
+        p = client.post("/predict", content=digit_png, headers={"content-type": "image/png"})
+        body = {"prediction_id": p.json()["prediction_id"]}
+        r = client.post("/feedback", json=body)
+        assert r.status_code == 401 and "needs a predict API key" in r.json()["error"]
+        assert "serve --new-key predict" in r.json()["error"]
+    # Without the key requirement, each caller is still held to feedback_per_minute.
+    with _project_app(
+        project, exported, feedback_requires_key=False, feedback_per_minute=2
+    ) as client:
+        p = client.post("/predict", content=digit_png, headers={"content-type": "image/png"})
+        body = {"prediction_id": p.json()["prediction_id"]}
+        statuses = [client.post("/feedback", json=body).status_code for _ in range(3)]
+        assert statuses[:1] == [202] and statuses[-1] == 429
+        late = client.post("/feedback", json=body)
+        assert late.status_code == 429 and int(late.headers["retry-after"]) >= 1
 
 
 def test_the_log_buffer_is_bounded(tmp_path: Path) -> None:

@@ -93,3 +93,29 @@ def test_truncated_png_is_a_data_error() -> None:
 def test_no_images_is_a_data_error() -> None:
     with pytest.raises(DataError, match="no images"):
         preprocess_images([], size=(8, 8), mean=[0.5], std=[0.5])
+
+
+@pytest.mark.parametrize("size", [(60000, 1), (1, 60000)], ids=["wide", "tall"])
+def test_extreme_aspect_ratio_costs_no_more_than_its_pixels(size: tuple[int, int]) -> None:
+    # A 140-byte 60000x1 PNG used to be padded to 60000x60000 (3.7 GB) before resizing.
+    # Peak memory of a clean process is the observable that does not depend on load.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import io
+        from PIL import Image
+        from dlstack.inputs import preprocess_images
+        buffer = io.BytesIO()
+        Image.new("L", {size!r}, 255).save(buffer, format="PNG")
+        x, prepared = preprocess_images([buffer.getvalue()], size=(28, 28), mean=[0.1], std=[0.3])
+        assert x.shape == (1, 1, 28, 28), x.shape
+        # VmHWM: this process's peak resident memory (ru_maxrss carries over from a
+        # forking parent across exec, so a large pytest process would show instead).
+        status = open("/proc/self/status").read()
+        print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 300, f"peak {done.stdout.strip()} MB for a 60,000-pixel image"

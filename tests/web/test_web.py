@@ -199,3 +199,15 @@ def test_status_for_follows_the_most_specific_registered_type() -> None:
     assert status_for(PackageError("x"), statuses) == 409
     assert status_for(DataError("x"), statuses) == 400
     assert status_for(ValueError("x"), statuses) == 500
+
+
+def test_labeling_app_bounds_json_and_body_size(labeling) -> None:
+    # The shared RequestGuard: the labeling app's FastAPI-parsed bodies are bounded too.
+    client, token = labeling
+    auth = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+    deep = client.post(
+        "/api/label", content='{"answers": ' + "[" * 3000 + "]" * 3000 + "}", headers=auth
+    )
+    assert deep.status_code == 400 and "levels deep" in deep.json()["error"]
+    big = client.post("/api/label", content=b"x" * (2 * 1024 * 1024), headers=auth)
+    assert big.status_code == 413 and _is_error_body(big)

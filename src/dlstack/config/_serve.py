@@ -50,9 +50,17 @@ class ServeConfig(Section):
     # Limits on what a client can make the server hold or decode.
     max_request_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     max_image_pixels: Annotated[int, Field(ge=1)] = 50_000_000  # decompression-bomb cap
+    # A body that takes longer to arrive is answered 408 and its connection closed (slow
+    # clients holding connections); connections beyond max_connections get 503 at once.
+    body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    max_connections: Annotated[int, Field(ge=1)] = 512
     intra_op_threads: Annotated[int, Field(ge=1)] | None = None  # onnxruntime; None: all cores
     # Keys and roles: admin endpoints always need an admin key; predict only if this is true.
     predict_requires_key: bool = False
+    # /feedback writes to the labeling queue: it needs a predict (or admin) key unless this
+    # is false, and each caller (key, or client address) is held to feedback_per_minute.
+    feedback_requires_key: bool = True
+    feedback_per_minute: Annotated[float, Field(gt=0)] = 30.0
     api_keys: tuple[ServeKeyConfig, ...] = ()
     # Prediction log: summaries and outputs of every prediction to the data lake, a sample
     # of the inputs to the object store.

@@ -53,6 +53,7 @@ from dlstack.errors import DataError
 from dlstack.web import (
     BadRequest,
     Forbidden,
+    RequestGuard,
     Unauthorized,
     Unprocessable,
     error_body,
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = ["create_labeling_app", "key_map", "serve_labeling"]
 
+# Labeling requests are a few answers at a time; nothing a person sends is near this.
+MAX_REQUEST_BYTES = 1024 * 1024
 DEFAULT_HOST = "127.0.0.1"  # tokens travel in plain HTTP: loopback unless a proxy adds TLS
 DEFAULT_PORT = 8765
 MAX_NEXT = 50  # items per /api/next; the page asks for a handful ahead
@@ -165,6 +168,7 @@ def create_labeling_app(project: "Project", *, repo: "DataRepo | None" = None) -
     Admin = Annotated[User, Depends(role("admin"))]
 
     install_error_handlers(app, statuses={NotFound: 404, DataError: 400})
+    app.add_middleware(RequestGuard, max_bytes=MAX_REQUEST_BYTES)
 
     @app.exception_handler(InvalidLabel)
     def _invalid_label(_: Request, e: InvalidLabel) -> JSONResponse:

@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from dlstack.serve._auth import Role
 from dlstack.serve._state import server_state
 
-__all__ = ["Admin", "Predictor"]
+__all__ = ["Admin", "Feedback", "Predictor"]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
@@ -44,5 +44,20 @@ async def require_admin(request: Request, api_key: ApiKey = None, bearer: Bearer
     _authorize(request, "admin", api_key, bearer)
 
 
+async def require_feedback(request: Request, api_key: ApiKey = None, bearer: Bearer = None) -> None:
+    """A write to the labeling queue: a predict key (unless serve.feedback_requires_key is
+    false), and at most serve.feedback_per_minute requests a minute per caller."""
+    state = server_state(request)
+    config = state.config
+    who = state.keys.require(_key(api_key, bearer), "predict", always=config.feedback_requires_key)
+    caller = f"key {who.name!r}" if who is not None else _client(request)
+    state.feedback_limit.check(caller)
+
+
+def _client(request: Request) -> str:
+    return f"client {request.client.host}" if request.client else "an unknown client"
+
+
 Predictor = Depends(require_predict)
 Admin = Depends(require_admin)
+Feedback = Depends(require_feedback)

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -43,7 +43,6 @@ from dlstack.package import ModelPackage, load_package
 from dlstack.serve import _docs as docs
 from dlstack.serve._auth import KeyRing
 from dlstack.serve._errors import ERROR_STATUSES
-from dlstack.serve._middleware import BodyLimit
 from dlstack.serve._monitoring import Metrics, MetricsMiddleware
 from dlstack.serve._predlog import PredictionLog
 from dlstack.serve._registry import ModelRegistry
@@ -51,12 +50,12 @@ from dlstack.serve._routes_admin import add_admin_routes
 from dlstack.serve._routes_oip import add_oip_routes
 from dlstack.serve._routes_predict import add_predict_routes
 from dlstack.serve._state import ServerState, server_version
-from dlstack.web import install_error_handlers
+from dlstack.web import RateLimit, RequestGuard, install_error_handlers
 
 if TYPE_CHECKING:
     from dlstack.config import Project, ServeConfig
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "serve", "uvicorn_settings"]
 
 
 def create_app(
@@ -94,7 +93,8 @@ def create_app(
     page = resources.files("dlstack.serve").joinpath("static/index.html").read_text("utf-8")
     # Images decoded at once: each may take max_image_pixels x 3 bytes while it is decoded.
     slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
-    state = ServerState(cfg, keys, registry, log, metrics, page, slots)
+    feedback_limit = RateLimit(cfg.feedback_per_minute)
+    state = ServerState(cfg, keys, registry, log, metrics, page, slots, feedback_limit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,7 +119,9 @@ def create_app(
     add_oip_routes(app)
     # A bad input tensor or image is the client's mistake (400), never a 500.
     install_error_handlers(app, statuses=ERROR_STATUSES)
-    app.add_middleware(BodyLimit, limit=cfg.max_request_bytes)
+    app.add_middleware(
+        RequestGuard, max_bytes=cfg.max_request_bytes, body_timeout_s=cfg.body_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -145,9 +147,19 @@ def serve(
         host=host or cfg.host,
         port=port or cfg.port,
         log_level=log_level,
-        access_log=False,  # one line per request costs more than the prediction; see /metrics
-        timeout_graceful_shutdown=10,
+        **uvicorn_settings(cfg),
     )
+
+
+def uvicorn_settings(cfg: ServeConfig) -> dict[str, Any]:
+    """How the HTTP server runs, from ``[serve]`` (tests start uvicorn with the same)."""
+    return {
+        "access_log": False,  # one line per request costs more than the prediction; /metrics
+        "timeout_graceful_shutdown": 10,
+        # Beyond max_connections: 503 at once, not a held socket. uvicorn counts the arriving
+        # connection itself, so its limit is one more than the connections it serves.
+        "limit_concurrency": cfg.max_connections + 1,
+    }
 
 
 def _project_log(project: Project | None, cfg: ServeConfig, metrics: Metrics) -> PredictionLog:

@@ -79,16 +79,17 @@ class KeyRing:
     def identify(self, key: str | None) -> Key | None:
         return match_token(key, self._keys.items())
 
-    def require(self, key: str | None, role: Role) -> Key | None:
-        """The caller's key if it may act as ``role``; None when no key is needed."""
-        if role == "predict" and not self.predict_requires_key:
+    def require(self, key: str | None, role: Role, *, always: bool = False) -> Key | None:
+        """The caller's key if it may act as ``role``; None when no key is needed (a
+        predict call while ``predict_requires_key`` is false, unless ``always``)."""
+        if role == "predict" and not self.predict_requires_key and not always:
             return self.identify(key)
         if key is None:
             how = (
                 "send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
                 if self._keys
-                else "no key is configured: add an admin key to [[serve.api_keys]] "
-                "(`dlstack serve --new-key admin`)"
+                else f"no key is configured: add {'an' if role == 'admin' else 'a'} {role} key "
+                f"to [[serve.api_keys]] (`dlstack serve --new-key {role}`)"
             )
             article = "an" if role == "admin" else "a"
             raise Unauthorized(f"this endpoint needs {article} {role} API key; {how}")

@@ -1,6 +1,6 @@
 """Reading a request body: an inference request's tensors, or the image of /predict.
 
-Bodies are bounded before they get here (``_middleware.BodyLimit``: serve.max_request_bytes);
+Bodies are bounded before they get here (``dlstack.web.RequestGuard``: size, time, JSON shape);
 what is checked here is what they hold. Every refusal names what was sent and what is read.
 """
 
@@ -89,6 +89,8 @@ def _base64_image(body: bytes) -> bytes:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadRequest(f"the JSON body is not valid JSON ({e})") from None
+    except (RecursionError, ValueError) as e:  # RequestGuard bounds these; called directly too
+        raise BadRequest(f"the JSON body cannot be read ({e})") from None
     image = doc.get("image") if isinstance(doc, dict) else None
     if not isinstance(image, str):
         raise BadRequest('the JSON body must be {"image": "<base64 of the image file>"}')

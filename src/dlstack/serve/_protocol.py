@@ -163,6 +163,8 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         hint = f"; binary tensors need the {BINARY_HEADER} header" if header_length is None else ""
         raise BadRequest(f"the request body is not valid JSON ({e}){hint}") from None
+    except (RecursionError, ValueError) as e:  # RequestGuard bounds these; called directly too
+        raise BadRequest(f"the request body cannot be read ({e})") from None
     if not isinstance(doc, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(doc).__name__}")
     request_id = doc.get("id")

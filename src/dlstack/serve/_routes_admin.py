@@ -14,6 +14,7 @@ always need an admin key.
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from dlstack.package import is_version
 from dlstack.serve import _docs as docs
 from dlstack.serve._access import Admin, Predictor
 from dlstack.serve._state import server_state
@@ -92,6 +93,6 @@ def _version_param(body: docs.RepositoryRequest | None) -> int | None:
     value = (body.parameters if body is not None else {}).get("version")
     if value is None:
         return None
-    if isinstance(value, bool) or not str(value).isdigit():
+    if isinstance(value, bool) or not is_version(str(value)):  # ASCII digits: not "²", "١"
         raise BadRequest(f"parameter 'version' must be a version number, got {value!r}")
     return int(value)

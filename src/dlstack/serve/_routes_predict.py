@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dlstack.package import softmax
 from dlstack.serve import _docs as docs
-from dlstack.serve._access import Predictor
+from dlstack.serve._access import Feedback
 from dlstack.serve._body import check_identity_encoding, image_bytes, prepare_image_input
 from dlstack.serve._model_call import ModelCall
 from dlstack.serve._state import server_state
@@ -46,7 +46,7 @@ def add_predict_routes(app: FastAPI) -> None:
         "/feedback",
         tags=["convenience"],
         status_code=202,
-        dependencies=[Predictor],
+        dependencies=[Feedback],
         responses=docs.FEEDBACK_ERRORS,
     )
     async def feedback(request: Request, body: docs.FeedbackIn) -> docs.FeedbackOut:

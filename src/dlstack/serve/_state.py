@@ -12,6 +12,7 @@ from dlstack.serve._auth import KeyRing
 from dlstack.serve._monitoring import Metrics
 from dlstack.serve._predlog import PredictionLog
 from dlstack.serve._registry import ModelRegistry
+from dlstack.web import RateLimit
 
 if TYPE_CHECKING:
     from dlstack.config import ServeConfig
@@ -30,6 +31,7 @@ class ServerState:
     metrics: Metrics
     page: str  # the web page at /, read once
     decode_slots: asyncio.Semaphore  # images decoded at once (each may be large in memory)
+    feedback_limit: RateLimit  # /feedback calls per caller and minute
 
 
 def server_state(request: Request) -> ServerState:

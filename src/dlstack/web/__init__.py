@@ -38,6 +38,15 @@ from dlstack.web._errors import (
     error_body,
     status_for,
 )
+from dlstack.web._guard import DEFAULT_BODY_TIMEOUT_S, RequestGuard
+from dlstack.web._json import (
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_DIGITS,
+    check_json,
+    json_shape,
+    parse_json,
+)
+from dlstack.web._rate import RateLimit
 
 if TYPE_CHECKING:
     from dlstack.web._handlers import error_response, install_error_handlers
@@ -49,24 +58,32 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT_S",
+    "MAX_JSON_DEPTH",
+    "MAX_NUMBER_DIGITS",
     "TOKEN_BYTES",
     "BadRequest",
     "Forbidden",
     "HttpError",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimit",
+    "RequestGuard",
     "Roles",
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
     "Unprocessable",
     "UnsupportedMedia",
+    "check_json",
     "error_body",
     "error_response",
     "hash_token",
     "install_error_handlers",
+    "json_shape",
     "match_token",
     "new_token",
+    "parse_json",
     "status_for",
     "token_from_headers",
 ]

@@ -292,3 +292,82 @@ def test_a_damaged_lake_file_is_skipped_with_a_warning(tmp_path):
     with pytest.warns(DlstackWarning, match="skipped damaged lake file"):
         table = lake.read("events")
     assert table.column("a").to_pylist() == [1, 2]
+
+
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    elif how == "flip":
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:  # shift the array's payload by one element, same size (labels off by one)
+        header = len(data) - 8 * (len(data) // 8)
+        path.write_bytes(
+            bytes(data[:header]) + bytes(data[header + 8 :]) + bytes(data[header : header + 8])
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [
+        ("labels.npy", "shift"),
+        ("images.npy", "truncate"),
+        ("meta.json", "flip"),
+        ("ids.npy", "flip"),
+    ],
+)
+def test_a_damaged_snapshot_is_rebuilt_from_the_store_with_a_warning(repo, name, how):
+    # A shifted labels.npy used to train silently on wrong labels; a truncated images.npy or
+    # a flipped meta.json/ids.npy were tracebacks.
+    from dlstack.errors import DlstackWarning
+
+    repo.ingest("builtin:digits8", progress=False)
+    v = repo.commit("first")
+    _, snap = repo.checkout(v.short, progress=False)
+    labels = np.array(snap.labels)
+    _damage(repo.snapshots_dir / v.short / name, how)
+    with pytest.warns(DlstackWarning, match="rebuilding it from the store"):
+        _, again = repo.checkout(v.short, progress=False)
+    assert np.array_equal(again.labels, labels) and again.version == v.id
+    _, third = repo.checkout(v.short, progress=False)  # rebuilt: no warning, same data
+    assert np.array_equal(third.labels, labels)
+
+
+def test_reingest_repairs_a_corrupt_object_and_verify_finds_it(repo, digits8_project):
+    # The message says "re-ingest the data"; ingest used to skip the damaged object.
+    repo.ingest("builtin:digits8", progress=False)
+    v = repo.commit("first")
+    key = repo.store.keys()[0]
+    obj = digits8_project.store_url + f"/{key[:2]}/{key}"
+    with open(obj, "r+b") as f:
+        f.write(b"\x00")
+    checked, damaged = repo.store.verify()
+    assert (checked, damaged) == (1797, [key])
+    found = repo.verify()
+    assert not found.ok and found.versions_affected == [v.id]
+    with pytest.raises(DataError, match="re-ingest"):
+        repo.checkout(v.short, progress=False)
+    repo.ingest("builtin:digits8", progress=False)  # rewrites the object whose bytes are wrong
+    assert repo.store.verify() == (1797, [])
+    _, snap = repo.checkout(v.short, progress=False)
+    assert snap.counts() == v.counts
+
+
+def test_verify_repair_removes_damage_so_it_can_be_restored(repo, tmp_path):
+    from typer.testing import CliRunner
+
+    from dlstack.cli import _register, app
+
+    repo.ingest("builtin:digits8", progress=False)
+    v = repo.commit("first")
+    repo.checkout(v.short, progress=False)
+    _damage(repo.snapshots_dir / v.short / "labels.npy", "shift")
+    root = str(repo.snapshots_dir.parent.parent)
+    _register()
+    found = CliRunner().invoke(app, ["data", "verify", "-p", root])
+    assert found.exit_code == 1 and "damaged snapshot" in found.output
+    fixed = CliRunner().invoke(app, ["data", "verify", "-p", root, "--repair"])
+    assert fixed.exit_code == 0, fixed.output
+    assert not (repo.snapshots_dir / v.short).exists()
+    assert CliRunner().invoke(app, ["data", "verify", "-p", root]).exit_code == 0

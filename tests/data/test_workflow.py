@@ -102,3 +102,39 @@ def test_lifecycle_data_stage_applies_declared_steps(digits8_project):
     assert snap.version == f"{version.id}+augment1"
     _, again = lifecycle.snapshot_for(project, snap.version, progress=False)
     assert np.array_equal(again.labels, snap.labels)
+
+
+def test_the_step_cache_holds_no_pickles_and_never_unpickles(snap, tmp_path):
+    # joblib's cache unpickled whatever was on disk: a planted output.pkl ran os.system.
+    import pickle
+
+    steps = [("more", "augment", {"copies": 1})]
+    first, reports = run_steps(snap, steps, cache_dir=tmp_path)
+    assert [r.status for r in reports] == ["ran"]
+    files = {p.suffix for p in tmp_path.rglob("*") if p.is_file()}
+    assert files <= {".npy", ".json"}, files
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.touch, ())
+
+    for folder in {p.parent for p in tmp_path.rglob("meta.json")}:
+        (folder / "output.pkl").write_bytes(pickle.dumps(Payload()))
+    again, reports = run_steps(snap, steps, cache_dir=tmp_path)
+    assert [r.status for r in reports] == ["cached"] and not marker.exists()
+    assert np.array_equal(again.labels, first.labels)
+
+
+def test_a_tampered_cached_step_output_runs_the_step_again(snap, tmp_path):
+    from dlstack.errors import DlstackWarning
+
+    steps = [("more", "augment", {"copies": 1})]
+    first, _ = run_steps(snap, steps, cache_dir=tmp_path)
+    (labels,) = tmp_path.rglob("labels.npy")
+    data = bytearray(labels.read_bytes())
+    data[-1] ^= 1
+    labels.write_bytes(bytes(data))
+    with pytest.warns(DlstackWarning, match="running the step again"):
+        again, reports = run_steps(snap, steps, cache_dir=tmp_path)
+    assert [r.status for r in reports] == ["ran"] and np.array_equal(again.labels, first.labels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -193,6 +193,51 @@ def query(
     )
     if result.num_rows > limit:
         console.print(f"... {result.num_rows - limit} more (use --limit)")
+
+
+@app.command()
+def verify(
+    project: ProjectOpt = Path("."),
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Remove damaged objects (re-ingest restores them) and damaged snapshots "
+            "(the next checkout rebuilds them).",
+        ),
+    ] = False,
+) -> None:
+    """Check every stored object and every snapshot against its hash (exit 1 if damaged)."""
+    proj, repo = _repo(project)
+    try:
+        found = repo.verify(repair=repair, cache_dirs=(proj.steps_cache_dir,))
+    finally:
+        repo.close()
+    rows: list[list[Any]] = [
+        ["objects", found.objects, len(found.damaged_objects)],
+        ["snapshots and cached steps", found.snapshots, len(found.damaged_snapshots)],
+    ]
+    console.print(table("data integrity", ["what", "checked", "damaged"], rows))
+    for key in found.damaged_objects[:20]:
+        console.print(f"damaged object {key}", highlight=False, markup=False)
+    for _, why in found.damaged_snapshots:
+        console.print(f"damaged snapshot: {why}", highlight=False, markup=False)
+    if found.versions_affected:
+        versions = ", ".join(v[:12] for v in found.versions_affected)
+        console.print(f"versions holding damaged objects: {versions}", markup=False)
+    if found.ok:
+        console.print("everything matches its hash")
+    elif repair:
+        console.print(
+            "removed what was damaged: run `dlstack data ingest` to store the objects again; "
+            "checkouts rebuild the snapshots",
+            markup=False,
+        )
+    else:
+        console.print(
+            "run `dlstack data verify --repair`, then `dlstack data ingest`", markup=False
+        )
+        raise typer.Exit(1)
 
 
 @app.command(name="run")

@@ -18,21 +18,23 @@ if TYPE_CHECKING:
     from dlstack.data._labeling_app import create_labeling_app, serve_labeling
     from dlstack.data._lake import Lake
     from dlstack.data._lineage import Lineage, lineage
-    from dlstack.data._snapshot import Snapshot, SplitArrays
+    from dlstack.data._snapshot import Snapshot, SnapshotDamaged, SplitArrays
     from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
     from dlstack.data._store import ObjectStore
-    from dlstack.data._versions import DataRepo, Version
+    from dlstack.data._versions import DataRepo, Integrity, Version
 
 _HOME = {
     "SPLITS": "_splits",
     "Catalog": "_catalog",
     "DataRepo": "_versions",
+    "Integrity": "_versions",
     "IngestReport": "_ingest",
     "Lake": "_lake",
     "Lineage": "_lineage",
     "ObjectStore": "_store",
     "RawData": "_builtin",
     "Snapshot": "_snapshot",
+    "SnapshotDamaged": "_snapshot",
     "SplitArrays": "_snapshot",
     "Version": "_versions",
     "assign_splits": "_splits",
@@ -48,11 +50,13 @@ __all__ = [
     "Catalog",
     "DataRepo",
     "IngestReport",
+    "Integrity",
     "Lake",
     "Lineage",
     "ObjectStore",
     "RawData",
     "Snapshot",
+    "SnapshotDamaged",
     "SplitArrays",
     "Version",
     "assign_splits",

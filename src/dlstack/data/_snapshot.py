@@ -8,6 +8,8 @@ examples' sha256) and ``meta.json``; ``Snapshot.load`` memory-maps them.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +18,11 @@ import numpy as np
 
 from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
 from dlstack.errors import DataError
-from dlstack.records import atomic_dir
+from dlstack.records import atomic_dir, write_atomic
 
-__all__ = ["Snapshot", "SplitArrays"]
+__all__ = ["Snapshot", "SnapshotDamaged", "SplitArrays"]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: meta.json records every file's size and sha256
 
 
 @dataclass(frozen=True)
@@ -127,24 +129,37 @@ class Snapshot:
     # -- files ----------------------------------------------------------------------------
 
     def save(self, path: Path) -> Path:
-        """Write atomically: a half-written snapshot directory never exists under ``path``."""
+        """Write atomically (a half-written snapshot directory never exists under ``path``),
+        with the size and sha256 of every array file in meta.json, so that a damaged
+        snapshot is noticed when it is opened."""
         path = Path(path)
+        arrays = {
+            "images.npy": np.ascontiguousarray(self.images),
+            "labels.npy": self.labels,
+            "splits.npy": self.splits,
+            "ids.npy": self.ids.astype("U64"),
+        }
         with atomic_dir(path) as tmp:
-            np.save(tmp / "images.npy", np.ascontiguousarray(self.images))
-            np.save(tmp / "labels.npy", self.labels)
-            np.save(tmp / "splits.npy", self.splits)
-            np.save(tmp / "ids.npy", self.ids.astype("U64"))
+            files = {}
+            for name, array in arrays.items():
+                np.save(tmp / name, array)
+                files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
             meta = {
                 "format": _FORMAT,
                 "version": self.version,
                 "classes": list(self.classes),
                 "counts": self.counts(),
+                "files": files,
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+            _stamp(tmp, files)
         return path
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
+        """Open a saved snapshot (images memory-mapped). Every file is checked against the
+        sizes and hashes saved with it; a file's hash is computed again only when the file
+        changed since it was last checked. A damaged snapshot raises SnapshotDamaged."""
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.is_file():
@@ -152,18 +167,91 @@ class Snapshot:
                 f"{path} is not a snapshot (no meta.json); run `dlstack data "
                 f"checkout VERSION` to materialize one"
             )
-        meta = json.loads(meta_file.read_text())
+        try:
+            meta = json.loads(meta_file.read_text())
+            files = meta["files"]
+            version, classes = str(meta["version"]), tuple(str(c) for c in meta["classes"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SnapshotDamaged(f"snapshot {path}: meta.json cannot be read ({e})") from None
         if meta.get("format") != _FORMAT:
-            raise DataError(
-                f"snapshot {path} has format {meta.get('format')}, this dlstack "
-                f"reads format {_FORMAT}; check it out again"
+            raise SnapshotDamaged(
+                f"snapshot {path} has format {meta.get('format')}, this dlstack reads format "
+                f"{_FORMAT}"
             )
-        load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
-        return cls(
-            meta["version"],
-            tuple(meta["classes"]),
-            load("images.npy"),
-            np.load(path / "labels.npy"),
-            np.load(path / "splits.npy"),
-            np.load(path / "ids.npy"),
-        )
+        _verify(path, files)
+        try:
+            snap = cls(
+                version,
+                classes,
+                np.load(path / "images.npy", mmap_mode="r", allow_pickle=False),
+                np.load(path / "labels.npy", allow_pickle=False),
+                np.load(path / "splits.npy", allow_pickle=False),
+                np.load(path / "ids.npy", allow_pickle=False),
+            )
+        except (OSError, ValueError) as e:
+            raise SnapshotDamaged(f"snapshot {path}: an array cannot be read ({e})") from None
+        n = len(snap.labels)
+        if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n):
+            raise SnapshotDamaged(f"snapshot {path}: its arrays disagree on the example count")
+        return snap
+
+    def fingerprint(self) -> str:
+        """sha256 of the snapshot's content (arrays, classes, version): what a cached data
+        step's output is keyed by."""
+        h = hashlib.sha256(json.dumps([self.version, list(self.classes)]).encode())
+        for array in (self.images, self.labels, self.splits, self.ids.astype("U64")):
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            rows = max(1, (64 << 20) // max(1, array[:1].nbytes))  # ~64 MB at a time
+            for start in range(0, len(array), rows):
+                h.update(np.ascontiguousarray(array[start : start + rows]).tobytes())
+        return h.hexdigest()
+
+
+class SnapshotDamaged(DataError):
+    """A snapshot's files do not match what was saved: rebuild it from the store."""
+
+
+_STAMP = ".verified.json"  # files' (size, mtime, inode) when their hash last matched
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fingerprint(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _stamp(folder: Path, files: dict[str, dict[str, object]]) -> None:
+    stamps = {name: _fingerprint(folder / name) for name in files}
+    with contextlib.suppress(OSError):  # read-only: checked in full each time instead
+        write_atomic(folder / _STAMP, json.dumps(stamps))
+
+
+def _verify(folder: Path, files: dict[str, dict[str, object]]) -> None:
+    try:
+        stamps = json.loads((folder / _STAMP).read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    changed = False
+    for name, want in files.items():
+        file = folder / name
+        if not file.is_file():
+            raise SnapshotDamaged(f"snapshot {folder}: {name} is missing")
+        if file.stat().st_size != want.get("size"):
+            raise SnapshotDamaged(
+                f"snapshot {folder}: {name} has {file.stat().st_size:,} bytes, "
+                f"{want.get('size'):,} were written"
+            )
+        if stamps.get(name) == _fingerprint(file):
+            continue  # unchanged since its hash last matched
+        if _sha256(file) != want.get("sha256"):
+            raise SnapshotDamaged(f"snapshot {folder}: {name} was changed since it was written")
+        changed = True
+    if changed:
+        _stamp(folder, files)

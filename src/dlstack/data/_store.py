@@ -51,10 +51,12 @@ class ObjectStore:
         return bool(self.fs.exists(self._path(key)))
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` (once) and return its key. Returns without writing if present."""
+        """Store ``data`` (once) and return its key. An object already there is kept when its
+        bytes still hash to its key (locally: checked), and replaced when they do not, so
+        re-ingesting repairs a damaged object."""
         key = sha256(data)
         path = self._path(key)
-        if self.fs.exists(path):
+        if self.fs.exists(path) and (not self._local or self._intact(key, path)):
             return key
         if self._local:
             write_atomic(path, data)  # a crash never leaves a truncated object under its key
@@ -124,6 +126,32 @@ class ObjectStore:
                 f"changed outside dlstack — restore it from a backup or re-ingest the data"
             ) from None
         return self._verified(key, data) if verify else data
+
+    def _intact(self, key: str, path: str) -> bool:
+        try:
+            return sha256(self.fs.cat_file(path)) == key
+        except OSError:
+            return False
+
+    def keys(self) -> list[str]:
+        """Every stored object's key (walks the store)."""
+        if not self.fs.exists(self.root):
+            return []
+        return sorted(n for p in self.fs.find(self.root) if _is_key(n := p.rsplit("/", 1)[-1]))
+
+    def verify(self, *, repair: bool = False) -> tuple[int, list[str]]:
+        """(objects checked, keys whose bytes no longer hash to them). With ``repair`` the
+        damaged objects are removed: ingesting the same data again stores them anew, and a
+        checkout names what is missing instead of failing on what is wrong."""
+        damaged = []
+        keys = self.keys()
+        for key in keys:
+            path = self._path(key)
+            if not self._intact(key, path):
+                damaged.append(key)
+                if repair:
+                    self.fs.rm_file(path)
+        return len(keys), damaged
 
     def count(self) -> int:
         """Number of stored objects (walks the store: for tests and reports, not hot paths)."""

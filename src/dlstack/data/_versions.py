@@ -11,6 +11,8 @@ import getpass
 import hashlib
 import os
 import re
+import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,16 +29,16 @@ from dlstack.data._catalog import Catalog, refs, staged, version_rows, versions
 from dlstack.data._diff import EXAMPLES_SHOWN, VersionDiff
 from dlstack.data._ingest import IngestReport, ingest
 from dlstack.data._lake import Lake
-from dlstack.data._snapshot import Snapshot
+from dlstack.data._snapshot import Snapshot, SnapshotDamaged
 from dlstack.data._splits import SPLITS
 from dlstack.data._store import ObjectStore
-from dlstack.errors import DataError
+from dlstack.errors import DataError, DlstackWarning
 from dlstack.inputs import decode_pixels
 
 if TYPE_CHECKING:
     from dlstack.config import Project
 
-__all__ = ["DataRepo", "Version"]
+__all__ = ["DataRepo", "Integrity", "Version"]
 
 HEAD = "HEAD"
 _TAG = "tag:"  # tags live in refs beside HEAD, under this prefix
@@ -432,14 +434,53 @@ class DataRepo:
 
     # -- checkout --------------------------------------------------------------------------
 
+    def verify(self, *, repair: bool = False, cache_dirs: tuple[Path, ...] = ()) -> Integrity:
+        """Check every stored object against its hash and every snapshot (and cached step
+        output under ``cache_dirs``) against the hashes saved with it. With ``repair``,
+        damaged objects are removed (re-ingest restores them) and damaged snapshots deleted
+        (the next checkout rebuilds them from the store)."""
+        checked, damaged = self.store.verify(repair=repair)
+        affected: list[str] = []
+        if damaged:
+            with self.catalog.connect() as conn:
+                for start in range(0, len(damaged), 500):
+                    affected += (
+                        conn.execute(
+                            select(version_rows.c.version_id)
+                            .where(version_rows.c.example_id.in_(damaged[start : start + 500]))
+                            .distinct()
+                        )
+                        .scalars()
+                        .all()
+                    )
+        folders = [
+            p.parent
+            for d in (self.snapshots_dir, *cache_dirs)
+            if d.is_dir()
+            for p in d.rglob("meta.json")
+        ]
+        broken = []
+        for folder in folders:
+            try:
+                Snapshot.load(folder)
+            except DataError as e:
+                broken.append((folder, str(e)))
+                if repair:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return Integrity(checked, damaged, sorted(set(affected)), len(folders), broken, repair)
+
     def checkout(self, ref: str = HEAD, *, progress: bool = True) -> tuple[Version, Snapshot]:
         """Materialize a version into local arrays (cached per version; objects verified)."""
         version = self.resolve(ref)
         path = self.snapshots_dir / version.short
         if (path / "meta.json").is_file():
-            snap = Snapshot.load(path)
-            if snap.version == version.id:
-                return version, snap
+            try:
+                snap = Snapshot.load(path)
+            except SnapshotDamaged as e:
+                warnings.warn(f"{e}; rebuilding it from the store", DlstackWarning, stacklevel=2)
+            else:
+                if snap.version == version.id:
+                    return version, snap
         with self.catalog.connect() as conn:
             rows = conn.execute(
                 select(version_rows.c.example_id, version_rows.c.label, version_rows.c.split)
@@ -469,6 +510,22 @@ class DataRepo:
         )
         snap.save(path)
         return version, Snapshot.load(path)
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """What `dlstack data verify` found (and, with ``repaired``, removed)."""
+
+    objects: int
+    damaged_objects: list[str]
+    versions_affected: list[str]
+    snapshots: int
+    damaged_snapshots: list[tuple[Path, str]]
+    repaired: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged_objects and not self.damaged_snapshots
 
 
 def _example(kind: str, row: Any) -> tuple[str, str, str]:

@@ -1,5 +1,5 @@
 """Declared data steps whose outputs are cached by the content of their inputs, their
-parameters and their code (joblib.Memory), so re-running executes only stale steps.
+parameters and their code, so re-running executes only stale steps.
 
     [[data.steps]]
     name = "balance"
@@ -12,15 +12,18 @@ previous one's output, starting from the checked-out data version.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from dlstack.data._snapshot import Snapshot
-from dlstack.errors import ConfigError
+from dlstack.data._snapshot import Snapshot, SnapshotDamaged
+from dlstack.errors import ConfigError, DlstackWarning
 from dlstack.resolve import resolve
 
 __all__ = ["StepReport", "resolve_step", "run_steps"]
@@ -50,10 +53,12 @@ def run_steps(
     search_path: str | Path | None = None,
 ) -> tuple[Snapshot, list[StepReport]]:
     """Run ``(name, call, params)`` steps in order, reusing cached outputs; user steps
-    ("module:function") import from ``search_path`` (the project directory) too."""
-    from joblib import Memory
+    ("module:function") import from ``search_path`` (the project directory) too.
 
-    memory = Memory(str(cache_dir), verbose=0)
+    A step's output is cached as a snapshot (arrays and JSON, never a pickle: nothing in
+    the cache can run code when it is read), keyed by the input's content, the call, its
+    params, the seed and the step function's source code.
+    """
     reports = []
     current = snapshot
     for name, call, params in steps:
@@ -64,18 +69,21 @@ def run_steps(
             raise ConfigError(
                 f"data step {name!r} ({call}) rejected its params {params}: {e}"
             ) from None
-        fn = memory.cache(raw)
-        # The snapshot's arrays are hashed by content, so an unchanged input is recognised
-        # even when it was checked out again; joblib also notices a changed function body.
-        args = (_plain(current),)
-        kwargs = {"seed": seed, **params}
-        cached = fn.check_call_in_cache(*args, **kwargs)
         t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        if not isinstance(out, Snapshot):
-            raise ConfigError(
-                f"data step {name!r} ({call}) returned {type(out).__name__}, expected a Snapshot"
-            )
+        plain = _plain(current)
+        key = _cache_key(plain, call, params, seed, raw)
+        folder = Path(cache_dir) / key[:2] / key
+        out = _cached(folder)
+        cached = out is not None
+        if out is None:
+            made = raw(plain, seed=seed, **params)
+            if not isinstance(made, Snapshot):
+                raise ConfigError(
+                    f"data step {name!r} ({call}) returned {type(made).__name__}, expected a "
+                    f"Snapshot"
+                )
+            made.save(folder)
+            out = Snapshot.load(folder)
         reports.append(
             StepReport(
                 name, "cached" if cached else "ran", time.perf_counter() - t, len(out.labels)
@@ -85,8 +93,35 @@ def run_steps(
     return current, reports
 
 
+def _cache_key(
+    snapshot: Snapshot, call: str, params: dict[str, Any], seed: int, fn: Callable[..., Any]
+) -> str:
+    try:
+        code = inspect.getsource(fn)
+    except (OSError, TypeError):  # no source (a builtin, a REPL lambda): its name only
+        code = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    spec = {
+        "input": snapshot.fingerprint(),
+        "call": call,
+        "params": params,
+        "seed": seed,
+        "code": hashlib.sha256(code.encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cached(folder: Path) -> Snapshot | None:
+    if not (folder / "meta.json").is_file():
+        return None
+    try:
+        return Snapshot.load(folder)
+    except SnapshotDamaged as e:
+        warnings.warn(f"{e}; running the step again", DlstackWarning, stacklevel=3)
+        return None
+
+
 def _plain(snap: Snapshot) -> Snapshot:
-    """The snapshot with in-memory arrays: joblib then hashes content, not a memmap's path."""
+    """The snapshot with in-memory arrays: a step may change them without touching files."""
     import numpy as np
 
     return Snapshot(

@@ -41,7 +41,8 @@ def test_model_json_is_the_contract(make_result, models_dir, sample, digits8, no
         make_result(), models_dir, "digits8", sample=sample, metrics={"accuracy": np.float32(0.5)}
     )
     spec = json.loads((package / "model.json").read_text())
-    assert spec["schema_version"] == SUPPORTED_SCHEMA == 1
+    assert spec["schema_version"] == SUPPORTED_SCHEMA == 2
+    assert len(spec["decides_sha256"]) == 64  # schema 2: the answer-deciding fields sealed
     assert (spec["name"], spec["version"], spec["task"]) == ("digits8", 1, "classification")
     assert spec["labels"] == list(digits8.classes)
     assert spec["input"]["shape"] == [-1, 1, 8, 8]  # dynamic batch axis

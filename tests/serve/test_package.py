@@ -48,8 +48,9 @@ def test_newer_schema_is_refused_with_the_fix(package_dir: Path) -> None:
     with pytest.raises(PackageError) as err:
         load_package(package_dir)
     message = str(err.value)
-    assert "made by a newer dlstack (schema 2)" in message
-    assert "this dlstack reads schema 1" in message and "upgrade dlstack" in message
+    assert f"made by a newer dlstack (schema {SUPPORTED_SCHEMA + 1})" in message
+    assert f"this dlstack reads schema {SUPPORTED_SCHEMA}" in message
+    assert "upgrade dlstack" in message
 
 
 @pytest.mark.parametrize(
@@ -173,3 +174,39 @@ def test_unreadable_input_is_a_data_error_naming_the_file(package_dir, tmp_path)
         package.predict_images([bad])
     with pytest.raises(DataError, match="no such file"):
         package.predict_images([tmp_path / "missing.png"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.update(labels=s["labels"][::-1]),  # reversed labels: wrong answers
+        lambda s: s["input"]["normalization"].update(mean=[0.9]),  # another mean
+        lambda s: s["input"].update(background="light"),  # inverts every input
+        lambda s: s["onnx"].update(sha256="0" * 64),  # points at another graph
+    ],
+    ids=["labels", "mean", "background", "onnx-hash"],
+)
+def test_edited_answer_deciding_metadata_is_refused(package_dir: Path, change) -> None:
+    # These used to load and answer wrongly ("digit_3.png 6 0.980").
+    _edit_json(package_dir, change)
+    with pytest.raises(PackageError, match="changed after export"):
+        load_package(package_dir)
+
+
+def test_metadata_that_decides_nothing_may_change(package_dir: Path) -> None:
+    _edit_json(package_dir, lambda s: s.update(created="2020-01-01T00:00:00Z", note="x"))
+    assert load_package(package_dir).spec.created == "2020-01-01T00:00:00Z"
+
+
+def test_a_graph_whose_input_shape_disagrees_is_refused_at_load(package_dir: Path) -> None:
+    # A changed input shape used to load, then fail every request inside onnxruntime.
+    def change(s: dict) -> None:
+        s["input"]["shape"] = [-1, 1, 9, 9]
+        s.pop("decides_sha256")
+        s["schema_version"] = 1  # an older package: no seal, so the graph check must catch it
+
+    _edit_json(package_dir, change)
+    with pytest.raises(
+        PackageError, match=r"takes input of shape .* model.json says \[-1, 1, 9, 9\]"
+    ):
+        load_package(package_dir)

@@ -188,6 +188,17 @@ def _session(
             f"says input {spec.input.name!r} and output {spec.output.name!r}; "
             f"export the model again"
         )
+    # The graph's own input shape (a symbolic batch dim, fixed C, H, W) must be the one
+    # model.json promises, or every request would fail inside onnxruntime.
+    graph_shape = session.get_inputs()[0].shape
+    fixed = [d if isinstance(d, int) else -1 for d in graph_shape]
+    if len(fixed) != len(spec.input.shape) or any(
+        g != -1 and g != s for g, s in zip(fixed[1:], spec.input.shape[1:], strict=False)
+    ):
+        raise PackageError(
+            f"{onnx_path} takes input of shape {graph_shape}, model.json says "
+            f"{spec.input.shape}; export the model again"
+        )
     return session
 
 

@@ -32,7 +32,11 @@ __all__ = [
     "write_spec",
 ]
 
-SUPPORTED_SCHEMA = 1  # the newest model.json schema this dlstack reads (and writes)
+SUPPORTED_SCHEMA = 2  # the newest model.json schema this dlstack reads (and writes)
+# Schema 2 adds `decides_sha256`: the hash of every field that changes an answer (labels,
+# input spec and normalization, output, the ONNX file's hash). Schema 1 (no hash) still
+# reads.
+_DECIDING = ("schema_version", "task", "labels", "input", "output", "onnx")
 SPEC_FILE = "model.json"
 MODEL_FILE = "model.onnx"
 
@@ -80,7 +84,7 @@ class OnnxFile(_Spec):
 
 
 class PackageSpec(_Spec):
-    """The validated content of ``model.json`` (schema 1); unknown keys are kept."""
+    """The validated content of ``model.json``; unknown keys are kept."""
 
     schema_version: int
     name: str
@@ -99,6 +103,18 @@ class PackageSpec(_Spec):
     code_version: str | None = None
     dlstack_version: str | None = None
     created: str | None = None
+    decides_sha256: str | None = None  # schema 2: see deciding_hash()
+
+    def deciding_hash(self) -> str:
+        """sha256 of the fields that decide the package's answers, canonically encoded:
+        reversed labels or a changed mean give wrong answers silently, so they are sealed."""
+        data = self.model_dump(mode="json", include=set(_DECIDING))
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def sealed(self) -> PackageSpec:
+        """This spec with ``decides_sha256`` set (what export writes)."""
+        return self.model_copy(update={"decides_sha256": self.deciding_hash()})
 
     @model_validator(mode="after")
     def _consistent(self) -> PackageSpec:
@@ -151,7 +167,7 @@ def read_spec(path: Path) -> PackageSpec:
     if schema < 1:
         raise PackageError(f"{path} has schema_version {schema}; valid schemas start at 1")
     try:
-        return PackageSpec.model_validate(raw)
+        spec = PackageSpec.model_validate(raw)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'model.json'}: {err['msg']}"
@@ -161,6 +177,13 @@ def read_spec(path: Path) -> PackageSpec:
             f"{path} is not a valid schema-{schema} package: {problems}; "
             f"export the model again with `dlstack export`"
         ) from None
+    if schema >= 2 and spec.decides_sha256 != spec.deciding_hash():
+        raise PackageError(
+            f"{path} was changed after export: its labels, input spec (size, "
+            f"normalization), output or ONNX hash no longer match the hash sealed in it "
+            f"(decides_sha256); export the model again rather than editing model.json"
+        )
+    return spec
 
 
 def sha256_file(path: Path) -> str:
@@ -172,6 +195,9 @@ def sha256_file(path: Path) -> str:
 
 
 def write_spec(directory: Path, spec: PackageSpec) -> Path:
-    """``directory/model.json``, written atomically (never half a file under the name)."""
+    """``directory/model.json``, written atomically (never half a file under the name),
+    sealed with the hash of the fields that decide answers (schema 2 and later)."""
+    if spec.schema_version >= 2:
+        spec = spec.sealed()
     text = json.dumps(spec.model_dump(mode="json"), indent=2) + "\n"
     return write_atomic(Path(directory) / SPEC_FILE, text)

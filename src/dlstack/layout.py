@@ -39,7 +39,7 @@ CONFIG_FILE = "dlstack.toml"
 STATE_DIR = ".dlstack"
 RUN_FILE = "run.json"  # in a run dir
 EVALUATION_FILE = "evaluation.json"  # in a run dir
-REPORT_FILE = "report.html"  # in a run dir, and the doctor's and scope's folders
+REPORT_FILE = "report.html"  # in a run dir and in the doctor's folder
 
 
 class Layout:

@@ -17,6 +17,7 @@ pydantic model with a ``kind`` and a ``schema_version``, written with
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ __all__ = [
     "atomic_path",
     "json_default",
     "read_record",
+    "sha256_file",
     "write_atomic",
     "write_json",
     "write_record",
@@ -91,6 +93,15 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         else:
             tmp.write_bytes(data)
     return path
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read 1 MiB at a time."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def json_default(o: Any) -> Any:

@@ -100,7 +100,9 @@ def test_lifecycle_data_stage_applies_declared_steps(digits8_project):
     # Training sees the augmented train split; the version it records names the step.
     assert snap.counts()["train"] == 2 * version.counts["train"]
     assert snap.version == f"{version.id}+augment1"
-    _, again = lifecycle.snapshot_for(project, snap.version, progress=False)
+    from dlstack.data import snapshot_for
+
+    _, again = snapshot_for(project, snap.version, progress=False)
     assert np.array_equal(again.labels, snap.labels)
 
 

@@ -1,18 +1,22 @@
-"""Fixtures for evaluate tests: the digits8 snapshot, a small model trained on it, and
-model packages and projects made without training (fast)."""
+"""Fixtures for evaluate tests: the digits8 snapshot, a small model trained on it, model
+packages and projects made without training (fast), and one project that went through
+every stage for real (``scored``, for the ML Test Score)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 from eval_fixtures import (
-    WRITERS,
     ManifestProject,
+    ScoredProject,
     fit_linear,
+    git_commit,
     make_linear_package,
+    write_manifest,
 )
 
 from dlstack.data import Snapshot
@@ -65,21 +69,11 @@ def logits_of() -> Callable[[torch.nn.Module, np.ndarray, Normalization], np.nda
 
 @pytest.fixture(scope="session")
 def manifest_project(tmp_path_factory: pytest.TempPathFactory) -> ManifestProject:
-    from PIL import Image
-
     from dlstack.config import init_project, load_project
-    from dlstack.data import DataRepo, load_builtin
+    from dlstack.data import DataRepo
 
     root = tmp_path_factory.mktemp("manifest") / "proj"
-    raw = load_builtin("digits8")
-    images_dir = root.parent / "images"
-    images_dir.mkdir()
-    lines = ["path,label,writer"]
-    for i, (image, label) in enumerate(zip(raw.images, raw.labels, strict=True)):
-        Image.fromarray(image).save(images_dir / f"{i}.png")
-        lines.append(f"{i}.png,{raw.classes[label]},{WRITERS[i % len(WRITERS)]}")
-    manifest = images_dir / "manifest.csv"
-    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = write_manifest(root.parent / "images")
     init_project(root, "builtin:digits8", max_epochs=1)
     toml = root / "dlstack.toml"
     toml.write_text(toml.read_text().replace('"builtin:digits8"', f'"{manifest}"'))
@@ -115,3 +109,48 @@ def manifest_project(tmp_path_factory: pytest.TempPathFactory) -> ManifestProjec
         data_version=snapshot.version,
     )
     return ManifestProject(project, snapshot, good, broken, model)
+
+
+# -- a project with every stage's real evidence, for the ML Test Score -------------------
+
+SCORED_TESTS = """
+[tests]
+max_age_days = 30
+[[tests.slices]]
+by = "class"
+min_metrics = { recall = 0.5 }
+[[tests.slices]]
+by = "writer"
+min_metrics = { accuracy = 0.99 }
+"""
+
+
+@pytest.fixture(scope="session")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> ScoredProject:
+    """`dlstack run` on digits8 (from a manifest with a writer column and 3 files that are
+    no image), in a git repository, then a second identical training run and a second
+    package version tested against the first: every automated check of the score has run.
+
+    One epoch keeps it fast (~20 s) and leaves the model below the logistic regression,
+    so the simpler-model line has a failure to report."""
+    from dlstack import lifecycle
+    from dlstack.config import init_project, load_project
+    from dlstack.train import fit
+
+    base = tmp_path_factory.mktemp("scored")
+    manifest = write_manifest(base / "images", broken=3)
+    root = base / "proj"
+    init_project(root, "builtin:digits8", max_epochs=1)
+    toml = root / "dlstack.toml"
+    toml.write_text(toml.read_text().replace('"builtin:digits8"', f'"{manifest}"') + SCORED_TESTS)
+    git_commit(root, "the project")
+    project = load_project(root)
+    out = lifecycle.run(project, progress=False, doctor_budget_s=10)
+    again = fit(project, out.snapshot, progress=False)  # same commit, config and data
+    second = lifecycle.export_run(project, out.result, out.snapshot, out.evaluation)
+    tests = lifecycle.check_run(project, second)  # regression checks against v1
+    # Tuning has no producer in dlstack yet: its result is the JSON a tuner would leave.
+    tune = project.tune_dir / "study-1" / "result.json"
+    tune.parent.mkdir(parents=True)
+    tune.write_text(json.dumps({"trials": 24}), encoding="utf-8")
+    return ScoredProject(project, out, again, second, tests)

@@ -1,4 +1,5 @@
-"""Model packages and projects for evaluate tests, made without training (fast).
+"""Model packages and projects for evaluate tests (most made without training, fast),
+and the helpers the ML Test Score's real evidence needs (a manifest, a git commit).
 
 Imported by conftest.py (fixtures) and by test modules (helpers); a module of its own so
 that ``import conftest`` never picks another directory's conftest.
@@ -7,8 +8,11 @@ that ``import conftest`` never picks another directory's conftest.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +106,28 @@ def fit_linear(snapshot: Snapshot) -> LinearModel:
 WRITERS = ("ann", "bob", "cy", "dee")
 
 
+def write_manifest(folder: Path, *, broken: int = 0) -> Path:
+    """digits8 as PNG files and a ``manifest.csv`` (path, label, writer) in ``folder``; the
+    first ``broken`` files hold bytes that are no image, which ingest must reject."""
+    from PIL import Image
+
+    from dlstack.data import load_builtin
+
+    raw = load_builtin("digits8")
+    folder.mkdir(parents=True)
+    lines = ["path,label,writer"]
+    for i, (image, label) in enumerate(zip(raw.images, raw.labels, strict=True)):
+        path = folder / f"{i}.png"
+        if i < broken:
+            path.write_bytes(b"not a png: a truncated upload")
+        else:
+            Image.fromarray(image).save(path)
+        lines.append(f"{i}.png,{raw.classes[label]},{WRITERS[i % len(WRITERS)]}")
+    manifest = folder / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest
+
+
 @dataclass(frozen=True)
 class ManifestProject:
     """A project whose data came in through a CSV manifest with a writer column, with a
@@ -112,3 +138,32 @@ class ManifestProject:
     good: Path
     broken: Path
     model: LinearModel
+
+
+@dataclass(frozen=True)
+class ScoredProject:
+    """A project after `dlstack run`, a second identical training run, and a second
+    package version checked against the first (see conftest.scored)."""
+
+    project: Project
+    run: Any  # dlstack.lifecycle.LifecycleResult
+    again: Any  # the second run's TrainResult
+    second_package: Path
+    tests: Any  # the EvalTestReport of the second package
+
+
+def git_commit(root: Path, message: str) -> None:
+    """Commit everything in ``root`` (a new repository the first time), as a test author:
+    runs then record the commit as their code version."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "tester",
+        "GIT_AUTHOR_EMAIL": "tester@example.com",
+        "GIT_COMMITTER_NAME": "tester",
+        "GIT_COMMITTER_EMAIL": "tester@example.com",
+    }
+    if not (root / ".git").is_dir():
+        subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
+        (root / ".gitignore").write_text(".dlstack/\n", encoding="utf-8")
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", message], check=True, env=env)

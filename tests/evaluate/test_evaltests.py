@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from dlstack.config import EvalTestsConfig
 from dlstack.errors import CheckFailed, ConfigError, DataError, DlstackError
-from dlstack.evaluate import EvalData, check_package, run_eval_tests
-from dlstack.evaluate._evaltests import latest_results
+from dlstack.evaluate import EvalData, check_package, latest_results, run_eval_tests
 from dlstack.package import load_package, previous_version
 
 REQUIREMENTS = {
@@ -98,8 +97,8 @@ def test_dlstack_test_cli_exits_1_on_the_broken_package_and_0_on_the_good(
         toml.write_text(original)
     # results were saved where `dlstack score` reads them, newest first
     saved = latest_results(mp.project)
-    assert saved[0]["passed"] is False and saved[0]["version"] == 2
-    assert any(r["version"] == 1 and r["passed"] for r in saved)
+    assert saved[0].passed is False and saved[0].version == 2
+    assert any(r.version == 1 and r.passed for r in saved)
 
 
 def test_check_package_uses_the_previous_version_for_regressions(

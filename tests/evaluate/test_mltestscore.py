@@ -1,22 +1,25 @@
-"""The ML Test Score: points from evidence that exists, half points from manual records."""
+"""The ML Test Score: points from evidence that exists, half points from manual records.
+
+The evidence is made by the real stages (the ``scored`` fixture runs the lifecycle once
+per session, ~20 s); damaged or fake records earn nothing."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import typer
-from eval_fixtures import make_linear_package
+from eval_fixtures import ScoredProject, git_commit
 from typer.testing import CliRunner
 
-from dlstack.config import init_project, load_project, parse_config
+from dlstack.config import SCORE_TEST_IDS, init_project, load_project, parse_config
 from dlstack.errors import CheckFailed, ConfigError
-from dlstack.evaluate import EvalCheck, EvalTestReport, score_project
-from dlstack.evaluate._mltestscore import band_for, rubric
-from dlstack.train._result import Normalization
+from dlstack.evaluate import ScoreRecord, rubric, score_project
+from dlstack.evaluate._score import band_for
+from dlstack.layout import EVALUATION_FILE, RUN_FILE
+from dlstack.records import read_record, write_record
 
 
 @pytest.fixture
@@ -81,107 +84,17 @@ def test_unknown_manual_id_is_a_config_error_listing_the_ids() -> None:
         parse_config('[score.manual]\ndata-schemas = "x"\n')
 
 
-def _write_run(project, run_id: str, *, code: str, final_loss: float, started: float) -> Path:
-    run_dir = project.runs_dir / run_id
-    run_dir.mkdir(parents=True)
-    record = {
-        "schema": 1,
-        "run_id": run_id,
-        "status": "finished",
-        "started_at": started,
-        "data_version": "v1",
-        "code_version": code,
-        "config": {"train": {"lr": 0.001}},
-        "history": [{"epoch": 1, "val_loss": final_loss, "val_acc": 0.9}],
-    }
-    (run_dir / "run.json").write_text(json.dumps(record))
-    return run_dir
+def test_every_rubric_test_has_a_check() -> None:
+    from dlstack.evaluate._score_checks_ops import CHECKS
+
+    assert tuple(CHECKS) == SCORE_TEST_IDS  # in the paper's order, none missing
 
 
-def _checks(kinds_passed: dict[str, bool]) -> list[EvalCheck]:
-    names = {"slice": "every writer slice: accuracy >= 0.9"}
-    return [
-        EvalCheck(names.get(k, k), k, ok, 0.0, 0.0, f"{k} detail") for k, ok in kinds_passed.items()
-    ]
-
-
-def test_evidence_from_artifacts_scores_full_points(project) -> None:
-    from dlstack.data._lake import Lake
-
-    # data: ingest ran its schema checks (the lake keeps its report)
-    Lake(project.lake_url).append(
-        "ingest_reports",
-        [
-            {
-                "at": datetime.now(UTC),
-                "source": "builtin:digits8",
-                "seen": 1797,
-                "added": 1797,
-                "unchanged": 0,
-                "duplicates": 0,
-                "queued": 0,
-                "rejected": 3,
-            }
-        ],
-    )
-    # runs: two from the same commit, config and data, with the same result
-    first = _write_run(project, "20260101-000000-aaaa", code="abc123", final_loss=0.25, started=1)
-    last = _write_run(project, "20260101-000001-bbbb", code="abc123", final_loss=0.25, started=2)
-    (last / "evaluation.json").write_text(
-        json.dumps(
-            {
-                "split": "test",
-                "baselines": [
-                    {"name": "majority", "beaten": True},
-                    {"name": "logistic_regression", "beaten": False},
-                ],
-            }
-        )
-    )
-    (last / "report.html").write_text("<html></html>")
-    # packages: two versions from the last run
-    norm = Normalization((0.3,), (0.4,))
-    for v in (1, 2):
-        make_linear_package(
-            project.models_dir / "digits" / str(v),
-            np.zeros((64, 10)),
-            np.zeros(10),
-            [str(d) for d in range(10)],
-            norm,
-            version=v,
-        )
-        spec_file = project.models_dir / "digits" / str(v) / "model.json"
-        spec = json.loads(spec_file.read_text())
-        spec["run_id"] = last.name
-        spec_file.write_text(json.dumps(spec))
-    # `dlstack test` results, the doctor's report, a tuning result
-    EvalTestReport(
-        "pkg",
-        "digits",
-        2,
-        "v1",
-        "test",
-        179,
-        _checks(
-            {
-                "skew": True,
-                "stability": True,
-                "slice": False,
-                "regression": True,
-                "latency_regression": True,
-                "staleness": True,
-            }
-        ),
-    ).write_json(project.state_dir / "tests")
-    doctor = project.state_dir / "doctor" / "report.json"
-    doctor.parent.mkdir(parents=True)
-    doctor.write_text(
-        json.dumps({"healthy": True, "findings": [{"code": "x", "severity": "info"}]})
-    )
-    tune = project.state_dir / "tune" / "study-1" / "result.json"
-    tune.parent.mkdir(parents=True)
-    tune.write_text(json.dumps({"trials": 24}))
-
+def test_evidence_from_artifacts_scores_full_points(scored: ScoredProject) -> None:
+    # Every stage really ran (see conftest.scored): ingest of a manifest with 3 files that
+    # are no image, `dlstack run` (train, doctor, evaluate, export, test, report) in a git
+    # repository, a second identical run, and a second package tested against the first.
+    project = scored.project
     score = score_project(project)
     lines = _lines(score)
     full = [
@@ -210,29 +123,81 @@ def test_evidence_from_artifacts_scores_full_points(project) -> None:
         "1,797 examples" in lines["data-schema"].evidence
         and "3 rejected" in lines["data-schema"].evidence
     )
+    # One epoch of training: the logistic regression is better, and the line says so.
     assert "FAILED: does not beat logistic_regression" in lines["model-simpler-not-better"].evidence
     assert (
         "identical" in lines["infra-reproducible"].evidence
-        and first.name in lines["infra-reproducible"].evidence
+        and scored.run.result.run_id in lines["infra-reproducible"].evidence
     )
     assert "FAILED" in lines["model-slices"].evidence  # the point is for running it
+    assert "writer" in lines["model-inclusion"].evidence  # a slice by who wrote the digit
     assert "v1" in lines["infra-rollback"].evidence
     assert lines["model-offline-online"].points == 0 and lines["infra-canary"].points == 0
     assert score.sections == {"data": 2.0, "model": 5.0, "infrastructure": 6.0, "monitoring": 5.0}
     assert score.final == 2.0  # the weakest section
     path = score.write_json(project)
     assert json.loads(path.read_text())["final"] == 2.0
+    assert read_record(path, ScoreRecord).lines[0].id == "data-schema"
 
 
-def test_runs_that_disagree_or_uncommitted_code_are_reported(project) -> None:
-    _write_run(project, "20260101-000000-aaaa", code="abc123-dirty", final_loss=0.25, started=1)
-    _write_run(project, "20260101-000001-bbbb", code="abc123-dirty", final_loss=0.26, started=2)
+def test_damaged_or_fake_evidence_earns_no_point(scored: ScoredProject, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(scored.project.root, root)
+    project = load_project(root)
+    run_dir = project.run_dir(scored.run.result.run_id)
+    (run_dir / EVALUATION_FILE).write_text('{"split": "test", "baselin')  # cut off mid-write
+    # Another kind of record where the doctor's should be is not the doctor's.
+    shutil.copy(project.score_file, project.doctor_dir / "report.json")
+    for run in project.runs_dir.iterdir():  # run.json says "finished", the model is gone
+        shutil.rmtree(run / "checkpoints")
+    for result in project.tests_dir.glob("digits8-v*.json"):
+        result.write_text("{}")  # valid JSON, not a `dlstack test` record
+    (project.models_dir / "digits8" / "1" / "model.json").write_text("{")
+
+    lines = _lines(score_project(project))
+    withheld = [
+        "model-simpler-not-better",
+        "infra-debuggable",
+        "infra-spec-unit-tested",
+        "model-spec-reviewed",
+        "infra-reproducible",
+        "infra-integration-tested",
+        "model-slices",
+        "monitor-skew",
+        "monitor-quality-regression",
+        "infra-rollback",
+    ]
+    assert {k: lines[k].points for k in withheld} == dict.fromkeys(withheld, 0.0)
+    assert all(lines[k].advice for k in withheld)  # each says what would earn it
+    # Evidence that is intact still counts: the lake's ingest reports, the v2 package.
+    assert lines["data-schema"].points == 1 and lines["infra-validated-before-serving"].points == 1
+
+
+def test_runs_that_disagree_or_uncommitted_code_are_reported(tmp_path: Path) -> None:
+    from dlstack.data import Snapshot
+    from dlstack.train import fit, read_run
+
+    root = tmp_path / "proj"
+    init_project(root, "builtin:digits8", max_epochs=1)
+    toml = root / "dlstack.toml"
+    toml.write_text(toml.read_text().replace("[data]\n", "[data]\nsubset = 300\n", 1))
+    git_commit(root, "the project")
+    toml.write_text(toml.read_text() + "# trying something\n")  # not committed: dirty
+    project, digits8 = load_project(root), Snapshot.from_builtin("digits8")
+    for _ in range(2):
+        fit(project, digits8, progress=False)
     lines = _lines(score_project(project))
     assert lines["model-spec-reviewed"].points == 0
     assert "uncommitted" in lines["model-spec-reviewed"].evidence
     assert lines["infra-reproducible"].points == 0  # dirty code proves nothing
-    _write_run(project, "20260101-000002-cccc", code="def456", final_loss=0.25, started=3)
-    _write_run(project, "20260101-000003-dddd", code="def456", final_loss=0.30, started=4)
+    git_commit(root, "try it")
+    fit(project, digits8, progress=False)
+    last = fit(project, digits8, progress=False)
+    # Seeded CPU training repeats exactly; a nondeterministic op would make the second run
+    # end elsewhere. That is what its run.json would then say:
+    record = read_run(last.run_dir)
+    record.history[-1] = {**record.history[-1], "val_loss": record.history[-1]["val_loss"] + 0.05}
+    write_record(last.run_dir / RUN_FILE, record)
     line = _lines(score_project(project))["infra-reproducible"]
     assert line.points == 1 and "differ by up to 0.05" in line.evidence and line.advice
 

@@ -103,6 +103,30 @@ def test_summary_rows_for_the_cli(lifecycle, untrained) -> None:
     assert summary_rows(bad_eval, lifecycle.baselines)[2][4].startswith("NOT BEATEN")
 
 
+def test_the_verdict_is_the_objectives_ranking(lifecycle, tmp_path) -> None:
+    from dlstack.evaluate import Objective, evaluation_details
+
+    # The majority baseline predicts the class prior: nearly perfectly calibrated, and so
+    # the only candidate that meets this constraint. Better accuracy and macro F1 do not
+    # make the model win: the objective ranks the majority baseline first.
+    objective = Objective.parse("accuracy", ["calibration_error <= 0.01"])
+    details = evaluation_details(
+        None, lifecycle.evaluation, lifecycle.baselines, objective=objective, references=[]
+    )
+    majority = next(b for b in lifecycle.baselines if b.name == "majority")
+    assert (
+        lifecycle.evaluation.metrics["calibration_error"]
+        > 0.01
+        >= majority.metrics["calibration_error"]
+    )
+    assert details.not_beaten[0] == "majority"
+    row = summary_rows(lifecycle.evaluation, lifecycle.baselines, details)[1]
+    assert row[0] == "majority" and row[4].startswith("NOT BEATEN")
+    assert "the model violates calibration_error <= 0.01" in row[4]
+    html = _write(lifecycle, tmp_path / "report.html", details=details)
+    assert "does not beat the baseline(s) majority" in html
+
+
 def test_augmented_training_is_named_and_its_curves_explained(lifecycle, tmp_path) -> None:
     plain = _write(lifecycle, tmp_path / "plain.html")
     assert "augmented batches" not in plain

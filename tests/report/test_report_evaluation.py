@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dlstack.evaluate import EvalCheck, EvalTestReport, Objective, Reference, evaluation_details
+from dlstack.evaluate import (
+    EvalCheck,
+    EvalTestReport,
+    Objective,
+    Reference,
+    ScoreLine,
+    TestScore,
+    evaluation_details,
+)
 from dlstack.evaluate._feasibility import ScopePoint, ScopeResult, _answer
-from dlstack.evaluate._mltestscore import ScoreLine, TestScore
 from dlstack.evaluate._report import eval_tests_report, scope_report, score_report
 from dlstack.lifecycle import lifecycle_report
 

@@ -76,9 +76,17 @@ def mnist_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_package(result, run_dir / "models", "digits", sample=x_test[:8])
 
 
+FEEDBACK_KEY = "a-predict-key-for-the-page"
+
+
 @pytest.fixture
 def page_url(mnist_package: Path, digits8_project: Project) -> Iterator[str]:
-    cfg = serve_config(log_predictions=True)
+    import hashlib
+
+    # /feedback needs a key by default: the page asks for it when the server says so.
+    digest = hashlib.sha256(FEEDBACK_KEY.encode()).hexdigest()
+    keys = [{"name": "page", "role": "predict", "sha256": digest}]
+    cfg = serve_config(log_predictions=True, api_keys=keys)
     with live_server(create_app([mnist_package], config=cfg, project=digits8_project)) as url:
         yield url
 
@@ -128,11 +136,19 @@ def test_draw_a_digit_and_see_the_answer_then_flag_it(browser_tools, page_url: s
                 assert shown == digit, f"drew {digit}, the page shows {shown}"
                 assert "confidence" in page.inner_text("#confidence")
                 assert page.locator("#topk .bar").count() == 3
-            # "This is wrong": the drawing goes to the labeling queue.
+            # "This is wrong": the drawing goes to the labeling queue, once the page has
+            # the key the server asks for (prediction needed none).
             page.click("#wrong")
             page.select_option("#correct", "1")
             page.click("#send")
             page.wait_for_function("document.querySelector('#status').textContent.length > 0")
+            assert "needs a predict API key" in page.inner_text("#status")
+            assert page.locator("#keybox").is_visible()
+            page.fill("#key", FEEDBACK_KEY)
+            page.click("#send")  # the same drawing, the same answer, now with the key
+            page.wait_for_function(
+                "document.querySelector('#status').textContent.includes('queued')"
+            )
             assert "queued for labeling" in page.inner_text("#status")
         finally:
             browser.close()

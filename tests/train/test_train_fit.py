@@ -191,6 +191,26 @@ def test_resume_true_takes_the_latest_run(shared_root: Path, digits8: Snapshot) 
     assert load_run(project_in(shared_root)).run_id == latest.run_id  # latest by default
 
 
+def test_run_json_from_before_typed_records_still_resumes(
+    tmp_path: Path, digits8: Snapshot
+) -> None:
+    old = fit(project_in(tmp_path, epochs=1), digits8, progress=False)
+    run_file = old.run_dir / "run.json"
+    record = json.loads(run_file.read_text())
+    assert (record["kind"], record["schema_version"]) == ("run", 1)  # a typed RunRecord
+    # What dlstack wrote before typed records: "schema": 1, neither kind nor schema_version.
+    legacy = {k: v for k, v in record.items() if k not in ("kind", "schema_version")}
+    run_file.write_text(json.dumps({"schema": 1, **legacy}))
+    resumed = fit(project_in(tmp_path, epochs=2), digits8, resume=old.run_id, progress=False)
+    assert resumed.run_id == old.run_id and [r["epoch"] for r in resumed.history] == [1, 2]
+    rewritten = json.loads(run_file.read_text())
+    assert rewritten["kind"] == "run" and "schema" not in rewritten  # upgraded on write
+    # A schema this dlstack does not know is refused, naming the file and the fix.
+    run_file.write_text(json.dumps({"schema": 2, **legacy}))
+    with pytest.raises(ModelError, match=r"run\.json is not a valid run record.*train a new"):
+        load_run(project_in(tmp_path), old.run_id)
+
+
 def test_resume_errors_say_what_to_do(
     tmp_path: Path, shared_root: Path, digits8: Snapshot, trained: tuple[Project, TrainResult]
 ) -> None:

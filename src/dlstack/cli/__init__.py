@@ -10,9 +10,8 @@ import warnings
 from typing import TextIO
 
 import typer
-from rich.markup import escape
 
-from dlstack.cli._common import err_console
+from dlstack.cli._common import err_console, styled
 from dlstack.errors import DlstackError, DlstackWarning
 
 __all__ = ["TRAIN_EXTRA_MODULES", "app", "main"]
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except DlstackError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(styled("[bold red]error:[/] {e}", e=e), soft_wrap=True)
         sys.exit(e.exit_code)
     except ModuleNotFoundError as e:
         root = (e.name or "").split(".")[0]
@@ -66,9 +65,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         # The base install serves without torch; a verb that trains says what to install.
         err_console.print(
-            f"[bold red]error:[/] this command needs {root}, which the base install leaves "
-            f"out; install the training extra: pip install 'dlstack\\[train]'",
-            highlight=False,
+            styled(
+                "[bold red]error:[/] this command needs {root}, which the base install leaves "
+                "out; install the training extra: {fix}",
+                root=root,
+                fix="pip install 'dlstack[train]'",
+            ),
             soft_wrap=True,
         )
         sys.exit(2)
@@ -87,7 +89,6 @@ def _show_warning(
 ) -> None:
     """dlstack's own warnings as one readable line; anything else as Python prints it."""
     if issubclass(category, DlstackWarning):
-        text = escape(str(message))
-        err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+        err_console.print(styled("[yellow]warning:[/] {text}", text=message), soft_wrap=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)

@@ -1,4 +1,10 @@
-"""What every CLI module shares: consoles, the project option, small table helpers."""
+"""What every CLI module shares: consoles, the project option, small table helpers.
+
+Text that dlstack prints comes from users and from stored data (commit messages, file
+names, tags, query results, error messages quoting them): the consoles never read it as
+rich markup or emoji codes (`-m "fix [/x] labels"` once broke `data log` for everyone).
+Styling is opt-in with :func:`styled`, which escapes every value it is given.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,24 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dlstack.config import Project, load_project
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+
+def styled(template: str, **values: Any) -> Text:
+    """``template``'s rich markup with ``values`` inserted as plain text.
+
+    >>> styled("[bold]{name}[/]", name="[/x]").plain
+    '[/x]'
+    """
+    return Text.from_markup(template.format(**{k: escape(str(v)) for k, v in values.items()}))
+
 
 ProjectOpt = Annotated[
     Path,
@@ -31,11 +49,13 @@ def open_project(path: Path) -> Project:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+    """A table whose title, headers and cells are plain text (a ``Text`` cell keeps its
+    style: make it with :func:`styled`)."""
+    t = Table(title=Text(title), title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c)
+        t.add_column(Text(c))
     for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+        t.add_row(*[v if isinstance(v, Text) else Text(fmt(v)) for v in r])
     return t
 
 

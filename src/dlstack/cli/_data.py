@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from dlstack.config import Project
     from dlstack.data import DataRepo
 
-from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, table
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, styled, table
 
 app = typer.Typer(
     help="Version the data: ingest, commit, log, show, checkout.", no_args_is_help=True
@@ -52,10 +52,14 @@ def commit(
         head = repo.head()
         console.print(f"nothing to commit: the data equals version {head.short if head else '-'}")
         return
+    counts = ", ".join(f"{k} {v}" for k, v in version.counts.items())
     console.print(
-        f"committed version [bold]{version.short}[/] ({version.n_examples} examples: "
-        + ", ".join(f"{k} {v}" for k, v in version.counts.items())
-        + ")"
+        styled(
+            "committed version [bold]{short}[/] ({n} examples: {counts})",
+            short=version.short,
+            n=version.n_examples,
+            counts=counts,
+        )
     )
 
 

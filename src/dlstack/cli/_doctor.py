@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, table
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, styled, table
 
 if TYPE_CHECKING:
     from dlstack.doctor import Report
@@ -80,7 +80,7 @@ def doctor(
         if status is not None:
             status.stop()
     print_report(report)
-    console.print(f"report: [bold]{html}[/]")
+    console.print(styled("report: [bold]{html}[/]", html=html))
     if not report.healthy:
         raise typer.Exit(1)
 
@@ -146,10 +146,14 @@ def _progress(quiet: bool) -> tuple[Any, Any]:
 def print_report(report: Report) -> None:
     """The verdict, the findings (most severe first), the plan, the bias-variance table."""
     head = report.summary().splitlines()[0]
-    console.print(f"[bold {'green' if report.healthy else 'red'}]{head}[/]")
+    color = "green" if report.healthy else "red"
+    console.print(styled(f"[bold {color}]{{head}}[/]", head=head))
     active = [f for f in report.ranked() if f.severity != "info"]
     if active:
-        rows = [[f"[{_STYLE[f.severity]}]{f.severity}[/]", f.code, f.title] for f in active]
+        rows = [
+            [styled(f"[{_STYLE[f.severity]}]{{s}}[/]", s=f.severity), f.code, f.title]
+            for f in active
+        ]
         console.print(table("findings", ["severity", "code", "what"], rows))
     plan = [[str(i), s.title, "; ".join(s.actions[:2])] for i, s in enumerate(report.plan, 1)]
     console.print(table("plan", ["", "step", "first actions"], plan))
@@ -160,4 +164,4 @@ def print_report(report: Report) -> None:
         ]
         console.print(table("bias-variance", ["", "error", "how"], rows))
     for line in report.skipped:
-        console.print(f"[dim]skipped {line}[/]")
+        console.print(styled("[dim]skipped {line}[/]", line=line))

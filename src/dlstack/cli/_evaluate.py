@@ -3,20 +3,16 @@ production readiness (the evaluate stage beyond `dlstack evaluate`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from dlstack.cli._common import ProjectOpt, QuietOpt, console, fmt, open_project, table
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, fmt, open_project, styled, table
 from dlstack.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
     from dlstack.evaluate import EvalTestReport, EvaluationDetails, ScopeResult, TestScore
-
-SCOPE_DIR = "scope"  # under .dlstack/: scope.json, scope.html
 
 
 def register(app: typer.Typer) -> None:
@@ -48,9 +44,9 @@ def scope(
     quiet: QuietOpt = False,
 ) -> None:
     """Feasibility: learning curve on growing data fractions, data needed, compute cost."""
+    from dlstack.data import snapshot_for
     from dlstack.evaluate import scope as run_scope
-    from dlstack.evaluate import scope_report
-    from dlstack.lifecycle import snapshot_for
+    from dlstack.evaluate import scope_report, write_scope_record
 
     proj = open_project(project)
     try:
@@ -79,13 +75,12 @@ def scope(
         gpu_table=str(gpus) if gpus else None,
         on_point=on_point,
     )
-    record = result.to_dict()
-    folder = proj.state_dir / SCOPE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "scope.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    html = scope_report(folder / "scope.html", record, project_name=proj.config.project.name)
+    path = write_scope_record(proj, result)
+    html = scope_report(
+        path.with_suffix(".html"), result.to_dict(), project_name=proj.config.project.name
+    )
     print_scope(result)
-    console.print(f"report: [bold]{html}[/]")
+    console.print(styled("report: [bold]{html}[/]", html=html))
 
 
 def print_scope(result: ScopeResult) -> None:
@@ -111,12 +106,13 @@ def print_scope(result: ScopeResult) -> None:
     if result.needed is not None:
         color = "green" if result.needed.reachable else "red"
         console.print(
-            f"[{color}]requirement accuracy {result.requirement:.2%}:[/] "
-            f"{escape(result.needed.describe())}",
-            highlight=False,
+            styled(
+                f"[{color}]requirement accuracy {result.requirement:.2%}:[/] {{needed}}",
+                needed=result.needed.describe(),
+            )
         )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        console.print(styled("[yellow]note:[/] {note}", note=note))
     c = result.compute
     if c is not None:
         console.print(
@@ -130,7 +126,7 @@ def print_scope(result: ScopeResult) -> None:
                 ["GPU", "s/epoch", "total", "USD", "x faster", "bound"],
                 [
                     [
-                        escape(r.gpu.name),
+                        r.gpu.name,
                         duration(r.seconds_per_epoch),
                         duration(r.seconds_total),
                         f"{r.usd_total:.4f}",
@@ -173,11 +169,11 @@ def test_package(
 def print_tests(report: EvalTestReport) -> None:
     rows = [
         [
-            "[green]held[/]" if c.passed else "[red]FAILED[/]",
-            escape(c.name),
+            styled("[green]held[/]") if c.passed else styled("[red]FAILED[/]"),
+            c.name,
             fmt(c.measured),
             fmt(c.limit),
-            escape(c.detail),
+            c.detail,
         ]
         for c in report.checks
     ]
@@ -215,19 +211,19 @@ def score(
         path.with_suffix(".html"), result.to_dict(), project_name=proj.config.project.name
     )
     print_score(result)
-    console.print(f"report: [bold]{html}[/]")
+    console.print(styled("report: [bold]{html}[/]", html=html))
     if minimum is not None and result.final < minimum:
         raise CheckFailed(f"ML Test Score {result.final:g} is below the required {minimum:g}")
 
 
 def print_score(result: TestScore) -> None:
-    marks = {1.0: "[green]1[/]", 0.5: "[yellow]0.5[/]", 0.0: "[dim]0[/]"}
+    marks = {1.0: styled("[green]1[/]"), 0.5: styled("[yellow]0.5[/]"), 0.0: styled("[dim]0[/]")}
     console.print(
         table(
             "ML Test Score",
             ["points", "id", "evidence / what to add"],
             [
-                [marks.get(x.points, str(x.points)), x.id, escape(x.evidence or f"add: {x.advice}")]
+                [marks.get(x.points, str(x.points)), x.id, x.evidence or f"add: {x.advice}"]
                 for x in result.lines
             ],
         )
@@ -235,25 +231,29 @@ def print_score(result: TestScore) -> None:
     sums = ", ".join(f"{k} {v:g}" for k, v in result.sections.items())
     console.print(f"sections: {sums}", highlight=False)
     console.print(
-        f"[bold]final score {result.final:g}[/] (lowest section): {escape(result.band)}",
-        highlight=False,
+        styled(
+            f"[bold]final score {result.final:g}[/] (lowest section): {{band}}", band=result.band
+        )
     )
 
 
 def print_details(details: EvaluationDetails) -> None:
     """The objective, reference points and operating threshold (for `dlstack evaluate`)."""
     s = details.model_score
+    verdict = "[green](meets constraints)[/]" if s.feasible else "[red]({violations})[/]"
     console.print(
-        f"objective: {escape(details.objective.describe())} -> {s.value:.4f} "
-        + ("[green](meets constraints)[/]" if s.feasible else f"[red]({escape(s.describe())})[/]"),
-        highlight=False,
+        styled(
+            f"objective: {{objective}} -> {s.value:.4f} {verdict}",
+            objective=details.objective.describe(),
+            violations=s.describe(),
+        )
     )
     rows = [
         [
-            escape(ref.name),
+            ref.name,
             ref.kind,
-            escape(", ".join(f"{k} {v:.4f}" for k, v in ref.metrics.items())),
-            escape(verdict),
+            ", ".join(f"{k} {v:.4f}" for k, v in ref.metrics.items()),
+            verdict,
         ]
         for ref, _, verdict in details.reference_rows()
     ]
@@ -262,7 +262,7 @@ def print_details(details: EvaluationDetails) -> None:
     t = details.threshold
     if t is not None:
         console.print(
-            f"operating threshold for {escape(repr(t.positive_label))}: {t.threshold:.4f} "
+            f"operating threshold for {t.positive_label!r}: {t.threshold:.4f} "
             f"(precision "
             f"{t.metrics['precision']:.4f}, recall {t.metrics['recall']:.4f})",
             highlight=False,

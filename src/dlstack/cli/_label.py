@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dlstack.cli._common import ProjectOpt, console, err_console, open_project, table
+from dlstack.cli._common import ProjectOpt, console, err_console, open_project, styled, table
 
 if TYPE_CHECKING:
     from dlstack.config import Project
@@ -67,8 +67,11 @@ def serve(
     proj = open_project(project)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(
-            f"[yellow]warning:[/] listening on {host}: tokens cross the network "
-            f"unencrypted unless a TLS proxy is in front"
+            styled(
+                "[yellow]warning:[/] listening on {host}: tokens cross the network "
+                "unencrypted unless a TLS proxy is in front",
+                host=host,
+            )
         )
     console.print(
         f"labeling {proj.config.project.name} on http://{host}:{port}/ (Ctrl-C to "
@@ -157,7 +160,9 @@ def _author() -> str:
 
 
 def _print_token(name: str, role: str, token: str) -> None:
-    console.print(f"{role} [bold]{name}[/]; token (shown once, keep it secret):", highlight=False)
+    console.print(
+        styled("{role} [bold]{name}[/]; token (shown once, keep it secret):", role=role, name=name)
+    )
     print(token)  # plain stdout: easy to pipe, never wrapped
     console.print(
         f"sign in at http://127.0.0.1:8765/#token={token}", highlight=False, soft_wrap=True

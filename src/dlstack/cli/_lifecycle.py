@@ -8,10 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dlstack.cli._common import ProjectOpt, QuietOpt, console, err_console, open_project, table
+from dlstack.cli._common import (
+    ProjectOpt,
+    QuietOpt,
+    console,
+    err_console,
+    open_project,
+    styled,
+    table,
+)
 
 if TYPE_CHECKING:
     from dlstack.data import IngestReport
+    from dlstack.evaluate import EvaluationDetails
 
 
 def register(app: typer.Typer) -> None:
@@ -71,6 +80,7 @@ def run_lifecycle(
         out.evaluation,
         out.baselines,
         title=f"test set of data version {out.version.short} ({out.evaluation.n} examples)",
+        details=out.details,
     )
     console.print(
         table(
@@ -81,7 +91,7 @@ def run_lifecycle(
         )
     )
     console.print(f"model package: {out.package}")
-    console.print(f"report: [bold]{out.report}[/]")
+    console.print(styled("report: [bold]{path}[/]", path=out.report))
 
 
 def ui(
@@ -109,8 +119,16 @@ def print_ingest(report: IngestReport) -> None:
         err_console.print(f"  ... and {len(report.rejected) - 20} more")
 
 
-def print_evaluation(evaluation: Any, baselines: list[Any], *, title: str) -> None:
+def print_evaluation(
+    evaluation: Any,
+    baselines: list[Any],
+    *,
+    title: str,
+    details: EvaluationDetails | None = None,
+) -> None:
+    """The model and its baselines; the verdicts are the objective's ranking (``details``,
+    else the default objective's)."""
     from dlstack.lifecycle import SUMMARY_HEADERS, summary_rows
 
-    rows = [list(r) for r in summary_rows(evaluation, baselines)]
+    rows = [list(r) for r in summary_rows(evaluation, baselines, details)]
     console.print(table(title, list(SUMMARY_HEADERS), rows))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, table
+from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, styled, table
 from dlstack.cli._lifecycle import print_evaluation
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run id (default: the latest run).")]
@@ -31,7 +31,7 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Train with the practice's defaults on a data version; tracked in MLflow."""
-    from dlstack.lifecycle import snapshot_for
+    from dlstack.data import snapshot_for
     from dlstack.train import fit
 
     proj = open_project(project)
@@ -56,7 +56,8 @@ def train(
 
 def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
     """Test-set metrics of a run beside the majority-class and logistic-regression baselines."""
-    from dlstack.lifecycle import evaluate_run, snapshot_for
+    from dlstack.data import snapshot_for
+    from dlstack.lifecycle import details_of, evaluate_run
     from dlstack.train import load_run
 
     proj = open_project(project)
@@ -68,12 +69,14 @@ def evaluate(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOp
         baselines,
         title=f"run {result.run_id} on data version "
         f"{version.short} (test, {evaluation.n} examples)",
+        details=details_of(proj, evaluation, baselines),  # verdicts by the project's objective
     )
 
 
 def export(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt = False) -> None:
     """Export a run as a model package (model.onnx + model.json), checked against torch."""
-    from dlstack.lifecycle import evaluate_run, export_run, snapshot_for
+    from dlstack.data import snapshot_for
+    from dlstack.lifecycle import evaluate_run, export_run
     from dlstack.train import load_run
 
     proj = open_project(project)
@@ -94,7 +97,8 @@ def predict(
 
     pkg = load_package(package)
     preds = pkg.predict_images(list(images), top_k=top_k)
-    console.print(f"[dim]{pkg.spec.name} v{pkg.spec.version}: image, label, confidence[/]")
+    header = f"{pkg.spec.name} v{pkg.spec.version}: image, label, confidence"
+    console.print(styled("[dim]{header}[/]", header=header))
     for path, p in zip(images, preds, strict=True):
         others = "  ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
         # One line per image, never wrapped: scripts can split it on whitespace.
@@ -104,4 +108,4 @@ def predict(
             highlight=False,
         )
         for notice in p.notices:
-            console.print(f"  [dim]note: {notice}[/]", soft_wrap=True, highlight=False)
+            console.print(styled("  [dim]note: {notice}[/]", notice=notice), soft_wrap=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dlstack.cli._common import ProjectOpt, console, table
+from dlstack.cli._common import ProjectOpt, console, styled, table
 from dlstack.errors import ConfigError, DataError
 
 
@@ -148,7 +148,7 @@ def monitor(
     path = out or proj.state_dir / "monitor" / f"{report.model}.html"
     report.write_html(path)
     if report.note:
-        console.print(f"[yellow]{report.note}[/]", highlight=False, soft_wrap=True)
+        console.print(styled("[yellow]{note}[/]", note=report.note), soft_wrap=True)
     else:
         console.print(
             table(

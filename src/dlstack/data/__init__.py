@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dlstack.data._snapshot import Snapshot, SnapshotDamaged, SplitArrays
     from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
     from dlstack.data._store import ObjectStore
-    from dlstack.data._versions import DataRepo, Integrity, Version
+    from dlstack.data._versions import DataRepo, Integrity, Version, snapshot_for
 
 _HOME = {
     "SPLITS": "_splits",
@@ -37,6 +37,7 @@ _HOME = {
     "SnapshotDamaged": "_snapshot",
     "SplitArrays": "_snapshot",
     "Version": "_versions",
+    "snapshot_for": "_versions",
     "assign_splits": "_splits",
     "create_labeling_app": "_labeling_app",
     "lineage": "_lineage",
@@ -64,6 +65,7 @@ __all__ = [
     "lineage",
     "load_builtin",
     "serve_labeling",
+    "snapshot_for",
     "stratified_subset",
 ]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
 from dlstack.errors import DataError
-from dlstack.records import atomic_dir, write_atomic
+from dlstack.records import atomic_dir, sha256_file, write_atomic
 
 __all__ = ["Snapshot", "SnapshotDamaged", "SplitArrays"]
 
@@ -143,7 +143,8 @@ class Snapshot:
             files = {}
             for name, array in arrays.items():
                 np.save(tmp / name, array)
-                files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+                file = tmp / name
+                files[name] = {"size": file.stat().st_size, "sha256": sha256_file(file)}
             meta = {
                 "format": _FORMAT,
                 "version": self.version,
@@ -214,14 +215,6 @@ class SnapshotDamaged(DataError):
 _STAMP = ".verified.json"  # files' (size, mtime, inode) when their hash last matched
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _fingerprint(path: Path) -> list[int]:
     st = path.stat()
     return [st.st_size, st.st_mtime_ns, st.st_ino]
@@ -250,7 +243,7 @@ def _verify(folder: Path, files: dict[str, dict[str, object]]) -> None:
             )
         if stamps.get(name) == _fingerprint(file):
             continue  # unchanged since its hash last matched
-        if _sha256(file) != want.get("sha256"):
+        if sha256_file(file) != want.get("sha256"):
             raise SnapshotDamaged(f"snapshot {folder}: {name} was changed since it was written")
         changed = True
     if changed:

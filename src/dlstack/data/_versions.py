@@ -38,7 +38,7 @@ from dlstack.inputs import decode_pixels
 if TYPE_CHECKING:
     from dlstack.config import Project
 
-__all__ = ["DataRepo", "Integrity", "Version"]
+__all__ = ["DataRepo", "Integrity", "Version", "snapshot_for"]
 
 HEAD = "HEAD"
 _TAG = "tag:"  # tags live in refs beside HEAD, under this prefix
@@ -510,6 +510,29 @@ class DataRepo:
         )
         snap.save(path)
         return version, Snapshot.load(path)
+
+
+def snapshot_for(
+    project: Project, ref: str = "HEAD", *, steps: bool | None = None, progress: bool = True
+) -> tuple[Version, Snapshot]:
+    """Check out a data version (HEAD by default) for a stage that needs the arrays.
+
+    ``ref`` may be a run's data version, ``<id>+<step>...`` when data steps made it; the
+    declared steps run (cached) when ``steps`` is True, or by default when ``ref`` says so.
+    """
+    repo = DataRepo.open(project)
+    try:
+        if repo.head() is None:
+            raise DataError(
+                "the project has no data version yet; run `dlstack data ingest` "
+                "and `dlstack data commit -m MSG` (or `dlstack run`)"
+            )
+        version, snapshot = repo.checkout(ref.split("+", 1)[0], progress=progress)
+        if steps if steps is not None else "+" in ref:
+            snapshot, _ = repo.run_steps(snapshot, project)
+        return version, snapshot
+    finally:
+        repo.close()
 
 
 @dataclass(frozen=True)

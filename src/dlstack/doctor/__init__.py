@@ -13,8 +13,9 @@ training and the bias-variance decomposition) and answers in plain words with nu
 >>> [f.code for f in report.findings if f.severity == "error"]
 ['wont-run']
 
-Names resolve lazily: ``import dlstack.doctor`` does not import torch until a name that
-needs it is used.
+The examination's result is saved as ``report.json``, a :class:`DoctorRecord` (torch-free,
+read by `dlstack score`). Names resolve lazily: ``import dlstack.doctor`` does not import
+torch until a name that needs it is used.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ if TYPE_CHECKING:
     from dlstack.doctor._lr_range import LR_END, LR_START
     from dlstack.doctor._plan import PlanStep
     from dlstack.doctor._project import examine_file, examine_project, load_case_file
+    from dlstack.doctor._record import DOCTOR_RECORD, DoctorRecord
     from dlstack.doctor._report import Report
     from dlstack.doctor._runner import DEFAULT_BUDGET_S, examine
 
 _HOME = {
     "CATALOG": "_findings",
+    "DOCTOR_RECORD": "_record",
+    "DoctorRecord": "_record",
     "Finding": "_findings",
     "PlanStep": "_plan",
     "Report": "_report",
@@ -53,8 +57,10 @@ __all__ = [
     "DEFAULT_BUDGET_S",
     "DEFAULT_LR",
     "DEFAULT_OPTIMIZER",
+    "DOCTOR_RECORD",
     "LR_END",
     "LR_START",
+    "DoctorRecord",
     "Finding",
     "PlanStep",
     "Report",

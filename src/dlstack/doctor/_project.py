@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlstack.doctor._record import DOCTOR_RECORD
 from dlstack.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -25,9 +26,8 @@ if TYPE_CHECKING:
     from dlstack.data import Snapshot
     from dlstack.doctor._report import Report
 
-__all__ = ["DOCTOR_DIR", "examine_file", "examine_project", "load_case_file"]
+__all__ = ["examine_file", "examine_project", "load_case_file"]
 
-DOCTOR_DIR = "doctor"  # under the project's .dlstack/
 FILE_OPTIONS = ("task", "human_error", "optimizer", "lr", "batch_size")
 
 
@@ -108,24 +108,15 @@ def examine_project(
     )
     report.settings["data_version"] = snapshot.version
     report.settings["architecture"] = cfg.model.architecture
-    out = Path(out_dir) if out_dir is not None else project.state_dir / DOCTOR_DIR
-    report.to_json(out / "report.json")
+    out = Path(out_dir) if out_dir is not None else project.doctor_dir
+    report.to_json(out / DOCTOR_RECORD)
     return report, report.to_html(out / "report.html")
 
 
 def _head_snapshot(project: Project) -> Snapshot:
-    from dlstack.data import DataRepo
+    from dlstack.data import snapshot_for
 
-    repo = DataRepo.open(project)
-    try:
-        if repo.head() is None:
-            raise DataError(
-                "the project has no data version yet; run `dlstack data ingest` "
-                "and `dlstack data commit -m MSG` (or `dlstack run`)"
-            )
-        return repo.checkout("HEAD", progress=False)[1]  # the CLI shows its own status line
-    finally:
-        repo.close()
+    return snapshot_for(project, progress=False)[1]  # the CLI shows its own status line
 
 
 def load_case_file(path: str | Path) -> dict[str, Any]:

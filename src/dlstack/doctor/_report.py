@@ -18,11 +18,10 @@ from dlstack.doctor._bias_variance import BiasVariance
 from dlstack.doctor._findings import Finding, sort_key
 from dlstack.doctor._html import write_html
 from dlstack.doctor._plan import PlanStep, make_plan
-from dlstack.records import write_atomic
+from dlstack.doctor._record import DoctorRecord
+from dlstack.records import write_record
 
 __all__ = ["Report"]
-
-SCHEMA = 1
 
 
 @dataclass
@@ -64,10 +63,18 @@ class Report:
 
     # -- output ---------------------------------------------------------------------------
 
+    def to_record(self) -> DoctorRecord:
+        """The report as the typed record ``report.json`` holds (numbers rounded, NaN null)."""
+        return DoctorRecord.model_validate(self._data())
+
     def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data: what ``to_json`` writes."""
+        data: dict[str, Any] = self.to_record().model_dump(mode="json")
+        return data
+
+    def _data(self) -> dict[str, Any]:
         return _clean(
             {
-                "schema": SCHEMA,
                 "healthy": self.healthy,
                 "findings": [f.to_dict() for f in self.findings],
                 "plan": [s.to_dict() for s in self.plan],
@@ -83,11 +90,12 @@ class Report:
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The report as JSON (NaN and inf become null); also written to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        """The report as JSON (NaN and inf become null); also written to ``path`` if given,
+        as a :class:`DoctorRecord` (atomically)."""
+        record = self.to_record()
         if path is not None:
-            write_atomic(path, text + "\n")
-        return text
+            write_record(path, record)
+        return json.dumps(record.model_dump(mode="json"), indent=2, allow_nan=False)
 
     def to_html(self, path: str | Path) -> Path:
         """A self-contained HTML page: findings first (most severe first), the plan, then

@@ -14,7 +14,6 @@ where `dlstack score` finds the simpler-model comparison.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlstack.errors import ConfigError
+from dlstack.evaluate._records import EvaluationRecord, plain
+from dlstack.layout import EVALUATION_FILE
 from dlstack.objective import Objective, Ranked, Score
+from dlstack.records import write_record
 
 if TYPE_CHECKING:
     from dlstack.config import Project
@@ -33,7 +35,13 @@ if TYPE_CHECKING:
     from dlstack.evaluate._slices import SliceResult
     from dlstack.evaluate._threshold import ThresholdChoice
 
-__all__ = ["MODEL", "EvaluationDetails", "evaluation_details", "write_evaluation_record"]
+__all__ = [
+    "MODEL",
+    "EvaluationDetails",
+    "evaluation_details",
+    "evaluation_record",
+    "write_evaluation_record",
+]
 
 MODEL = "model"  # the model's row name among the baselines
 
@@ -227,21 +235,16 @@ def write_evaluation_record(
     run_dir: str | Path, details: EvaluationDetails, baselines: Sequence[BaselineResult]
 ) -> Path:
     """``run_dir/evaluation.json``: objective, ranking, baselines, references, slices."""
-    from dlstack.evaluate._mltestscore import EVALUATION_RECORD
-    from dlstack.report import write_atomic
+    return write_record(Path(run_dir) / EVALUATION_FILE, evaluation_record(details, baselines))
 
-    path = Path(run_dir) / EVALUATION_RECORD
-    record = {"schema": 1, "split": details.split, **details.to_dict(baselines)}
-    return write_atomic(path, json.dumps(record, indent=2, default=_json) + "\n")
+
+def evaluation_record(
+    details: EvaluationDetails, baselines: Sequence[BaselineResult]
+) -> EvaluationRecord:
+    """The typed record of ``details`` (what ``evaluation.json`` holds)."""
+    data = {"split": details.split, **details.to_dict(baselines)}
+    return EvaluationRecord.model_validate(plain(data))
 
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
-
-
-def _json(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

@@ -25,17 +25,15 @@ A test, for example::
         assert (before != after).mean() <= 0.05
 
 Without a package the fixtures skip the test, saying why. When any test used them, the
-session's counts are written to ``.dlstack/tests/pytest-<time>.json`` in the project,
-where `dlstack score` finds them.
+session's counts are written (atomically, a :class:`~dlstack.evaluate.PytestRecord`) to
+``.dlstack/tests/pytest-<time>.json`` in the project, where `dlstack score` finds them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,7 +95,7 @@ def dlstack_package(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def dlstack_data(pytestconfig: pytest.Config, dlstack_package: Any) -> Any:
     """The test split of the package's data version, with example metadata."""
-    from dlstack.evaluate._evaltests import eval_data
+    from dlstack.evaluate._eval_data import eval_data
 
     project = _project(pytestconfig)
     split = pytestconfig.getoption("--dlstack-split", default=None) or project.config.tests.split
@@ -122,7 +120,7 @@ def dlstack_predict(dlstack_package: Any) -> Callable[[np.ndarray], np.ndarray]:
 @pytest.fixture(scope="session")
 def dlstack_metrics(dlstack_package: Any, dlstack_data: Any) -> dict[str, float]:
     """Every metric of the package on ``dlstack_data``, by name (``recall[7]`` too)."""
-    from dlstack.evaluate._evaltests import package_metrics
+    from dlstack.evaluate._package_eval import package_metrics
 
     values, _, _ = package_metrics(dlstack_package, dlstack_data)
     return values
@@ -146,14 +144,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         project = _project(session.config)
     except Exception:  # not inside a project: the tests still ran, there is nowhere to write
         return
+    from dlstack.evaluate._records import PYTEST_PREFIX, PytestRecord
+    from dlstack.records import write_record
+
     stamp = datetime.now(UTC)
-    record = {
-        "kind": "pytest",
-        "created": stamp.isoformat(timespec="seconds"),
-        "package": _option(session.config, "--dlstack-package", PACKAGE_ENV),
-        **counts,
-    }
-    folder = project.state_dir / "tests"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = Path(folder) / f"pytest-{stamp:%Y%m%d-%H%M%S-%f}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    record = PytestRecord.model_validate(
+        {
+            "created": stamp.isoformat(timespec="seconds"),
+            "package": _option(session.config, "--dlstack-package", PACKAGE_ENV),
+            **counts,
+        }
+    )
+    write_record(project.tests_dir / f"{PYTEST_PREFIX}{stamp:%Y%m%d-%H%M%S-%f}.json", record)

@@ -131,7 +131,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     if not data:
         raise DataError("empty or unreadable file (or a link out of the source folder)")
     try:
-        image, _ = decode_image(data, name="image", max_pixels=max_pixels)
+        image, _ = decode_image(data, name="the file", max_pixels=max_pixels)
     except DataError as e:
         raise DataError(f"not a readable image ({e})") from None
     if image.mode not in STORED_MODES:

@@ -7,23 +7,19 @@
 functions below it. :func:`lifecycle_report` writes the run's ``report.html``.
 """
 
-from dlstack.lifecycle._report import (
-    DEFAULT_MAX_MISTAKES,
-    SUMMARY_HEADERS,
-    lifecycle_report,
-    summary_rows,
-)
+from dlstack.lifecycle._report import DEFAULT_MAX_MISTAKES, lifecycle_report
 from dlstack.lifecycle._run import (
     DEFAULT_DOCTOR_BUDGET_S,
     LifecycleResult,
     check_run,
+    details_of,
     evaluate_run,
     export_run,
     prepare_data,
     run,
-    snapshot_for,
     write_report,
 )
+from dlstack.lifecycle._verdicts import SUMMARY_HEADERS, summary_rows
 
 __all__ = [
     "DEFAULT_DOCTOR_BUDGET_S",
@@ -31,12 +27,12 @@ __all__ = [
     "SUMMARY_HEADERS",
     "LifecycleResult",
     "check_run",
+    "details_of",
     "evaluate_run",
     "export_run",
     "lifecycle_report",
     "prepare_data",
     "run",
-    "snapshot_for",
     "summary_rows",
     "write_report",
 ]

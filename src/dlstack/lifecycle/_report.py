@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlstack.lifecycle._verdicts import MODEL_ROW, default_details, verdict
 from dlstack.report import (
     HtmlReport,
     Kind,
@@ -26,51 +27,9 @@ if TYPE_CHECKING:
     from dlstack.evaluate import BaselineResult, Evaluation, EvaluationDetails
     from dlstack.train import TrainResult
 
-__all__ = ["DEFAULT_MAX_MISTAKES", "SUMMARY_HEADERS", "lifecycle_report", "summary_rows"]
+__all__ = ["DEFAULT_MAX_MISTAKES", "lifecycle_report"]
 
 DEFAULT_MAX_MISTAKES = 24  # a 4x6 grid: enough to see patterns, small enough to look at
-SUMMARY_HEADERS = ("predictor", "accuracy", "macro F1", "n", "verdict")
-MODEL_ROW = "model"
-
-
-def beats(model: Mapping[str, float], baseline: Mapping[str, float]) -> bool:
-    """The model beats a baseline if it is better on both accuracy and macro F1."""
-    return model["accuracy"] > baseline["accuracy"] and model["f1_macro"] > baseline["f1_macro"]
-
-
-def summary_rows(
-    evaluation: Evaluation, baselines: Sequence[BaselineResult]
-) -> list[tuple[str, ...]]:
-    """The model and each baseline as rows of strings, headed by ``SUMMARY_HEADERS``.
-
-    For the CLI: ``table.add_row(*row)`` for each row into a rich Table. A baseline the model
-    does not beat has a verdict starting with ``NOT BEATEN``.
-    """
-    m = evaluation.metrics
-    rows: list[tuple[str, ...]] = [
-        (MODEL_ROW, f"{m['accuracy']:.4f}", f"{m['f1_macro']:.4f}", str(evaluation.n), "")
-    ]
-    for b in baselines:
-        rows.append(
-            (
-                b.name,
-                f"{b.metrics['accuracy']:.4f}",
-                f"{b.metrics['f1_macro']:.4f}",
-                str(b.scores.n),
-                _verdict(m, b.metrics),
-            )
-        )
-    return rows
-
-
-def _verdict(model: Mapping[str, float], baseline: Mapping[str, float]) -> str:
-    gain = 100 * (model["accuracy"] - baseline["accuracy"])
-    if beats(model, baseline):
-        return f"beaten by {gain:+.1f} accuracy points"
-    return (
-        f"NOT BEATEN: model accuracy {model['accuracy']:.4f} vs {baseline['accuracy']:.4f}, "
-        f"macro F1 {model['f1_macro']:.4f} vs {baseline['f1_macro']:.4f}"
-    )
 
 
 def lifecycle_report(
@@ -99,16 +58,17 @@ def lifecycle_report(
     """
     from dlstack import evaluate as sections
 
+    ranking = details if details is not None else default_details(evaluation, baselines)
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = HtmlReport(
         f"{project_name}: lifecycle report",
         f"data version {data_version} · run {result.run_id} · {created}",
     )
-    _summary(report, evaluation, baselines)
+    _summary(report, evaluation, baselines, ranking)
     if details is not None or eval_tests is not None or test_score is not None:
         _summary_more(report.sections[-1], details, eval_tests, test_score)
     _data(report, data_version, snapshot_counts, evaluation)
-    _baselines(report, evaluation, baselines)
+    _baselines(report, evaluation, baselines, ranking)
     if details is not None:
         sections.references_section(report, details)
         sections.objective_section(report, details)
@@ -167,14 +127,27 @@ def _summary_more(
         )
 
 
-def _summary(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineResult]) -> None:
+def _summary(
+    report: HtmlReport,
+    ev: Evaluation,
+    baselines: Sequence[BaselineResult],
+    details: EvaluationDetails,
+) -> None:
     s = report.section("Summary")
     m = ev.metrics
     s.paragraph(
         f"Accuracy {m['accuracy']:.4f} and macro F1 {m['f1_macro']:.4f} on the "
         f"{ev.split} split ({ev.n:,} examples)."
     )
-    not_beaten = [b.name for b in baselines if not beats(m, b.metrics)]
+    kinds = {b.name: verdict(details, b.name)[0] for b in baselines}
+    not_beaten = [name for name, kind in kinds.items() if kind == "bad"]
+    unranked = [name for name, kind in kinds.items() if kind == "warn"]
+    if unranked:
+        s.paragraph(
+            f"The baseline(s) {', '.join(unranked)} cannot be ranked under the objective "
+            f"({details.objective.expression}): they lack a metric it needs.",
+            kind="warn",
+        )
     if not_beaten:
         s.paragraph(
             f"The model does not beat the baseline(s) {', '.join(not_beaten)}. A model "
@@ -182,8 +155,12 @@ def _summary(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineRes
             f"normalization, learning rate) or too little data: debug before tuning.",
             kind="bad",
         )
-    elif baselines:
-        s.paragraph(f"The model beats all {len(baselines)} baselines.", kind="good")
+    elif len(baselines) > len(unranked):
+        s.paragraph(
+            f"The model beats all {len(baselines) - len(unranked)} baselines. (Ranked by the "
+            f"objective: {details.objective.describe()}.)",
+            kind="good",
+        )
 
 
 def _data(report: HtmlReport, version: str, counts: Mapping[str, int], ev: Evaluation) -> None:
@@ -202,11 +179,17 @@ def _data(report: HtmlReport, version: str, counts: Mapping[str, int], ev: Evalu
     )
 
 
-def _baselines(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineResult]) -> None:
+def _baselines(
+    report: HtmlReport,
+    ev: Evaluation,
+    baselines: Sequence[BaselineResult],
+    details: EvaluationDetails,
+) -> None:
     s = report.section("Baselines vs model")
     s.paragraph(
         f"All rows are scored on the same {ev.split} split with the same metric code; "
-        f"baselines are fit on the train split only."
+        f"baselines are fit on the train split only. The verdict is the objective's "
+        f"ranking ({details.objective.describe()})."
     )
     m = ev.metrics
     rows: list[list[object]] = [
@@ -214,7 +197,7 @@ def _baselines(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineR
     ]
     kinds: list[Kind | None] = ["info"]
     for b in baselines:
-        ok = beats(m, b.metrics)
+        kind, text = verdict(details, b.name)
         rows.append(
             [
                 b.name,
@@ -222,10 +205,10 @@ def _baselines(report: HtmlReport, ev: Evaluation, baselines: Sequence[BaselineR
                 b.metrics["accuracy"],
                 b.metrics["f1_macro"],
                 b.scores.n,
-                _verdict(m, b.metrics),
+                text,
             ]
         )
-        kinds.append("good" if ok else "bad")
+        kinds.append(kind)
     s.table(
         ["predictor", "what it is", "accuracy", "macro F1", "n", "verdict"], rows, row_kinds=kinds
     )

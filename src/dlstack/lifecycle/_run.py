@@ -16,22 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlstack.errors import DataError
-
 if TYPE_CHECKING:
     from dlstack.config import Project
-    from dlstack.data import DataRepo, IngestReport, Snapshot, Version
+    from dlstack.data import IngestReport, Snapshot, Version
+    from dlstack.evaluate import EvaluationDetails
     from dlstack.train import TrainResult
 
 __all__ = [
     "DEFAULT_DOCTOR_BUDGET_S",
     "LifecycleResult",
     "check_run",
+    "details_of",
     "evaluate_run",
     "export_run",
     "prepare_data",
     "run",
-    "snapshot_for",
     "write_report",
 ]
 
@@ -48,6 +47,7 @@ class LifecycleResult:
     ingest: IngestReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     tests: Any = None  # dlstack.evaluate.EvalTestReport of the exported package
+    details: EvaluationDetails | None = None  # model and baselines under the objective
 
 
 def prepare_data(
@@ -59,7 +59,7 @@ def prepare_data(
     cfg = project.config.data
     repo = DataRepo.open(project)
     try:
-        report = repo.ingest(cfg.source, split=cfg.split, seed=cfg.seed, progress=progress)
+        report = repo.ingest(project.source, split=cfg.split, seed=cfg.seed, progress=progress)
         if report.changed:
             repo.commit(f"ingest {cfg.source}")
         version, snapshot = repo.checkout("HEAD", progress=progress)
@@ -67,31 +67,6 @@ def prepare_data(
     finally:
         repo.close()
     return report, version, snapshot
-
-
-def snapshot_for(
-    project: Project, ref: str = "HEAD", *, steps: bool | None = None, progress: bool = True
-) -> tuple[Version, Snapshot]:
-    """Check out a data version (HEAD by default) for a stage that needs the arrays.
-
-    ``ref`` may be a run's data version, ``<id>+<step>...`` when data steps made it; the
-    declared steps run (cached) when ``steps`` is True, or by default when ``ref`` says so.
-    """
-    from dlstack.data import DataRepo
-
-    repo: DataRepo = DataRepo.open(project)
-    try:
-        if repo.head() is None:
-            raise DataError(
-                "the project has no data version yet; run `dlstack data ingest` "
-                "and `dlstack data commit -m MSG` (or `dlstack run`)"
-            )
-        version, snapshot = repo.checkout(ref.split("+", 1)[0], progress=progress)
-        if steps if steps is not None else "+" in ref:
-            snapshot, _ = repo.run_steps(snapshot, project)
-        return version, snapshot
-    finally:
-        repo.close()
 
 
 def evaluate_run(
@@ -130,6 +105,21 @@ def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evalua
     )
 
 
+def details_of(
+    project: Project, evaluation: Any, baseline_results: list[Any], tests: Any = None
+) -> EvaluationDetails:
+    """The model and its baselines under the project's objective, with the package's
+    measured latency and size (from ``tests``) so [metric] constraints on them are checked."""
+    from dlstack.evaluate import evaluation_details
+
+    measured = {
+        k: v
+        for k, v in (tests.metrics if tests is not None else {}).items()
+        if k.startswith("latency_") or k == "size_mb"
+    }
+    return evaluation_details(project, evaluation, baseline_results, extra_metrics=measured)
+
+
 def write_report(
     project: Project,
     version: Version,
@@ -140,20 +130,18 @@ def write_report(
     package: Path,
     tests: Any = None,
     doctor_html: Path | None = None,
+    details: EvaluationDetails | None = None,
 ) -> Path:
     """report.html with the evaluate stage's parts: objective, reference points, slices,
     threshold (written to evaluation.json too), ``tests`` of the package, the latest saved
-    `dlstack scope`, and the ML Test Score as of now."""
-    from dlstack.evaluate import evaluation_details, score_project, write_evaluation_record
+    `dlstack scope`, and the ML Test Score as of now. ``details`` default:
+    :func:`details_of` the evaluation."""
+    from dlstack.evaluate import score_project, write_evaluation_record
+    from dlstack.layout import REPORT_FILE
     from dlstack.lifecycle._report import lifecycle_report
 
-    # The package's measured latency and size let [metric] constraints on them be checked.
-    measured = {
-        k: v
-        for k, v in (tests.metrics if tests is not None else {}).items()
-        if k.startswith("latency_") or k == "size_mb"
-    }
-    details = evaluation_details(project, evaluation, baseline_results, extra_metrics=measured)
+    if details is None:
+        details = details_of(project, evaluation, baseline_results, tests)
     write_evaluation_record(result.run_dir, details, baseline_results)
     score = score_project(project)
     score.write_json(project)
@@ -161,7 +149,7 @@ def write_report(
     if doctor_html is not None:
         links["Doctor report"] = os.path.relpath(doctor_html, result.run_dir)
     return lifecycle_report(
-        result.run_dir / "report.html",
+        result.run_dir / REPORT_FILE,
         project_name=project.config.project.name,
         snapshot_counts=snapshot.counts(),
         data_version=version.id,
@@ -179,14 +167,10 @@ def write_report(
 
 def _saved_scope(project: Project) -> dict[str, Any] | None:
     """The latest `dlstack scope` result, if it was run (it is not part of `run`: minutes)."""
-    import json
+    from dlstack.evaluate import saved_scope
 
-    path = project.state_dir / "scope" / "scope.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("points") else None
+    record = saved_scope(project)
+    return record.model_dump(mode="json") if record is not None else None
 
 
 DEFAULT_DOCTOR_BUDGET_S = 60.0  # the doctor's short trainings, on top of the real one
@@ -236,6 +220,7 @@ def run(
     )
     package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
     tests = stage("test", lambda: check_run(project, package))
+    details = details_of(project, evaluation, baseline_results, tests)
     html = stage(
         "report",
         lambda: write_report(
@@ -248,6 +233,7 @@ def run(
             package,
             tests,
             doctor_html,
+            details,
         ),
     )
     return LifecycleResult(
@@ -261,4 +247,5 @@ def run(
         report,
         seconds,
         tests,
+        details,
     )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlstack.errors import PackageError
-from dlstack.records import write_atomic
+from dlstack.records import sha256_file, write_atomic
 
 __all__ = [
     "MODEL_FILE",
@@ -184,14 +184,6 @@ def read_spec(path: Path) -> PackageSpec:
             f"(decides_sha256); export the model again rather than editing model.json"
         )
     return spec
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_spec(directory: Path, spec: PackageSpec) -> Path:

@@ -4,7 +4,8 @@ regularization, train-only normalization, checkpoints and resume, tracked in MLf
 One training core: the optimizer registry (:func:`make_optimizer`,
 :func:`resolve_optimizer`), the plain-PyTorch loop the doctor and `dlstack scope` run
 (:func:`train_loop`), and the Lightning fit (:func:`fit`) with the objective as its
-checkpoint monitor (:class:`ObjectiveMonitor`).
+checkpoint monitor (:class:`ObjectiveMonitor`). Each run's ``run.json`` is a
+:class:`RunRecord` (:func:`read_run`, :func:`list_runs`; no torch needed to read one).
 
 >>> from dlstack.train import fit, load_run  # doctest: +SKIP
 >>> result = fit(project, snapshot)  # doctest: +SKIP
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from dlstack.train._module import DlstackModule
     from dlstack.train._optim import OptimSpec, make_optimizer, resolve_optimizer
     from dlstack.train._result import Normalization, TrainResult
-    from dlstack.train._runs import list_runs
+    from dlstack.train._runs import RunRecord, list_runs, read_run
     from dlstack.train._tasks import ClassificationTask, Task, get_task
     from dlstack.train._tracking import code_version, mlflow_ui_command
     from dlstack.train._training import fit, load_run
@@ -53,6 +54,7 @@ __all__ = [
     "ObjectiveMonitor",
     "OptimSpec",
     "Rows",
+    "RunRecord",
     "SnapshotDataModule",
     "Task",
     "TensorRows",
@@ -66,6 +68,7 @@ __all__ = [
     "load_run",
     "make_optimizer",
     "mlflow_ui_command",
+    "read_run",
     "resolve_optimizer",
     "train_loop",
     "uses_objective",
@@ -97,6 +100,8 @@ _HOME = {
     "fit": "_training",
     "get_task": "_tasks",
     "list_runs": "_runs",
+    "read_run": "_runs",
+    "RunRecord": "_runs",
     "load_run": "_training",
     "mlflow_ui_command": "_tracking",
 }

@@ -1,27 +1,39 @@
-"""Run directories: ids, ``run.json`` and finding the latest run.
+"""Run directories: ids, ``run.json`` (a :class:`RunRecord`) and finding the latest run.
 
 ``.dlstack/runs/<run_id>/`` holds ``run.json`` (everything needed to rebuild the
 TrainResult later: config, architecture, input shape, classes, normalization, data and
 code versions, MLflow ids, history, best checkpoint) and ``checkpoints/`` (``best.ckpt``
-by the task's monitor, ``last.ckpt`` to resume from).
+by the task's monitor, ``last.ckpt`` to resume from). This module needs no torch: the
+score and the lifecycle read runs without training anything.
+
+>>> import tempfile
+>>> run_dir = Path(tempfile.mkdtemp())
+>>> record = RunRecord(run_id="r1", status="finished", task="classification",
+...                    architecture="mlp", input_shape=[1, 8, 8], classes=["0", "1"],
+...                    normalization={"mean": [0.5], "std": [0.2]}, data_version="v1",
+...                    code_version="abc123", config={})
+>>> read_run(write_run(run_dir, record).parent).kind
+'run'
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from dlstack.errors import ModelError
+from dlstack.layout import RUN_FILE
+from dlstack.records import Record, RecordError, read_record, write_record
 
 __all__ = [
     "BEST_CHECKPOINT",
     "LAST_CHECKPOINT",
     "RUN_FILE",
+    "RunRecord",
     "find_run",
     "list_runs",
     "new_run_id",
@@ -29,11 +41,65 @@ __all__ = [
     "write_run",
 ]
 
-RUN_FILE = "run.json"
-RUN_SCHEMA = 1
 CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINT = "best.ckpt"
 LAST_CHECKPOINT = "last.ckpt"
+LEGACY_SCHEMA = 1  # run.json before typed records: {"schema": 1, ...} and no "kind"
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+
+
+class RunRecord(Record):
+    """``run.json``: one training run, as ``fit`` writes it at start, on resume and at the end."""
+
+    KIND = "run"
+
+    run_id: str
+    status: RunStatus
+    created: str = ""
+    started_at: float = 0.0  # time.time(): orders runs started within the same second
+    task: str
+    architecture: str
+    input_shape: list[int]
+    classes: list[str]
+    normalization: dict[str, list[float]]  # {"mean": [...], "std": [...]}, train split only
+    data_version: str
+    code_version: str
+    model_source: dict[str, str] | None = None  # a user model's {"path", "sha256"}
+    num_params: int = 0
+    split_sizes: dict[str, int] = Field(default_factory=dict)
+    config: dict[str, Any]  # Config.model_dump(mode="json") of the run
+    epochs_completed: int = 0
+    history: list[dict[str, Any]] = Field(
+        default_factory=list
+    )  # epoch and train_*/val_* metrics (NaN saved as null)
+    train_seconds: float = 0.0
+    train_cpu_seconds: float | None = None
+    mlflow: dict[str, str | None] | None = None  # {"experiment_id", "run_id"}
+    finished: str | None = None
+    best_checkpoint: str | None = None  # relative to the run directory
+    best_score: float | None = None
+    monitor: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Runs written before typed records say ``"schema": 1`` and have no ``kind``."""
+        if isinstance(data, dict) and "schema" in data and "schema_version" not in data:
+            data = dict(data)
+            legacy = data.pop("schema")
+            if legacy != LEGACY_SCHEMA:
+                raise ValueError(
+                    f"schema {legacy!r} is not one this dlstack reads (run.json schema "
+                    f"{LEGACY_SCHEMA}, or schema_version up to {cls.SCHEMA})"
+                )
+            data["schema_version"] = LEGACY_SCHEMA
+        return data
+
+    @property
+    def best_checkpoint_path(self) -> str:
+        """The best checkpoint, relative to the run directory (the default when unset)."""
+        return self.best_checkpoint or f"{CHECKPOINTS}/{BEST_CHECKPOINT}"
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -52,8 +118,8 @@ def list_runs(runs_dir: Path) -> list[str]:
         if not run_file.is_file():
             continue
         try:
-            started = float(json.loads(run_file.read_text(encoding="utf-8"))["started_at"])
-        except (OSError, ValueError, KeyError, TypeError):
+            started = read_record(run_file, RunRecord).started_at
+        except RecordError:
             started = 0.0  # unreadable: sort it first, by id; find_run reports it if picked
         found.append((path.name[:15], started, path.name))
     # Ids sort by the second they started; within one second, by the stored start time.
@@ -78,31 +144,14 @@ def find_run(runs_dir: Path, run_id: str | None = None) -> Path:
     return runs_dir / run_id
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RUN_FILE
+def read_run(run_dir: Path) -> RunRecord:
+    """``run_dir/run.json``, validated; ModelError when it is damaged or of a newer dlstack."""
     try:
-        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot read {path}: {e}; the run is damaged, train a new one") from e
-    if record.get("schema") != RUN_SCHEMA:
-        raise ModelError(
-            f"{path} has schema {record.get('schema')!r}, this dlstack reads schema "
-            f"{RUN_SCHEMA}; train a new run with this version"
-        )
-    return record
+        return read_record(run_dir / RUN_FILE, RunRecord)
+    except RecordError as e:
+        raise ModelError(f"{e}; the run cannot be used, train a new one") from None
 
 
-def write_run(run_dir: Path, record: dict[str, Any]) -> Path:
+def write_run(run_dir: Path, record: RunRecord) -> Path:
     """Write run.json atomically: readers see the old file or the new one, never half."""
-    record = {"schema": RUN_SCHEMA, **record}
-    path = run_dir / RUN_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".json", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_record(run_dir / RUN_FILE, record)

@@ -31,6 +31,7 @@ from dlstack.train._callbacks import History, make_progress_bar
 from dlstack.train._datamodule import SnapshotDataModule
 from dlstack.train._module import DlstackModule
 from dlstack.train._result import Normalization, TrainResult
+from dlstack.train._runs import RunRecord
 from dlstack.train._tasks import Task, get_task
 from dlstack.train._tracking import Tracker, code_version, flatten_config
 
@@ -70,7 +71,7 @@ def fit(
     ([1, 2], 'lenet')
     """
     task = get_task(project.config.project.task)
-    previous: dict[str, Any] | None = None
+    previous: RunRecord | None = None
     checkpoint_path: Path | None = None
     if resume:
         run_dir, previous, checkpoint_path = _resumable(project, resume, snapshot)
@@ -140,18 +141,16 @@ def fit(
         except BaseException as e:
             # Lightning turns Ctrl+C into SystemExit after a graceful stop; both are "killed".
             killed = isinstance(e, (KeyboardInterrupt, SystemExit))
-            record.update(
-                status="interrupted" if killed else "failed",
-                history=history.rows,
-                epochs_completed=len(history.rows),
-            )
+            record.status = "interrupted" if killed else "failed"
+            record.history = history.rows
+            record.epochs_completed = len(history.rows)
             runs.write_run(run_dir, record)
             tracker.finish("KILLED" if killed else "FAILED")
             raise
-        record["train_seconds"] = record.get("train_seconds", 0.0) + time.perf_counter() - started
+        record.train_seconds += time.perf_counter() - started
         # CPU time of this process: a steadier yardstick than wall time on a busy machine.
-        record["train_cpu_seconds"] = (
-            record.get("train_cpu_seconds", 0.0) + time.process_time() - started_cpu
+        record.train_cpu_seconds = (
+            (record.train_cpu_seconds or 0.0) + time.process_time() - started_cpu
         )
         _finish_run(run_dir, record, tracker, history, checkpoints)
     return _result(project, run_dir, record)
@@ -210,56 +209,54 @@ def _start_run(
     architecture: str,
     model: nn.Module,
     data: SnapshotDataModule,
-) -> tuple[dict[str, Any], Tracker]:
+) -> tuple[RunRecord, Tracker]:
     """Create the run directory, its run.json and its MLflow run."""
     assert data.normalization is not None
     source = user_model_source(architecture, project.root) if is_user_spec(architecture) else None
-    record: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "status": "running",
-        "created": _now(),
-        "started_at": time.time(),  # orders runs started within the same second
-        "task": task.name,
-        "architecture": architecture,
-        "input_shape": list(data.input_shape),
-        "classes": list(data.snapshot.classes),
-        "normalization": data.normalization.to_dict(),
-        "data_version": data.snapshot.version,
-        "code_version": code_version(project.root, source[1] if source else None),
-        "model_source": {"path": source[0], "sha256": source[1]} if source else None,
-        "num_params": sum(p.numel() for p in model.parameters()),
-        "split_sizes": {k: len(v) for k, v in data.datasets.items()},
-        "config": config.model_dump(mode="json"),
-        "epochs_completed": 0,
-        "history": [],
-        "train_seconds": 0.0,
-    }
+    record = RunRecord(
+        run_id=run_dir.name,
+        status="running",
+        created=_now(),
+        started_at=time.time(),  # orders runs started within the same second
+        task=task.name,
+        architecture=architecture,
+        input_shape=list(data.input_shape),
+        classes=list(data.snapshot.classes),
+        normalization=data.normalization.to_dict(),
+        data_version=data.snapshot.version,
+        code_version=code_version(project.root, source[1] if source else None),
+        model_source={"path": source[0], "sha256": source[1]} if source else None,
+        num_params=sum(p.numel() for p in model.parameters()),
+        split_sizes={k: len(v) for k, v in data.datasets.items()},
+        config=config.model_dump(mode="json"),
+    )
     run_dir.mkdir(parents=True, exist_ok=False)
     tracker = Tracker.start(
         project, run_name=run_dir.name, params=_params(record), tags=_tags(record)
     )
-    record["mlflow"] = {"experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
+    record.mlflow = {"experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
     runs.write_run(run_dir, record)
     return record, tracker
 
 
 def _reopen_run(
-    project: Project, config: Config, run_dir: Path, record: dict[str, Any]
-) -> tuple[dict[str, Any], Tracker]:
+    project: Project, config: Config, run_dir: Path, record: RunRecord
+) -> tuple[RunRecord, Tracker]:
     """Mark a run running again, in the same MLflow run when the tracking DB still has it."""
-    record.update(status="running", config=config.model_dump(mode="json"))
-    mlflow_run = (record.get("mlflow") or {}).get("run_id")
+    record.status = "running"
+    record.config = config.model_dump(mode="json")
+    mlflow_run = (record.mlflow or {}).get("run_id")
     tracker = Tracker.reopen(project, mlflow_run) if mlflow_run else None
     if tracker is None:  # the tracking DB was deleted: keep going in a fresh MLflow run
         _log.warning("MLflow run %s not found; logging the resumed run to a new one", mlflow_run)
         tracker = Tracker.start(
-            project, run_name=record["run_id"], params=_params(record), tags=_tags(record)
+            project, run_name=record.run_id, params=_params(record), tags=_tags(record)
         )
-        record["mlflow"] = {"experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
+        record.mlflow = {"experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
     # Params are immutable in MLflow; what changed on resume goes into tags.
     tracker.set_tags(
         {
-            "dlstack.resumed_from_epoch": str(record.get("epochs_completed", 0)),
+            "dlstack.resumed_from_epoch": str(record.epochs_completed),
             "dlstack.max_epochs": str(config.train.max_epochs),
         }
     )
@@ -311,22 +308,20 @@ def _checkpoint_callback(
 
 def _finish_run(
     run_dir: Path,
-    record: dict[str, Any],
+    record: RunRecord,
     tracker: Tracker,
     history: History,
     checkpoints: ModelCheckpoint,
 ) -> None:
     best = Path(checkpoints.best_model_path or run_dir / runs.CHECKPOINTS / runs.BEST_CHECKPOINT)
     score = checkpoints.best_model_score
-    record.update(
-        status="finished",
-        finished=_now(),
-        history=history.rows,
-        epochs_completed=len(history.rows),
-        best_checkpoint=str(best.relative_to(run_dir)),
-        best_score=float(score) if score is not None else None,
-        monitor=checkpoints.monitor,
-    )
+    record.status = "finished"
+    record.finished = _now()
+    record.history = history.rows
+    record.epochs_completed = len(history.rows)
+    record.best_checkpoint = str(best.relative_to(run_dir))
+    record.best_score = float(score) if score is not None else None
+    record.monitor = checkpoints.monitor
     run_json = runs.write_run(run_dir, record)
     if score is not None:
         tracker.log_metrics({f"best_{checkpoints.monitor}": float(score)}, step=len(history.rows))
@@ -334,41 +329,41 @@ def _finish_run(
     tracker.finish("FINISHED")
 
 
-def _params(record: dict[str, Any]) -> dict[str, str]:
-    params = flatten_config(Config.model_validate(record["config"]))
-    norm = record["normalization"]
+def _params(record: RunRecord) -> dict[str, str]:
+    params = flatten_config(Config.model_validate(record.config))
+    norm = record.normalization
     params.update(
         {
-            "data_version": record["data_version"],
-            "code_version": record["code_version"],
-            "architecture": record["architecture"],
+            "data_version": record.data_version,
+            "code_version": record.code_version,
+            "architecture": record.architecture,
             "normalization.mean": ",".join(f"{m:.6g}" for m in norm["mean"]),
             "normalization.std": ",".join(f"{s:.6g}" for s in norm["std"]),
-            "input_shape": "x".join(str(d) for d in record["input_shape"]),
-            "num_classes": str(len(record["classes"])),
-            "num_params": str(record["num_params"]),
+            "input_shape": "x".join(str(d) for d in record.input_shape),
+            "num_classes": str(len(record.classes)),
+            "num_params": str(record.num_params),
         }
     )
-    params.update({f"split_size.{k}": str(v) for k, v in record["split_sizes"].items()})
+    params.update({f"split_size.{k}": str(v) for k, v in record.split_sizes.items()})
     return params
 
 
-def _tags(record: dict[str, Any]) -> dict[str, str]:
+def _tags(record: RunRecord) -> dict[str, str]:
     from importlib.metadata import version
 
     return {
-        "dlstack.run_id": record["run_id"],
-        "dlstack.task": record["task"],
-        "dlstack.data_version": record["data_version"],
-        "dlstack.code_version": record["code_version"],
-        "dlstack.architecture": record["architecture"],
+        "dlstack.run_id": record.run_id,
+        "dlstack.task": record.task,
+        "dlstack.data_version": record.data_version,
+        "dlstack.code_version": record.code_version,
+        "dlstack.architecture": record.architecture,
         "dlstack.version": version("dlstack"),
     }
 
 
 def _resumable(
     project: Project, resume: bool | str, snapshot: Snapshot
-) -> tuple[Path, dict[str, Any], Path]:
+) -> tuple[Path, RunRecord, Path]:
     run_dir = runs.find_run(project.runs_dir, None if resume is True else str(resume))
     record = runs.read_run(run_dir)
     last = run_dir / runs.CHECKPOINTS / runs.LAST_CHECKPOINT
@@ -377,59 +372,59 @@ def _resumable(
             f"run {run_dir.name} has no {runs.LAST_CHECKPOINT} to resume from (it stopped "
             f"before finishing its first epoch); start a new run with `dlstack train`"
         )
-    if record["data_version"] != snapshot.version:
+    if record.data_version != snapshot.version:
         raise ModelError(
-            f"run {run_dir.name} was trained on data version {record['data_version']}, got "
-            f"{snapshot.version}; check out {record['data_version']} to resume it, or start "
+            f"run {run_dir.name} was trained on data version {record.data_version}, got "
+            f"{snapshot.version}; check out {record.data_version} to resume it, or start "
             f"a new run without --resume"
         )
     return run_dir, record, last
 
 
-def _resumed_config(record: dict[str, Any], current: Config) -> Config:
-    saved = Config.model_validate(record["config"])
+def _resumed_config(record: RunRecord, current: Config) -> Config:
+    saved = Config.model_validate(record.config)
     train = saved.train.model_copy(update={"max_epochs": current.train.max_epochs})
     return saved.model_copy(update={"train": train})
 
 
-def _result(project: Project, run_dir: Path, record: dict[str, Any]) -> TrainResult:
-    config = Config.model_validate(record["config"])
-    best = run_dir / (record.get("best_checkpoint") or f"{runs.CHECKPOINTS}/{runs.BEST_CHECKPOINT}")
+def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
+    config = Config.model_validate(record.config)
+    best = run_dir / record.best_checkpoint_path
     if not best.is_file():
         raise ModelError(
             f"run {run_dir.name} has no best checkpoint at {best} (status: "
-            f"{record.get('status')}); resume it with `dlstack train --resume "
+            f"{record.status}); resume it with `dlstack train --resume "
             f"{run_dir.name}` or train a new one"
         )
     model, _ = build_model(
-        record["architecture"],
-        record["input_shape"],
-        len(record["classes"]),
+        record.architecture,
+        record.input_shape,
+        len(record.classes),
         dropout=config.train.dropout,
         search_path=project.root,
     )
     model.load_state_dict(_model_state(best))
     model.eval()
     return TrainResult(
-        run_id=record["run_id"],
+        run_id=record.run_id,
         run_dir=run_dir,
         model=model,
-        task=record["task"],
-        architecture=record["architecture"],
+        task=record.task,
+        architecture=record.architecture,
         normalization=Normalization(
-            tuple(record["normalization"]["mean"]), tuple(record["normalization"]["std"])
+            tuple(record.normalization["mean"]), tuple(record.normalization["std"])
         ),
-        input_shape=tuple(record["input_shape"]),
-        classes=tuple(record["classes"]),
-        data_version=record["data_version"],
-        code_version=record["code_version"],
+        input_shape=tuple(record.input_shape),
+        classes=tuple(record.classes),
+        data_version=record.data_version,
+        code_version=record.code_version,
         config=config,
         best_checkpoint=best,
-        history=[dict(row) for row in record.get("history", [])],
-        mlflow_run_id=(record.get("mlflow") or {}).get("run_id"),
-        train_seconds=float(record.get("train_seconds", 0.0)),
+        history=[dict(row) for row in record.history],
+        mlflow_run_id=(record.mlflow or {}).get("run_id"),
+        train_seconds=float(record.train_seconds),
         extra={
-            k: record.get(k)
+            k: getattr(record, k)
             for k in (
                 "monitor",
                 "best_score",

@@ -1,0 +1,165 @@
+"""The checks `dlstack test` always runs (same signature as ``_eval_checks``): numerical
+stability, training/serving skew, and, when they apply, regression against the previous
+package version and staleness.
+
+>>> from datetime import UTC, datetime
+>>> age_days("2020-01-01T00:00:00Z", now=datetime(2020, 1, 11, tzinfo=UTC))
+10.0
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import numpy as np
+
+from dlstack.evaluate._eval_checks import CheckContext
+from dlstack.evaluate._eval_report import EvalCheck
+from dlstack.evaluate._package_eval import measure_latency, package_metrics, probabilities
+
+__all__ = [
+    "SKEW_SAMPLE",
+    "age_days",
+    "regression_checks",
+    "skew_check",
+    "stability_check",
+    "staleness_check",
+]
+
+SKEW_SAMPLE = 500  # examples sent through the serving path (PNG encode, decode, preprocess)
+
+
+def stability_check(ctx: CheckContext) -> list[EvalCheck]:
+    """Finite probabilities that sum to 1, on the data and on extreme inputs."""
+    h, w = ctx.data.images.shape[1:]
+    rng = np.random.default_rng(0)
+    extremes = np.stack(
+        [
+            np.zeros((h, w), np.uint8),
+            np.full((h, w), 255, np.uint8),
+            rng.integers(0, 256, (h, w), dtype=np.uint8),
+            (np.indices((h, w)).sum(axis=0) % 2 * 255).astype(np.uint8),  # checkerboard
+        ]
+    )
+    extreme_probs = probabilities(ctx.package, extremes)
+    problems = []
+    for what, p in (("the data", ctx.probabilities), ("extreme inputs", extreme_probs)):
+        if not np.isfinite(p).all():
+            problems.append(f"{int((~np.isfinite(p)).any(axis=1).sum())} NaN/inf rows on {what}")
+        elif np.abs(p.sum(axis=1) - 1).max() > 1e-3:
+            problems.append(f"probabilities on {what} do not sum to 1")
+    return [
+        EvalCheck(
+            "numerical stability: finite probabilities",
+            "stability",
+            not problems,
+            float(len(problems)),
+            0.0,
+            "; ".join(problems)
+            or f"{len(ctx.probabilities)} examples and {len(extremes)} extreme inputs (blank, "
+            f"saturated, noise, checkerboard) give finite probabilities",
+        )
+    ]
+
+
+def skew_check(ctx: CheckContext) -> list[EvalCheck]:
+    """Serving path (PNG bytes -> preprocess) against the training path (arrays)."""
+    from PIL import Image
+
+    package, data = ctx.package, ctx.data
+    n = min(len(data), SKEW_SAMPLE)
+    encoded = []
+    for image in data.images[:n]:
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    served = package.predict_images(encoded, top_k=len(package.labels))
+    index = {label: i for i, label in enumerate(package.labels)}
+    serve_pred = np.array([index[p.label] for p in served])
+    train_pred = ctx.probabilities[:n].argmax(axis=1)
+    differ = serve_pred != train_pred
+    rate = float(differ.mean())
+    serve_probs = np.array(
+        [[dict(p.top_k)[label] for label in package.labels] for p in served], dtype=np.float64
+    )
+    gap = float(np.abs(serve_probs - ctx.probabilities[:n]).max())
+    notices = sorted({note for p in served for note in p.notices})
+    detail = (
+        f"{int(differ.sum())} of {n} predictions differ between predict_images (serving) and "
+        f"predict_arrays (training); max probability gap {gap:.2g}"
+    )
+    if notices:
+        detail += f"; serving preprocessing said: {'; '.join(notices[:3])}"
+    limit = ctx.cfg.max_skew
+    return [
+        EvalCheck(f"training/serving skew <= {limit:g}", "skew", rate <= limit, rate, limit, detail)
+    ]
+
+
+def regression_checks(ctx: CheckContext) -> list[EvalCheck]:
+    """Quality and latency against the package's previous version (when there is one)."""
+    previous, cfg = ctx.previous, ctx.cfg
+    if previous is None:
+        return []
+    before, _, _ = package_metrics(previous, ctx.data)
+    # Both latencies measured now, on this machine: a fair comparison.
+    old_latency = measure_latency(previous, ctx.data.images)["latency_p50_ms"]
+    new_latency = measure_latency(ctx.package, ctx.data.images)["latency_p50_ms"]
+    accuracy = ctx.values["accuracy"]
+    drop = before["accuracy"] - accuracy
+    increase = new_latency / old_latency - 1 if old_latency > 0 else 0.0
+    who = f"v{previous.spec.version}"
+    return [
+        EvalCheck(
+            f"accuracy drop vs {who} <= {cfg.max_accuracy_drop:g}",
+            "regression",
+            drop <= cfg.max_accuracy_drop,
+            drop,
+            cfg.max_accuracy_drop,
+            f"accuracy {before['accuracy']:.4f} ({who}) -> {accuracy:.4f}",
+        ),
+        EvalCheck(
+            f"latency increase vs {who} <= {cfg.max_latency_increase:.0%}",
+            "latency_regression",
+            increase <= cfg.max_latency_increase,
+            increase,
+            cfg.max_latency_increase,
+            f"p50 {old_latency:.3f} ms ({who}) -> {new_latency:.3f} ms",
+        ),
+    ]
+
+
+def staleness_check(ctx: CheckContext) -> list[EvalCheck]:
+    """``max_age_days``: the package's age from its ``created`` time."""
+    max_age_days = ctx.cfg.max_age_days
+    if max_age_days is None:
+        return []
+    created = ctx.package.spec.created
+    name = f"age <= {max_age_days:g} days"
+    age = age_days(created)
+    if age is None:
+        return [
+            EvalCheck(
+                name,
+                "staleness",
+                False,
+                None,
+                max_age_days,
+                f"model.json has no readable created time ({created!r})",
+            )
+        ]
+    return [
+        EvalCheck(name, "staleness", age <= max_age_days, age, max_age_days, f"created {created}")
+    ]
+
+
+def age_days(created: str | None, *, now: datetime | None = None) -> float | None:
+    """Days since an ISO time (UTC when it has no zone); None when it is not one."""
+    try:
+        when = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - when).total_seconds() / 86400

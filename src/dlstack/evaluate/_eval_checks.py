@@ -1,0 +1,243 @@
+"""The checks `dlstack test` runs, one small strategy each, on a :class:`CheckContext`.
+
+Every check has the same signature, ``check(ctx) -> list[EvalCheck]``, and returns no
+check when it does not apply (nothing declared, no previous version...). This module
+holds the checks ``[tests]`` declares: metric thresholds, slices, the latency and size
+budgets, invariance and directional expectations; the ones that always run are in
+``_eval_builtin``; ``run_eval_tests`` runs them all, in one ordered list.
+
+>>> from dlstack.config import EvalTestsConfig
+>>> cfg = EvalTestsConfig.model_validate({"min_metrics": {"accuracy": 0.9}})
+>>> ctx = CheckContext(cfg, None, None, {"accuracy": 0.85}, None, None)
+>>> [(c.name, c.passed) for c in metric_checks(ctx)]
+[('accuracy >= 0.9', False)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dlstack.errors import ConfigError
+from dlstack.evaluate._eval_report import EvalCheck
+from dlstack.evaluate._package_eval import LATENCY_RUNS, LATENCY_WARMUP, latency_key, probabilities
+from dlstack.evaluate._perturbations import describe_transform, perturb
+from dlstack.evaluate._slices import CLASS_KEY, slice_metrics
+from dlstack.objective import Constraint, lower_is_better
+
+if TYPE_CHECKING:
+    from dlstack.config import EvalTestsConfig
+    from dlstack.evaluate._eval_data import EvalData
+    from dlstack.package import ModelPackage
+
+__all__ = [
+    "SLICE_METRICS",
+    "CheckContext",
+    "EvalStrategy",
+    "check_names",
+    "directional_checks",
+    "invariance_checks",
+    "latency_check",
+    "metric_checks",
+    "size_check",
+    "slice_checks",
+]
+
+SLICE_METRICS = ("accuracy", "error", "precision", "recall", "f1")  # what a slice measures
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What every check may use: the requirements, the package, the data, and what was
+    measured once for all of them."""
+
+    cfg: EvalTestsConfig
+    package: ModelPackage
+    data: EvalData
+    values: Mapping[str, float]  # every metric (recall[7] too), latency_*_ms, size_mb
+    targets: np.ndarray  # (n,) in the package's label space
+    probabilities: np.ndarray  # (n, labels) the package's output on data.images
+    previous: ModelPackage | None = None  # the package's earlier version, for regressions
+
+
+EvalStrategy = Callable[[CheckContext], list[EvalCheck]]
+
+
+def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalData) -> None:
+    """ConfigError before any check runs when ``[tests]`` names a metric or key not here."""
+    known = sorted(k for k in values if "[" not in k)
+    for section, mapping in (("min_metrics", cfg.min_metrics), ("max_metrics", cfg.max_metrics)):
+        for name in mapping:
+            if name not in values:
+                raise ConfigError(
+                    f"tests.{section} names {name!r}, which is not a metric here; known: "
+                    f"{', '.join(known)}, and per class e.g. 'recall[{data.classes[0]}]'"
+                )
+    for i, s in enumerate(cfg.slices):
+        bad = [m for m in s.min_metrics if m not in SLICE_METRICS]
+        if bad:
+            raise ConfigError(
+                f"tests.slices[{i}].min_metrics names {', '.join(map(repr, bad))}; a slice "
+                f"has {', '.join(SLICE_METRICS)}"
+            )
+        if s.by != CLASS_KEY and (data.metadata is None or s.by not in data.metadata):
+            have = [CLASS_KEY, *sorted((data.metadata or {}).keys())]
+            raise ConfigError(
+                f"tests.slices[{i}].by = {s.by!r} is not in the examples' metadata; "
+                f"available: {', '.join(have)} (metadata comes from the ingest manifest's "
+                f"columns)"
+            )
+
+
+def metric_checks(ctx: CheckContext) -> list[EvalCheck]:
+    """``min_metrics`` and ``max_metrics`` on the whole split."""
+    out = []
+    for name, bound in ctx.cfg.min_metrics.items():
+        ok, measured, _ = Constraint.parse(f"{name} >= {bound!r}", "tests").check(ctx.values)
+        out.append(EvalCheck(f"{name} >= {bound:g}", "metric", ok, measured, bound))
+    for name, bound in ctx.cfg.max_metrics.items():
+        ok, measured, _ = Constraint.parse(f"{name} <= {bound!r}", "tests").check(ctx.values)
+        out.append(EvalCheck(f"{name} <= {bound:g}", "metric", ok, measured, bound))
+    return out
+
+
+def slice_checks(ctx: CheckContext) -> list[EvalCheck]:
+    """``[[tests.slices]]``: every slice of a key (class, or a metadata column) meets the
+    bound; slices under ``min_examples`` are counted but not judged."""
+    out = []
+    package, data = ctx.package, ctx.data
+    predictions = ctx.probabilities.argmax(axis=1).astype(np.int64)
+    for s in ctx.cfg.slices:
+        groups = {} if s.by == CLASS_KEY else {s.by: (data.metadata or {})[s.by]}
+        rows = slice_metrics(
+            ctx.targets,
+            predictions,
+            len(package.labels),
+            groups,
+            classes=package.labels,
+            include_classes=s.by == CLASS_KEY,
+        )
+        judged = [r for r in rows if r.n >= s.min_examples]
+        small = [r for r in rows if r.n < s.min_examples]
+        for metric, bound in s.min_metrics.items():
+            low = lower_is_better(metric)
+            failing = [
+                r
+                for r in judged
+                if (r.metrics[metric] > bound if low else r.metrics[metric] < bound)
+            ]
+            pick = max if low else min
+            worst = pick(judged, key=lambda r: r.metrics[metric]) if judged else None
+            op = "<=" if low else ">="
+            parts = [f"{len(judged)} slices judged"]
+            if worst:
+                parts.append(f"worst {worst.value!r} ({worst.n} examples)")
+            if failing:
+                shown = ", ".join(f"{r.value!r} {r.metrics[metric]:.3f}" for r in failing[:8])
+                parts.append(f"failing: {shown}")
+            if small:
+                parts.append(f"{len(small)} slice(s) under {s.min_examples} examples not judged")
+            detail = "; ".join(parts)
+            out.append(
+                EvalCheck(
+                    f"every {s.by} slice: {metric} {op} {bound:g}",
+                    "slice",
+                    bool(judged) and not failing,
+                    worst.metrics[metric] if worst else None,
+                    bound,
+                    detail if judged else f"no slice of {s.by} has {s.min_examples}+ examples",
+                )
+            )
+    return out
+
+
+def latency_check(ctx: CheckContext) -> list[EvalCheck]:
+    """``max_latency_ms`` at ``latency_percentile``, single-image calls."""
+    cfg = ctx.cfg
+    if cfg.max_latency_ms is None:
+        return []
+    key = latency_key(cfg.latency_percentile)
+    measured = ctx.values[key]
+    return [
+        EvalCheck(
+            f"{key} <= {cfg.max_latency_ms:g}",
+            "latency",
+            measured <= cfg.max_latency_ms,
+            measured,
+            cfg.max_latency_ms,
+            f"single-image calls, {LATENCY_RUNS} timed after {LATENCY_WARMUP} warm-up; "
+            f"p50 {ctx.values['latency_p50_ms']:.3f} ms",
+        )
+    ]
+
+
+def size_check(ctx: CheckContext) -> list[EvalCheck]:
+    """``max_size_mb``: the ONNX file's size."""
+    limit = ctx.cfg.max_size_mb
+    if limit is None:
+        return []
+    size = ctx.values["size_mb"]
+    return [
+        EvalCheck(
+            f"size_mb <= {limit:g}", "size", size <= limit, size, limit, ctx.package.spec.onnx.file
+        )
+    ]
+
+
+def invariance_checks(ctx: CheckContext) -> list[EvalCheck]:
+    """``[[tests.invariance]]``: a perturbation changes few answers."""
+    out = []
+    cfg, package = ctx.cfg, ctx.package
+    before = ctx.probabilities.argmax(axis=1)
+    background = package.spec.input.background
+    for i, inv in enumerate(cfg.invariance):
+        changed_images = perturb(
+            ctx.data.images, inv.transform, inv.amount, background=background, seed=cfg.seed + i
+        )
+        after = probabilities(package, changed_images).argmax(axis=1)
+        rate = float((after != before).mean())
+        out.append(
+            EvalCheck(
+                f"invariance: {describe_transform(inv.transform, inv.amount)}",
+                "invariance",
+                rate <= inv.max_changed,
+                rate,
+                inv.max_changed,
+                f"{int((after != before).sum())} of {len(before)} predictions changed "
+                f"(at most {inv.max_changed:.1%} allowed)",
+            )
+        )
+    return out
+
+
+def directional_checks(ctx: CheckContext) -> list[EvalCheck]:
+    """``[[tests.directional]]``: a perturbation moves the true class's probability the
+    expected way for enough examples."""
+    out = []
+    cfg, package, targets = ctx.cfg, ctx.package, ctx.targets
+    rows = np.arange(len(targets))
+    before = ctx.probabilities[rows, targets]
+    background = package.spec.input.background
+    for i, d in enumerate(cfg.directional):
+        changed = perturb(
+            ctx.data.images, d.transform, d.amount, background=background, seed=cfg.seed + 100 + i
+        )
+        after = probabilities(package, changed)[rows, targets]
+        moved = after < before if d.expect == "decrease" else after > before
+        rate = float(moved.mean())
+        out.append(
+            EvalCheck(
+                f"directional: {describe_transform(d.transform, d.amount)} -> true-class "
+                f"probability {d.expect}s",
+                "directional",
+                rate >= d.min_rate,
+                rate,
+                d.min_rate,
+                f"moved as expected for {int(moved.sum())} of {len(moved)} examples; mean "
+                f"true-class probability {before.mean():.3f} -> {after.mean():.3f}",
+            )
+        )
+    return out

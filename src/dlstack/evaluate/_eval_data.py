@@ -1,0 +1,63 @@
+"""The labelled examples a package is tested on: a data version's split, with metadata.
+
+>>> data = eval_data(project, split="test")  # doctest: +SKIP
+>>> len(data), data.classes[:3]  # doctest: +SKIP
+(180, ('0', '1', '2'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from dlstack.config import Project
+
+__all__ = ["EvalData", "eval_data"]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Labelled images to test a package on, in the data's own class order."""
+
+    images: np.ndarray  # uint8 (n, H, W)
+    labels: np.ndarray  # int64 (n,), index into classes
+    classes: tuple[str, ...]
+    ids: np.ndarray | None = None
+    metadata: Mapping[str, np.ndarray] | None = None  # slice keys -> one value per example
+    data_version: str = ""
+    split: str = "test"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def eval_data(
+    project: Project,
+    *,
+    version: str | None = None,
+    split: str = "test",
+    metadata: bool = True,
+) -> EvalData:
+    """A data version's ``split`` (HEAD by default), with example metadata for slices."""
+    from dlstack.data import snapshot_for
+
+    _, snapshot = snapshot_for(project, version or "HEAD", progress=False)
+    arrays = snapshot.split(split)
+    meta = None
+    if metadata:
+        from dlstack.evaluate._slices import example_metadata
+
+        meta = example_metadata(project, arrays.ids)
+    return EvalData(
+        np.asarray(arrays.images),
+        np.asarray(arrays.labels, dtype=np.int64),
+        tuple(snapshot.classes),
+        np.asarray(arrays.ids),
+        meta,
+        snapshot.version,
+        split,
+    )

@@ -1,0 +1,106 @@
+"""Running a model package the way serving does (onnxruntime only): its metrics on
+labelled data, and its single-image latency.
+
+>>> values, targets, probabilities = package_metrics(package, data)  # doctest: +SKIP
+>>> latency_key(95), latency_key(99.9)
+('latency_p95_ms', 'latency_p99_9_ms')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dlstack.errors import DataError
+from dlstack.metrics import classification_metrics
+
+if TYPE_CHECKING:
+    from dlstack.evaluate._eval_data import EvalData
+    from dlstack.package import ModelPackage
+
+__all__ = [
+    "DEFAULT_PERCENTILES",
+    "LATENCY_RUNS",
+    "LATENCY_WARMUP",
+    "label_map",
+    "latency_key",
+    "measure_latency",
+    "package_metrics",
+    "package_size_mb",
+    "probabilities",
+]
+
+LATENCY_RUNS = 200  # single-image calls timed; the p95 of 200 is stable to ~10%
+LATENCY_WARMUP = 10  # first calls allocate and are not what a warm server sees
+DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+
+
+def label_map(package: ModelPackage, classes: Sequence[str]) -> np.ndarray:
+    """Data class index -> package output index, matched by label name."""
+    index = {label: i for i, label in enumerate(package.labels)}
+    missing = [c for c in classes if c not in index]
+    if missing:
+        raise DataError(
+            f"the package's labels ({', '.join(package.labels[:12])}) lack the data's "
+            f"class(es) {', '.join(map(repr, missing[:5]))}; test it on the data it was "
+            f"trained for"
+        )
+    return np.array([index[c] for c in classes], dtype=np.int64)
+
+
+def probabilities(package: ModelPackage, images: np.ndarray) -> np.ndarray:
+    """Class probabilities (n, classes) of uint8 images, preprocessed as the package says."""
+    from dlstack.inputs import to_model_input
+
+    norm = package.spec.input.normalization
+    return package.predict_arrays(to_model_input(images, norm.mean, norm.std))
+
+
+def package_metrics(
+    package: ModelPackage, data: EvalData
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """(metric values by name, targets, probabilities), in the package's label space."""
+    targets = label_map(package, data.classes)[data.labels]
+    probs = probabilities(package, data.images)
+    predictions = probs.argmax(axis=1).astype(np.int64)
+    scores = classification_metrics(targets, predictions, len(package.labels), probs)
+    return scores.values(package.labels), targets, probs
+
+
+def measure_latency(
+    package: ModelPackage,
+    images: np.ndarray,
+    *,
+    runs: int = LATENCY_RUNS,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> dict[str, float]:
+    """Milliseconds per single-image call after a warm-up: ``latency_p50_ms``... and
+    ``latency_mean_ms``."""
+    from dlstack.inputs import to_model_input
+
+    norm = package.spec.input.normalization
+    x = to_model_input(images[: max(1, min(len(images), runs))], norm.mean, norm.std)
+    for i in range(LATENCY_WARMUP):
+        package.predict_arrays(x[i % len(x) : i % len(x) + 1])
+    times = []
+    for i in range(runs):
+        one = x[i % len(x) : i % len(x) + 1]
+        t = time.perf_counter()
+        package.predict_arrays(one)
+        times.append((time.perf_counter() - t) * 1000)
+    ms = np.asarray(times)
+    out = {latency_key(p): float(np.percentile(ms, p)) for p in percentiles}
+    out["latency_mean_ms"] = float(ms.mean())
+    return out
+
+
+def latency_key(percentile: float) -> str:
+    """``latency_p95_ms`` for 95; ``latency_p99_9_ms`` for 99.9."""
+    return f"latency_p{percentile:g}_ms".replace(".", "_")
+
+
+def package_size_mb(package: ModelPackage) -> float:
+    return (package.path / package.spec.onnx.file).stat().st_size / 1e6

@@ -161,3 +161,48 @@ def test_report_json_round_trip(manifest_project: ManifestProject, tmp_path: Pat
     assert [c["kind"] for c in record["checks"]] == ["stability", "skew"]
     assert np.isfinite(record["metrics"]["latency_p50_ms"])
     assert set(WRITERS)  # (the manifest project's writers, used by the slice test above)
+
+
+def _with_recorded_metrics(package: Path, target: Path, metrics: dict[str, float]) -> Path:
+    import shutil
+
+    shutil.copytree(package, target)
+    spec = json.loads((target / "model.json").read_text())
+    spec["metrics"] = metrics
+    (target / "model.json").write_text(json.dumps(spec))
+    return target
+
+
+def test_a_package_far_below_its_recorded_metrics_fails(
+    manifest_project: ManifestProject, tmp_path: Path
+) -> None:
+    # The case of a package that answers wrongly but loads: model.json claims 0.95, the
+    # labels are rotated, accuracy is near 0. Nothing declared in [tests] catches it.
+    data = _data(manifest_project)
+    claimed = {"accuracy": 0.95, "calibration_error": 0.01, "recall[3]": 1.0}
+    broken = _with_recorded_metrics(manifest_project.broken, tmp_path / "broken", claimed)
+    spec = json.loads((broken / "model.json").read_text())
+    spec["data_version"] = data.data_version
+    (broken / "model.json").write_text(json.dumps(spec))
+    report = run_eval_tests(load_package(broken), data, EvalTestsConfig())
+    check = next(c for c in report.checks if c.kind == "recorded_metrics")
+    assert not check.passed and not report.passed
+    assert "accuracy" in check.detail and "recorded 0.9500" in check.detail
+    assert "recall[3]" not in check.detail  # per-class values are too noisy to hold it to
+
+    # The good package, recording what it measures, passes; on other data it is not judged.
+    measured = run_eval_tests(load_package(manifest_project.good), data).metrics
+    good = _with_recorded_metrics(
+        manifest_project.good, tmp_path / "good", {"accuracy": measured["accuracy"]}
+    )
+    spec = json.loads((good / "model.json").read_text())
+    spec["data_version"] = data.data_version
+    (good / "model.json").write_text(json.dumps(spec))
+    check = next(
+        c for c in run_eval_tests(load_package(good), data).checks if c.kind == "recorded_metrics"
+    )
+    assert check.passed, check.detail
+    spec["data_version"] = "0" * 64
+    (good / "model.json").write_text(json.dumps(spec))
+    kinds = {c.kind for c in run_eval_tests(load_package(good), data).checks}
+    assert "recorded_metrics" not in kinds

@@ -326,3 +326,56 @@ def test_demo_defaults_reach_97_percent_on_digits(tmp_path: Path) -> None:
     result = fit(project, snapshot, progress=False)
     test = evaluate(result.model, snapshot, result.normalization, split="test")
     assert test.metrics["accuracy"] >= 0.97
+
+
+def test_a_truncated_last_checkpoint_is_a_clear_error_on_resume(
+    tmp_path: Path, digits8: Snapshot
+) -> None:
+    import shutil
+
+    partial = fit(project_in(tmp_path, epochs=1), digits8, progress=False)
+    last = partial.run_dir / "checkpoints" / "last.ckpt"
+    best = partial.run_dir / "checkpoints" / "best.ckpt"
+    saved_best = best.read_bytes()
+    for damage in (last.read_bytes()[: last.stat().st_size // 2], b""):
+        last.write_bytes(damage)
+        with pytest.raises(ModelError, match=r"cannot resume run .* is damaged.*dlstack train"):
+            fit(project_in(tmp_path, epochs=2), digits8, resume=True, progress=False)
+    assert best.read_bytes() == saved_best  # nothing else was touched
+    shutil.rmtree(partial.run_dir)
+
+
+def test_a_loss_that_turns_nan_stops_the_run_with_the_reason(
+    tmp_path: Path, digits8: Snapshot
+) -> None:
+    # lr = 1e6 with SGD: finite at the first step, NaN/inf a few steps later.
+    project = project_in(tmp_path, epochs=2, lr=1e6, optimizer="sgd")
+    with pytest.raises(ModelError, match=r"training loss became (NaN|inf) at epoch 1, step \d+"):
+        fit(project, digits8, progress=False)
+    run_dir = project.runs_dir / list_runs(project.runs_dir)[-1]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and "Lower train.lr (now 1e+06)" in record["failure"]
+
+
+def test_evaluate_and_export_skip_a_run_that_has_no_checkpoint(
+    tmp_path: Path, digits8: Snapshot
+) -> None:
+    import shutil
+
+    from dlstack.errors import DlstackWarning
+
+    good = fit(project_in(tmp_path, epochs=1), digits8, progress=False)
+    # A run killed before its first epoch ended: run.json, no checkpoint.
+    killed = tmp_path / ".dlstack" / "runs" / "29990101-000000-dead"
+    shutil.copytree(good.run_dir, killed)
+    shutil.rmtree(killed / "checkpoints")
+    record = json.loads((killed / "run.json").read_text())
+    record.update(run_id=killed.name, status="interrupted", started_at=4e9)
+    (killed / "run.json").write_text(json.dumps(record))
+    assert list_runs(good.run_dir.parent)[-1] == killed.name
+    with pytest.warns(DlstackWarning, match=r"skipped run 29990101-000000-dead \(interrupted\)"):
+        picked = load_run(project_in(tmp_path))
+    assert picked.run_id == good.run_id
+    shutil.rmtree(good.run_dir)
+    with pytest.raises(ModelError, match=r"no run .* has a checkpoint yet.*dlstack train"):
+        load_run(project_in(tmp_path))

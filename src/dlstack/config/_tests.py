@@ -59,6 +59,8 @@ class EvalTestsConfig(Section):
     directional: tuple[DirectionalTestConfig, ...] = ()
     max_skew: Annotated[float, Field(ge=0, le=1)] = 0.0  # predictions that differ via images
     max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] = 0.01  # vs the previous version
+    # vs the metrics model.json recorded at export: "far below" them fails the package
+    max_drop_vs_recorded: Annotated[float, Field(ge=0, le=1)] = 0.05
     max_latency_increase: Annotated[float, Field(ge=0)] = 0.5  # 0.5 = 50% slower allowed
     max_age_days: Annotated[float, Field(gt=0)] | None = None
     seed: int = 0

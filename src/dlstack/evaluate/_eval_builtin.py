@@ -21,6 +21,7 @@ from dlstack.evaluate._package_eval import measure_latency, package_metrics, pro
 __all__ = [
     "SKEW_SAMPLE",
     "age_days",
+    "recorded_metrics_check",
     "regression_checks",
     "skew_check",
     "stability_check",
@@ -94,6 +95,53 @@ def skew_check(ctx: CheckContext) -> list[EvalCheck]:
     limit = ctx.cfg.max_skew
     return [
         EvalCheck(f"training/serving skew <= {limit:g}", "skew", rate <= limit, rate, limit, detail)
+    ]
+
+
+def recorded_metrics_check(ctx: CheckContext) -> list[EvalCheck]:
+    """The metrics measured now against the ones model.json recorded at export.
+
+    A package whose labels were reordered or whose normalization was changed answers
+    wrongly but confidently; the seal catches an edit, this catches everything else that
+    makes a package worse than it claims (the wrong data, a damaged graph). Only scalar
+    metrics measured both times are compared, each in its own direction.
+    """
+    from dlstack.objective import lower_is_better
+
+    spec = ctx.package.spec
+    if spec.data_version and ctx.data.data_version != spec.data_version:
+        return []  # other data may rightly score lower: that is drift, not a broken package
+    recorded = spec.metrics
+    tolerance = ctx.cfg.max_drop_vs_recorded
+    worse: list[str] = []
+    compared = 0
+    for name, then in sorted(recorded.items()):
+        now = ctx.values.get(name)
+        scalar = isinstance(then, int | float) and not isinstance(then, bool)
+        if "[" in name or not scalar or now is None:
+            continue
+        if not (np.isfinite(then) and np.isfinite(now)):
+            continue
+        compared += 1
+        drop = now - then if lower_is_better(name) else then - now
+        if drop > tolerance:
+            worse.append(f"{name} {now:.4f} (recorded {then:.4f})")
+    if not compared:
+        return []
+    detail = (
+        f"measured on the {ctx.cfg.split} split: " + "; ".join(worse)
+        if worse
+        else f"{compared} recorded metrics within {tolerance:g} of what model.json claims"
+    )
+    return [
+        EvalCheck(
+            f"metrics within {tolerance:g} of the recorded ones",
+            "recorded_metrics",
+            not worse,
+            float(len(worse)),
+            0.0,
+            detail,
+        )
     ]
 
 

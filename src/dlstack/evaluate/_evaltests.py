@@ -54,6 +54,7 @@ EVAL_CHECKS: tuple[EvalStrategy, ...] = (
     declared.directional_checks,
     builtin.stability_check,
     builtin.skew_check,
+    builtin.recorded_metrics_check,
     builtin.regression_checks,
     builtin.staleness_check,
 )

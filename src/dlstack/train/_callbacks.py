@@ -10,9 +10,12 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar, TQDMProgressBar
 
-__all__ = ["EpochLines", "History", "epoch_metrics", "make_progress_bar"]
+from dlstack.errors import ModelError
+
+__all__ = ["EpochLines", "History", "StopOnNonFiniteLoss", "epoch_metrics", "make_progress_bar"]
 
 EpochRow = dict[str, float]
 
@@ -41,6 +44,31 @@ class History(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = [dict(r) for r in state_dict.get("rows", [])]
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop the run at the first training step whose loss is NaN or inf, saying so.
+
+    Checked before backward, so the weights of the last good step are what the last
+    checkpoint holds; without it a run "finishes" with a NaN loss and the failure surfaces
+    later, somewhere else (export blames the model's forward).
+    """
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
+        if bool(torch.isfinite(loss).all()):
+            return
+        value = "NaN" if bool(torch.isnan(loss).any()) else "inf"
+        raise ModelError(
+            f"the training loss became {value} at epoch {trainer.current_epoch + 1}, step "
+            f"{trainer.global_step + 1}; the run stopped there. Lower train.lr (now "
+            f"{self.lr:g}), check the data for NaN or extreme values, or run `dlstack "
+            f"doctor` to find the cause"
+        )
 
 
 class EpochLines(ProgressBar):

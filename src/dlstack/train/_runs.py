@@ -35,6 +35,7 @@ __all__ = [
     "RUN_FILE",
     "RunRecord",
     "find_run",
+    "find_trained_run",
     "list_runs",
     "new_run_id",
     "read_run",
@@ -77,6 +78,7 @@ class RunRecord(Record):
     train_cpu_seconds: float | None = None
     mlflow: dict[str, str | None] | None = None  # {"experiment_id", "run_id"}
     finished: str | None = None
+    failure: str | None = None  # why a failed run stopped (e.g. the loss became NaN)
     best_checkpoint: str | None = None  # relative to the run directory
     best_score: float | None = None
     monitor: str | None = None
@@ -142,6 +144,38 @@ def find_run(runs_dir: Path, run_id: str | None = None) -> Path:
             f"train a new one with `dlstack train`"
         )
     return runs_dir / run_id
+
+
+def find_trained_run(runs_dir: Path) -> Path:
+    """The latest run that has a best checkpoint: what evaluate and export use by default.
+
+    A run killed before its first epoch ends has a run.json and no checkpoint; picking it
+    would only say "resume it", and resuming it says "start a new run". Each run skipped
+    for that reason is named in a warning.
+    """
+    import warnings
+
+    from dlstack.errors import DlstackWarning
+
+    skipped: list[str] = []
+    for run_id in reversed(list_runs(runs_dir)):
+        try:
+            record = read_run(runs_dir / run_id)
+        except ModelError:
+            skipped.append(f"{run_id} (run.json unreadable)")
+            continue
+        if (runs_dir / run_id / record.best_checkpoint_path).is_file():
+            for line in skipped:
+                warnings.warn(f"skipped run {line}: it has no checkpoint", DlstackWarning, 2)
+            return runs_dir / run_id
+        skipped.append(f"{run_id} ({record.status})")
+    if not skipped:
+        return find_run(runs_dir)  # no runs at all: the usual "train one first"
+    raise ModelError(
+        f"no run in {runs_dir} has a checkpoint yet (runs without one: "
+        f"{', '.join(skipped[:5])}; they stopped before their first epoch ended); train "
+        f"one with `dlstack train`"
+    )
 
 
 def read_run(run_dir: Path) -> RunRecord:

@@ -27,7 +27,7 @@ from dlstack.errors import ModelError
 from dlstack.models import build_model, is_user_spec, user_model_source
 from dlstack.train import _runs as runs
 from dlstack.train._augment import BatchAugment
-from dlstack.train._callbacks import History, make_progress_bar
+from dlstack.train._callbacks import History, StopOnNonFiniteLoss, make_progress_bar
 from dlstack.train._datamodule import SnapshotDataModule
 from dlstack.train._module import DlstackModule
 from dlstack.train._result import Normalization, TrainResult
@@ -119,6 +119,7 @@ def fit(
             callbacks=[
                 *([objective] if objective is not None else []),  # logs before History reads
                 history,
+                StopOnNonFiniteLoss(config.train.lr),
                 checkpoints,
                 *([make_progress_bar()] if progress else []),
             ],
@@ -142,6 +143,7 @@ def fit(
             # Lightning turns Ctrl+C into SystemExit after a graceful stop; both are "killed".
             killed = isinstance(e, (KeyboardInterrupt, SystemExit))
             record.status = "interrupted" if killed else "failed"
+            record.failure = None if killed else f"{type(e).__name__}: {e}"
             record.history = history.rows
             record.epochs_completed = len(history.rows)
             runs.write_run(run_dir, record)
@@ -157,8 +159,11 @@ def fit(
 
 
 def load_run(project: Project, run_id: str | None = None) -> TrainResult:
-    """Rebuild a finished run's TrainResult (the latest run's when ``run_id`` is None)."""
-    run_dir = runs.find_run(project.runs_dir, run_id)
+    """Rebuild a run's TrainResult: ``run_id``'s, or the latest run that has a checkpoint."""
+    if run_id is None:
+        run_dir = runs.find_trained_run(project.runs_dir)
+    else:
+        run_dir = runs.find_run(project.runs_dir, run_id)
     return _result(project, run_dir, runs.read_run(run_dir))
 
 
@@ -372,6 +377,7 @@ def _resumable(
             f"run {run_dir.name} has no {runs.LAST_CHECKPOINT} to resume from (it stopped "
             f"before finishing its first epoch); start a new run with `dlstack train`"
         )
+    _check_readable(last, run_dir.name)
     if record.data_version != snapshot.version:
         raise ModelError(
             f"run {run_dir.name} was trained on data version {record.data_version}, got "
@@ -379,6 +385,23 @@ def _resumable(
             f"a new run without --resume"
         )
     return run_dir, record, last
+
+
+def _check_readable(checkpoint: Path, run_id: str) -> None:
+    """ModelError, not a traceback from deep inside Lightning, for a damaged checkpoint
+    (a truncated copy, a full disk): resuming from it cannot work."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        readable = isinstance(state, dict) and "state_dict" in state
+    except Exception as e:
+        readable, why = False, f"{type(e).__name__}: {e}"
+    else:
+        why = "it holds no state_dict"
+    if not readable:
+        raise ModelError(
+            f"cannot resume run {run_id}: {checkpoint} is damaged ({why}); start a new run "
+            f"with `dlstack train` (the run's best checkpoint, if it has one, is untouched)"
+        )
 
 
 def _resumed_config(record: RunRecord, current: Config) -> Config:

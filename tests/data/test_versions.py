@@ -119,7 +119,10 @@ def test_folder_ingest_rejects_bad_examples_with_reasons(repo, tmp_path):
     (folder / "3").mkdir(parents=True)
     (folder / "cat").mkdir()
     (folder / "3" / "good.png").write_bytes(_png(np.full((8, 8), 200)))
-    (folder / "3" / "big.png").write_bytes(_png(np.zeros((28, 28))))
+    (folder / "3" / "big.png").write_bytes(_png(np.zeros((28, 28))))  # resized at checkout
+    tinted = np.zeros((8, 8, 3))
+    tinted[..., 0] = 200  # red: color in a dataset inferred grayscale at its first ingest
+    (folder / "3" / "red.png").write_bytes(_png(tinted))
     (folder / "3" / "broken.png").write_bytes(b"not an image at all")
     (folder / "cat" / "c.png").write_bytes(_png(np.full((8, 8), 10)))
     outside = tmp_path / "secret.png"
@@ -128,11 +131,29 @@ def test_folder_ingest_rejects_bad_examples_with_reasons(repo, tmp_path):
 
     report = repo.ingest(str(folder), progress=False)
     reasons = dict(report.rejected)
-    assert report.added == 1
-    assert "8x8" in reasons["3/big.png"]
+    # good.png, big.png (any size is stored as it is) and red.png: the project declares
+    # channels = 1 (dlstack init wrote it), so checkout converts it, and ingest says so.
+    assert report.added == 3 and report.to_grayscale == 1
     assert "not a readable image" in reasons["3/broken.png"]
     assert "not a declared class" in reasons["cat/c.png"]
     assert "link out of the source folder" in reasons["3/escape.png"]
+
+
+def test_color_in_a_dataset_inferred_grayscale_is_refused_unless_declared(repo, tmp_path):
+    repo.image = None  # a project that declares no [data.image]: inferred at first ingest
+    report = repo.ingest("builtin:digits8", progress=False)
+    assert any("channels 1: 0 of" in line for line in report.inferred)
+    assert repo.image_spec().shape == (1, 8, 8) and repo.image_spec().background == "dark"
+    folder = tmp_path / "more" / "3"
+    folder.mkdir(parents=True)
+    tinted = np.zeros((8, 8, 3))
+    tinted[..., 0] = 200
+    (folder / "red.png").write_bytes(_png(tinted))
+    (folder / "gray.png").write_bytes(_png(np.dstack([np.full((8, 8), 90)] * 3)))  # RGB, gray
+    report = repo.ingest(str(folder.parent), progress=False)
+    reasons = dict(report.rejected)
+    assert report.added == 1 and list(reasons) == ["3/red.png"]
+    assert "holds color (RGB)" in reasons["3/red.png"] and "channels = 3" in reasons["3/red.png"]
 
 
 def test_empty_and_missing_sources(repo, tmp_path):

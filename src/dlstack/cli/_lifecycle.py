@@ -117,6 +117,15 @@ def print_ingest(report: IngestReport) -> None:
         err_console.print(f"  rejected {item}: {reason}", highlight=False)
     if len(report.rejected) > 20:
         err_console.print(f"  ... and {len(report.rejected) - 20} more")
+    if report.inferred:
+        console.print("image input inferred (declare [data.image] to change it):")
+        for line in report.inferred:
+            console.print(f"  {line}")
+    if report.to_grayscale:
+        console.print(
+            f"  {report.to_grayscale} color images will be converted to grayscale "
+            f"(data.image.channels = 1)"
+        )
 
 
 def print_evaluation(

@@ -238,6 +238,9 @@ def _spec(
     opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
     c, h, w = result.input_shape
     mean, std = list(result.normalization.mean), list(result.normalization.std)
+    # Runs from before [data.image]: the background from the train split's brightness.
+    legacy_background = "dark" if sum(mean) / len(mean) < 0.5 else "light"
+    image = result.image or {"resize": "fit", "background": legacy_background}
     return PackageSpec.model_validate(
         {
             "schema_version": SUPPORTED_SCHEMA,
@@ -253,8 +256,8 @@ def _spec(
                 "pixel_scale": 255,
                 "normalization": {"mean": mean, "std": std},
                 "color": "grayscale" if c == 1 else "rgb",
-                # Mean brightness of the train split: below half means light strokes on dark.
-                "background": "dark" if sum(mean) / len(mean) < 0.5 else "light",
+                "background": image["background"],
+                "resize": image["resize"],
             },
             "output": {"name": OUTPUT_NAME, "kind": "logits", "shape": [-1, len(result.classes)]},
             "data_version": result.data_version,

@@ -19,6 +19,7 @@ from dlstack.config._data import (
     BUILTIN_SOURCES,
     DEFAULT_SPLIT,
     DataConfig,
+    ImageConfig,
     S3Config,
     StepConfig,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "DirectionalTestConfig",
     "EvalTestsConfig",
     "ExternalBaselineConfig",
+    "ImageConfig",
     "InvarianceTestConfig",
     "ManualCheckConfig",
     "MetricConfig",

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from dlstack.config._base import Section
 from dlstack.layout import STATE_DIR
 
-__all__ = ["BUILTIN_SOURCES", "DEFAULT_SPLIT", "DataConfig", "S3Config", "StepConfig"]
+__all__ = [
+    "BUILTIN_SOURCES",
+    "DEFAULT_SPLIT",
+    "MAX_IMAGE_SIDE",
+    "DataConfig",
+    "ImageConfig",
+    "S3Config",
+    "StepConfig",
+]
 
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)  # train/val/test fractions of each class
 BUILTIN_SOURCES = ("builtin:digits", "builtin:digits8")
+# Arrays of N x side x side x 3 bytes: a snapshot of 10,000 images at 1024 px is 31 GB.
+MAX_IMAGE_SIDE = 1024
 
 
 class S3Config(Section):
@@ -32,6 +42,29 @@ class StepConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ImageConfig(Section):
+    """``[data.image]``: the model's image input, applied at checkout and at serving.
+
+    Left out, ``channels`` and ``size`` are inferred at the first ingest (the majority
+    size; RGB when the images hold color) and ``dlstack data status`` shows what was
+    inferred; `dlstack init` writes them here for the user to check.
+    """
+
+    channels: Literal[1, 3] | None = None  # 1 grayscale, 3 RGB
+    size: (
+        tuple[
+            Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
+            Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
+        ]
+        | None
+    ) = None  # [height, width]
+    # Other sizes: "fit" keeps the aspect ratio and pads, "stretch", "crop" keeps the center.
+    resize: Literal["fit", "stretch", "crop"] = "fit"
+    # "dark"/"light": strokes on a background (an image of the other kind is inverted at
+    # serving); "any": photos, never inverted; "auto": inferred from the images' borders.
+    background: Literal["auto", "dark", "light", "any"] = "auto"
+
+
 class DataConfig(Section):
     source: str = "builtin:digits"
     store: str = f"{STATE_DIR}/objects"
@@ -43,6 +76,7 @@ class DataConfig(Section):
     # "Start with a small training set": a count (>1) or a fraction (<=1) of the train split.
     subset: Annotated[float, Field(gt=0)] | None = None
     steps: tuple[StepConfig, ...] = ()
+    image: ImageConfig = ImageConfig()
 
     @field_validator("split")
     @classmethod

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from dlstack.config._data import BUILTIN_SOURCES, DataConfig
+from dlstack.config._infer import source_image_spec
 from dlstack.config._metric import MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
 from dlstack.errors import ConfigError
+from dlstack.inputs import ImageSpec
 from dlstack.layout import CONFIG_FILE
 from dlstack.models import ARCHITECTURE_NAMES
 from dlstack.records import write_atomic
@@ -78,8 +80,36 @@ def _line(key: str, value: Any, comment: str = "", *, commented: bool = False) -
     return text
 
 
+def _image_lines(image: ImageSpec | None, notes: Sequence[str]) -> list[str]:
+    """``[data.image]``: what the source's images imply, spelled out for the user to check."""
+    if image is None:
+        return [
+            "[data.image]".ljust(_COMMENT_COLUMN - 2)
+            + "  # inferred at the first ingest when left out",
+            _line("channels", 3, "1 grayscale, 3 RGB", commented=True),
+            _line("size", [32, 32], "[height, width]", commented=True),
+            _line("resize", "fit", "other sizes: fit (pad), stretch, crop", commented=True),
+            "",
+        ]
+    return [
+        "[data.image]".ljust(_COMMENT_COLUMN - 2) + "  # inferred from the source; check it",
+        *[f"# {note}" for note in notes],
+        _line("channels", image.channels, "1 grayscale, 3 RGB"),
+        _line("size", list(image.size), "[height, width]"),
+        _line("resize", image.resize, "other sizes: fit (keep aspect, pad), stretch, crop"),
+        _line("background", image.background, "dark/light: strokes (inverted to match); any"),
+        "",
+    ]
+
+
 def render_template(
-    *, name: str, source: str, task: str = "classification", max_epochs: int = DEFAULT_MAX_EPOCHS
+    *,
+    name: str,
+    source: str,
+    task: str = "classification",
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
+    image: ImageSpec | None = None,
+    image_notes: Sequence[str] = (),
 ) -> str:
     """The dlstack.toml `dlstack init` writes (validated by the caller)."""
     data, model, train, metric = DataConfig(), ModelConfig(), TrainConfig(), MetricConfig()
@@ -105,6 +135,7 @@ def render_template(
         '# call = "augment"                 # or "package.module:function"',
         "# params = {copies = 1, max_shift = 2}",
         "",
+        *_image_lines(image, image_notes),
         "[model]",
         _line("architecture", model.architecture, f'by modality; or {names}, "pkg.mod:build"'),
         "",
@@ -147,11 +178,14 @@ def init_project(
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
+    image, notes = source_image_spec(source)
     if not source.startswith("builtin:"):
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.
         source = os.path.relpath(Path(source).expanduser().resolve(), root)
-    text = render_template(name=name, source=source, max_epochs=max_epochs)
+    text = render_template(
+        name=name, source=source, max_epochs=max_epochs, image=image, image_notes=notes
+    )
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)

@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import io
 import json
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlstack._progress import track
 from dlstack.data._catalog import Catalog, examples, staged
+from dlstack.data._image_spec import IMAGE_META, LEGACY_SIZE_META, inferred_spec
 from dlstack.data._splits import SPLITS, assign_splits
 from dlstack.data._store import ObjectStore, sha256
 from dlstack.errors import DataError
-from dlstack.inputs import IMAGE_SUFFIXES, inspect_image
+from dlstack.inputs import IMAGE_SUFFIXES, ImageInfo, infer_image_spec, inspect_image
+
+if TYPE_CHECKING:
+    from dlstack.config import ImageConfig
 
 __all__ = ["IngestReport", "ingest"]
 
@@ -43,6 +46,8 @@ class IngestReport:
     duplicates: int = 0  # the same bytes more than once in this source
     queued: int = 0  # unlabeled examples added to the labeling queue
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
+    inferred: list[str] = field(default_factory=list)  # how the image input was inferred
+    to_grayscale: int = 0  # color images that a declared channels = 1 turns gray
 
     @property
     def changed(self) -> bool:
@@ -67,8 +72,15 @@ def ingest(
     split: tuple[float, float, float],
     seed: int = 0,
     progress: bool = True,
+    image: ImageConfig | None = None,
 ) -> IngestReport:
-    """Add the examples of ``source`` to the working set (``staged``) of the catalog."""
+    """Add the examples of ``source`` to the working set (``staged``) of the catalog.
+
+    Images of any size are stored as they are (checkout brings them to the input spec).
+    At the first ingest the spec is inferred from the accepted images and kept in the
+    catalog (``report.inferred`` says how); a color image is refused when the input is
+    declared (or was inferred) grayscale: nothing is converted silently.
+    """
     items, classes = _read_source(source, progress)
     if not items:
         raise DataError(
@@ -78,13 +90,15 @@ def ingest(
     report = IngestReport(source=source)
     with catalog.begin() as conn:
         declared = catalog.get_meta(conn, "classes")
-        size = catalog.get_meta(conn, "image_size")
+        known = inferred_spec(
+            {m: catalog.get_meta(conn, m) for m in (IMAGE_META, LEGACY_SIZE_META)}
+        )
     classes = list(declared or classes)
-    if size is None:
-        size = _majority_size(items)
+    declared_channels = image.channels if image is not None else None
+    inferred_channels = known.channels if known is not None else None
 
     accepted: dict[str, _Item] = {}
-    shapes: dict[str, tuple[int, int, str]] = {}
+    shapes: dict[str, ImageInfo] = {}
     for item in track(items, "checking", total=len(items), enabled=progress):
         report.seen += 1
         if item.label is not None and item.label not in classes:
@@ -94,16 +108,18 @@ def ingest(
             continue
         try:
             info = inspect_image(item.data)
-            width, height, mode = info.width, info.height, info.mode
         except DataError as e:
             report.rejected.append((item.name, str(e)))
             continue
-        if [width, height] != list(size):
+        if info.color and declared_channels == 1:
+            report.to_grayscale += 1  # declared: checkout converts it, and says so here
+        elif info.color and declared_channels is None and inferred_channels == 1:
             report.rejected.append(
                 (
                     item.name,
-                    f"image is {width}x{height}, this dataset's "
-                    f"images are {size[0]}x{size[1]}; resize it first",
+                    f"image holds color ({info.mode}) but this dataset's images are "
+                    f"grayscale (inferred at its first ingest); declare [data.image] "
+                    f"channels = 3 to train in color, or channels = 1 to convert it",
                 )
             )
             continue
@@ -117,7 +133,7 @@ def ingest(
             report.duplicates += 1
             continue
         accepted[key] = item
-        shapes[key] = (width, height, mode)
+        shapes[key] = info
     keys = list(accepted)
     for start in track(
         range(0, len(keys), STORE_CHUNK),
@@ -132,7 +148,7 @@ def ingest(
 
     now = datetime.now(UTC)
     with catalog.begin() as conn:
-        known = {r.id for r in conn.execute(examples.select().with_only_columns(examples.c.id))}
+        stored = {r.id for r in conn.execute(examples.select().with_only_columns(examples.c.id))}
         current = {r.example_id: (r.label, r.split) for r in conn.execute(staged.select())}
         new_ids = [
             k
@@ -145,14 +161,14 @@ def ingest(
         staged_rows: list[dict[str, Any]] = []
         unlabeled: list[str] = []
         for key, item in accepted.items():
-            if key not in known:
-                w, h, mode = shapes[key]
+            if key not in stored:
+                info = shapes[key]
                 example_rows.append(
                     {
                         "id": key,
-                        "width": w,
-                        "height": h,
-                        "mode": mode,
+                        "width": info.width,
+                        "height": info.height,
+                        "mode": info.mode,
                         "source": item.source,
                         "meta": {"name": item.name, **item.meta},
                         "created_at": now,
@@ -185,7 +201,9 @@ def ingest(
             report.queued = enqueue(catalog, fresh, source="ingest", conn=conn)
             report.unchanged += len(unlabeled) - report.queued
         catalog.set_meta(conn, "classes", classes)
-        catalog.set_meta(conn, "image_size", list(size))
+        if known is None:
+            spec, report.inferred = infer_image_spec(shapes.values())
+            catalog.set_meta(conn, IMAGE_META, spec.to_dict())
     return report
 
 
@@ -314,16 +332,3 @@ def _files(folder: Path) -> Iterator[Path]:
     for path in folder.rglob("*"):
         if path.suffix.lower() in IMAGE_SUFFIXES and (path.is_file() or path.is_symlink()):
             yield path
-
-
-def _majority_size(items: list[_Item]) -> tuple[int, int]:
-    sizes: Counter[tuple[int, int]] = Counter()
-    for item in items[:1000]:
-        try:
-            info = inspect_image(item.data)
-        except DataError:
-            continue
-        sizes[(info.width, info.height)] += 1
-    if not sizes:
-        raise DataError("no readable image in the source; nothing to ingest")
-    return sizes.most_common(1)[0][0]

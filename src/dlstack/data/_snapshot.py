@@ -1,9 +1,11 @@
 """A data version materialized as local arrays that training reads fast.
 
 The practice's rule: at training time, copy the data that is needed onto the local
-filesystem. A snapshot directory holds ``images.npy`` (uint8, N x H x W), ``labels.npy``
+filesystem. A snapshot directory holds ``images.npy`` (uint8, N x H x W for grayscale,
+N x H x W x 3 for RGB: every image already prepared by the input spec), ``labels.npy``
 (int64 class index), ``splits.npy`` (uint8: 0 train, 1 val, 2 test), ``ids.npy`` (the
-examples' sha256) and ``meta.json``; ``Snapshot.load`` memory-maps them.
+examples' sha256) and ``meta.json`` (with the input spec); ``Snapshot.load`` memory-maps
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
 from dlstack.errors import DataError
+from dlstack.inputs import ImageSpec
 from dlstack.records import atomic_dir, sha256_file, write_atomic
 
 __all__ = ["Snapshot", "SnapshotDamaged", "SplitArrays"]
@@ -27,7 +30,7 @@ _FORMAT = 2  # 2: meta.json records every file's size and sha256
 
 @dataclass(frozen=True)
 class SplitArrays:
-    images: np.ndarray  # uint8 (n, H, W)
+    images: np.ndarray  # uint8 (n, H, W) or (n, H, W, 3)
     labels: np.ndarray  # int64 (n,)
     ids: np.ndarray  # str (n,)
 
@@ -41,15 +44,31 @@ class Snapshot:
 
     version: str
     classes: tuple[str, ...]
-    images: np.ndarray  # uint8 (N, H, W)
+    images: np.ndarray  # uint8 (N, H, W) or (N, H, W, 3)
     labels: np.ndarray  # int64 (N,), index into classes
     splits: np.ndarray  # uint8 (N,), index into SPLITS
     ids: np.ndarray  # str (N,), sha256 of each example's stored object
+    # How the images were prepared; None: taken from the arrays (see image_spec).
+    image: ImageSpec | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example as stored, e.g. (28, 28)."""
+        """Shape of one example as stored, e.g. (28, 28) or (32, 32, 3)."""
         return tuple(self.images.shape[1:])
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        """The input spec the images were prepared with (from the arrays when unrecorded:
+        their size and channels, strokes on a dark background like the built-ins)."""
+        h, w = (int(d) for d in self.images.shape[1:3])
+        channels = 3 if self.images.ndim == 4 else 1
+        if self.image is not None and self.image.shape == (channels, h, w):
+            return self.image
+        # A data step may have changed the arrays' shape: keep the rest of the spec.
+        resize, background = (
+            ("fit", "dark") if self.image is None else (self.image.resize, self.image.background)
+        )
+        return ImageSpec(channels, (h, w), resize, background)  # type: ignore[arg-type]
 
     @property
     def num_classes(self) -> int:
@@ -80,6 +99,7 @@ class Snapshot:
             self.labels[keep],
             self.splits[keep],
             self.ids[keep],
+            self.image,
         )
 
     # -- construction -------------------------------------------------------------------
@@ -94,6 +114,7 @@ class Snapshot:
         version: str = "unversioned",
         split: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 0,
+        image: ImageSpec | None = None,
     ) -> Snapshot:
         """Build a snapshot from arrays without the catalog (tests, notebooks).
 
@@ -107,7 +128,7 @@ class Snapshot:
         ids = np.array([hashlib.sha256(im.tobytes()).hexdigest() for im in images])
         names = assign_splits(list(ids), list(labels), split, seed)
         splits = np.array([SPLITS.index(s) for s in names], dtype=np.uint8)
-        return cls(version, tuple(classes), images, labels, splits, ids)
+        return cls(version, tuple(classes), images, labels, splits, ids, image)
 
     @classmethod
     def from_builtin(
@@ -149,6 +170,7 @@ class Snapshot:
                 "format": _FORMAT,
                 "version": self.version,
                 "classes": list(self.classes),
+                "image": self.image_spec.to_dict(),
                 "counts": self.counts(),
                 "files": files,
             }
@@ -172,6 +194,7 @@ class Snapshot:
             meta = json.loads(meta_file.read_text())
             files = meta["files"]
             version, classes = str(meta["version"]), tuple(str(c) for c in meta["classes"])
+            image = ImageSpec.from_dict(meta["image"]) if meta.get("image") else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotDamaged(f"snapshot {path}: meta.json cannot be read ({e})") from None
         if meta.get("format") != _FORMAT:
@@ -188,6 +211,7 @@ class Snapshot:
                 np.load(path / "labels.npy", allow_pickle=False),
                 np.load(path / "splits.npy", allow_pickle=False),
                 np.load(path / "ids.npy", allow_pickle=False),
+                image,
             )
         except (OSError, ValueError) as e:
             raise SnapshotDamaged(f"snapshot {path}: an array cannot be read ({e})") from None
@@ -199,7 +223,9 @@ class Snapshot:
     def fingerprint(self) -> str:
         """sha256 of the snapshot's content (arrays, classes, version): what a cached data
         step's output is keyed by."""
-        h = hashlib.sha256(json.dumps([self.version, list(self.classes)]).encode())
+        h = hashlib.sha256(
+            json.dumps([self.version, list(self.classes), self.image_spec.to_dict()]).encode()
+        )
         for array in (self.images, self.labels, self.splits, self.ids.astype("U64")):
             h.update(f"{array.dtype.str}{array.shape}".encode())
             rows = max(1, (64 << 20) // max(1, array[:1].nbytes))  # ~64 MB at a time

@@ -43,6 +43,7 @@ def _with(
         labels,
         splits,
         ids,
+        snap.image,
     )
 
 
@@ -71,7 +72,9 @@ def resample(snap: Snapshot, *, seed: int = 0, strategy: str = "oversample") -> 
         n = seen.get(i, 0)
         seen[i] = n + 1
         ids.append(i if n == 0 else hashlib.sha256(f"{i}:copy{n}".encode()).hexdigest())
-    return Snapshot(out.version, out.classes, out.images, out.labels, out.splits, np.array(ids))
+    return Snapshot(
+        out.version, out.classes, out.images, out.labels, out.splits, np.array(ids), out.image
+    )
 
 
 def augment(
@@ -135,6 +138,7 @@ def resplit(
         snap.labels,
         splits,
         snap.ids,
+        snap.image,
     )
 
 
@@ -151,7 +155,13 @@ def resize(snap: Snapshot, *, seed: int = 0, size: int = 14) -> Snapshot:
         ]
     )
     return Snapshot(
-        f"{snap.version}+resize{size}", snap.classes, images, snap.labels, snap.splits, snap.ids
+        f"{snap.version}+resize{size}",
+        snap.classes,
+        images,
+        snap.labels,
+        snap.splits,
+        snap.ids,
+        snap.image,  # image_spec follows the new size, the policy and background stay
     )
 
 

@@ -27,16 +27,22 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from dlstack._progress import track
 from dlstack.data._catalog import Catalog, refs, staged, version_rows, versions
 from dlstack.data._diff import EXAMPLES_SHOWN, VersionDiff
+from dlstack.data._image_spec import (
+    IMAGE_META,
+    LEGACY_SIZE_META,
+    inferred_spec,
+    resolve_image_spec,
+)
 from dlstack.data._ingest import IngestReport, ingest
 from dlstack.data._lake import Lake
 from dlstack.data._snapshot import Snapshot, SnapshotDamaged
 from dlstack.data._splits import SPLITS
 from dlstack.data._store import ObjectStore
 from dlstack.errors import DataError, DlstackWarning
-from dlstack.inputs import decode_pixels
+from dlstack.inputs import ImageSpec, decode_image, prepare_with
 
 if TYPE_CHECKING:
-    from dlstack.config import Project
+    from dlstack.config import ImageConfig, Project
 
 __all__ = ["DataRepo", "Integrity", "Version", "snapshot_for"]
 
@@ -76,12 +82,18 @@ class DataRepo:
     """
 
     def __init__(
-        self, catalog: Catalog, store: ObjectStore, snapshots_dir: Path, lake: Lake | None = None
+        self,
+        catalog: Catalog,
+        store: ObjectStore,
+        snapshots_dir: Path,
+        lake: Lake | None = None,
+        image: ImageConfig | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.snapshots_dir = snapshots_dir
         self.lake = lake
+        self.image = image  # [data.image]: what the project declares of its input
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
@@ -91,6 +103,7 @@ class DataRepo:
             ObjectStore(project.store_url, **project.store_options),
             project.snapshots_dir,
             Lake(project.lake_url, **project.lake_options),
+            project.config.data.image,
         )
 
     def close(self) -> None:
@@ -106,7 +119,15 @@ class DataRepo:
         seed: int = 0,
         progress: bool = True,
     ) -> IngestReport:
-        report = ingest(self.catalog, self.store, source, split=split, seed=seed, progress=progress)
+        report = ingest(
+            self.catalog,
+            self.store,
+            source,
+            split=split,
+            seed=seed,
+            progress=progress,
+            image=self.image,
+        )
         if self.lake is not None:  # the ingest report goes to the lake, for `data query`
             now = datetime.now(UTC)
             self.lake.append(
@@ -469,9 +490,22 @@ class DataRepo:
                     shutil.rmtree(folder, ignore_errors=True)
         return Integrity(checked, damaged, sorted(set(affected)), len(folders), broken, repair)
 
-    def checkout(self, ref: str = HEAD, *, progress: bool = True) -> tuple[Version, Snapshot]:
-        """Materialize a version into local arrays (cached per version; objects verified)."""
+    def image_spec(self) -> ImageSpec:
+        """The input spec checkout applies: ``[data.image]`` over what ingest inferred."""
+        with self.catalog.connect() as conn:
+            meta = {m: self.catalog.get_meta(conn, m) for m in (IMAGE_META, LEGACY_SIZE_META)}
+        return resolve_image_spec(self.image, inferred_spec(meta))
+
+    def checkout(
+        self, ref: str = HEAD, *, progress: bool = True, image: ImageSpec | None = None
+    ) -> tuple[Version, Snapshot]:
+        """Materialize a version into local arrays, every image prepared by the input spec
+        (the project's, or ``image``: a package's, for the drift monitor). Cached per
+        version; objects verified."""
         version = self.resolve(ref)
+        spec = image or self.image_spec()
+        # One folder per version: arrays made with another spec (the project's [data.image]
+        # changed) are rebuilt in its place.
         path = self.snapshots_dir / version.short
         if (path / "meta.json").is_file():
             try:
@@ -479,7 +513,7 @@ class DataRepo:
             except SnapshotDamaged as e:
                 warnings.warn(f"{e}; rebuilding it from the store", DlstackWarning, stacklevel=2)
             else:
-                if snap.version == version.id:
+                if snap.version == version.id and snap.image == spec:
                     return version, snap
         with self.catalog.connect() as conn:
             rows = conn.execute(
@@ -498,8 +532,9 @@ class DataRepo:
             total=-(-len(rows) // chunk),
             enabled=progress,
         ):
-            blobs = self.store.get_many([r.example_id for r in rows[start : start + chunk]])
-            images.extend(decode_pixels(b) for b in blobs)
+            part = rows[start : start + chunk]
+            blobs = self.store.get_many([r.example_id for r in part])
+            images.extend(_pixels(r.example_id, b, spec) for r, b in zip(part, blobs, strict=True))
         snap = Snapshot(
             version=version.id,
             classes=version.classes,
@@ -507,9 +542,16 @@ class DataRepo:
             labels=np.array([class_index[r.label] for r in rows], dtype=np.int64),
             splits=np.array([SPLITS.index(r.split) for r in rows], dtype=np.uint8),
             ids=np.array([r.example_id for r in rows]),
+            image=spec,
         )
         snap.save(path)
         return version, Snapshot.load(path)
+
+
+def _pixels(example_id: str, data: bytes, spec: ImageSpec) -> np.ndarray:
+    """One stored image prepared by ``spec`` (uint8 (H, W) or (H, W, 3))."""
+    image, _ = decode_image(data, name=f"example {example_id[:12]}")
+    return prepare_with(image, spec).pixels
 
 
 def snapshot_for(

@@ -131,4 +131,5 @@ def _plain(snap: Snapshot) -> Snapshot:
         np.asarray(snap.labels),
         np.asarray(snap.splits),
         np.asarray(snap.ids),
+        snap.image,
     )

@@ -33,14 +33,16 @@ SKEW_SAMPLE = 500  # examples sent through the serving path (PNG encode, decode,
 
 def stability_check(ctx: CheckContext) -> list[EvalCheck]:
     """Finite probabilities that sum to 1, on the data and on extreme inputs."""
-    h, w = ctx.data.images.shape[1:]
+    shape = ctx.data.images.shape[1:]  # (H, W) or (H, W, 3)
+    h, w = shape[:2]
     rng = np.random.default_rng(0)
+    checker = (np.indices((h, w)).sum(axis=0) % 2 * 255).astype(np.uint8)
     extremes = np.stack(
         [
-            np.zeros((h, w), np.uint8),
-            np.full((h, w), 255, np.uint8),
-            rng.integers(0, 256, (h, w), dtype=np.uint8),
-            (np.indices((h, w)).sum(axis=0) % 2 * 255).astype(np.uint8),  # checkerboard
+            np.zeros(shape, np.uint8),
+            np.full(shape, 255, np.uint8),
+            rng.integers(0, 256, shape, dtype=np.uint8),
+            np.broadcast_to(checker.reshape(h, w, *([1] * (len(shape) - 2))), shape),
         ]
     )
     extreme_probs = probabilities(ctx.package, extremes)

@@ -32,7 +32,7 @@ TRANSFORMS = {
     "occlude": "a centred square of AMOUNT of the image area set to background",
 }
 
-Background = Literal["dark", "light"]
+Background = Literal["dark", "light", "any"]  # "any" (photos): filled like "dark"
 
 
 def describe_transform(transform: str, amount: float) -> str:
@@ -54,8 +54,20 @@ def perturb(
     from scipy import ndimage
 
     x = np.asarray(images)
+    if x.ndim == 4 and x.shape[-1] == 3 and x.dtype == np.uint8:
+        # RGB: each channel with the same seed, so every image gets the same shift, angle
+        # and noise in all three channels.
+        return np.stack(
+            [
+                perturb(x[..., c], transform, amount, background=background, seed=seed)
+                for c in range(3)
+            ],
+            axis=-1,
+        )
     if x.ndim != 3 or x.dtype != np.uint8:
-        raise DataError(f"perturb takes uint8 grayscale images (n, H, W), got {x.dtype} {x.shape}")
+        raise DataError(
+            f"perturb takes uint8 images (n, H, W) or (n, H, W, 3), got {x.dtype} {x.shape}"
+        )
     describe_transform(transform, amount)  # validates the name
     if amount <= 0:
         raise ConfigError(f"the amount of {transform!r} must be > 0, got {amount}")

@@ -26,19 +26,31 @@ from dlstack.inputs._image import (
     preprocess_images,
 )
 from dlstack.inputs._normalize import channel_stats, to_model_input, to_pixels
+from dlstack.inputs._spec import (
+    BACKGROUNDS,
+    RESIZE_POLICIES,
+    ImageSpec,
+    infer_image_spec,
+    prepare_with,
+)
 
 __all__ = [
     "ACCEPTED_FORMATS",
+    "BACKGROUNDS",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "RESIZE_POLICIES",
     "ImageInfo",
     "ImageSource",
+    "ImageSpec",
     "PreparedImage",
     "channel_stats",
     "decode_image",
     "decode_pixels",
+    "infer_image_spec",
     "inspect_image",
     "prepare_image",
+    "prepare_with",
     "preprocess_images",
     "to_model_input",
     "to_pixels",

@@ -8,11 +8,14 @@ image says so in a notice, so a surprising prediction can be traced to its input
 1. decode with PIL, only the formats in ``ACCEPTED_FORMATS`` (no EPS/ghostscript and the
    like), refusing images over ``max_pixels`` before their pixels are decoded;
 2. transparent pixels are composited over white (how a browser shows them);
-3. color -> the model's color mode (grayscale for the digits);
-4. a background of the other brightness than the training data's (the digits are white
-   on black, as in MNIST) is inverted;
-5. another size -> resized to fit the model's size keeping its aspect ratio, then padded
-   with background (never padded first: a 60000x1 image must not become 60000x60000);
+3. color -> the model's color mode (grayscale for the digits; gray into an RGB model
+   repeats its channel);
+4. for data of strokes on a background (the digits are white on black, as in MNIST), a
+   background of the other brightness is inverted; photos ("any") never are;
+5. another size -> the input spec's resize policy: ``fit`` (keep the aspect ratio, pad
+   with background; never padded first: a 60000x1 image must not become 60000x60000),
+   ``stretch``, or ``crop`` (cover, keep the center); every step's work and memory are
+   bounded by the input and the output size;
 6. :func:`dlstack.inputs.to_model_input` with the package's mean/std.
 """
 
@@ -79,11 +82,14 @@ class PreparedImage:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What ingest records of an image: its size and PIL mode."""
+    """What ingest records of an image: its size and PIL mode; whether its pixels hold
+    color and how bright its border is (what the input spec is inferred from)."""
 
     width: int
     height: int
     mode: str
+    color: bool = False
+    border: float = 0.0  # median brightness of the outer 5%, 0..255
 
 
 def decode_image(
@@ -136,7 +142,21 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise DataError(f"not a readable image ({e})") from None
     if image.mode not in STORED_MODES:
         raise DataError(f"image mode {image.mode} is not supported; save it as grayscale or RGB")
-    return ImageInfo(image.width, image.height, image.mode)
+    # Color and border judged on a small copy: the answer is the same, the cost is not.
+    small = _to_8bit(_flatten_alpha(image.copy(), []))
+    small.thumbnail((128, 128))
+    gray = np.asarray(small.convert("L"))
+    return ImageInfo(
+        image.width, image.height, image.mode, _holds_color(small), _border_median(gray)
+    )
+
+
+def _holds_color(image: Image.Image) -> bool:
+    """True when the channels differ by more than JPEG chroma noise somewhere."""
+    if image.mode != "RGB":
+        return False
+    rgb = np.asarray(image, dtype=np.int16)
+    return int((rgb.max(axis=2) - rgb.min(axis=2)).max()) > _COLOR_SPREAD
 
 
 def decode_pixels(data: bytes, color: Color = "grayscale") -> np.ndarray:
@@ -150,45 +170,50 @@ def prepare_image(
     *,
     size: tuple[int, int],
     color: Color = "grayscale",
-    background: Background = "dark",
+    background: Background | Literal["any"] = "dark",
+    resize: Literal["fit", "stretch", "crop"] = "fit",
     name: str = "image",
 ) -> PreparedImage:
-    """Bring a decoded image to the model's color mode, background and (H, W) size."""
+    """Bring a decoded image to the model's color mode, background and (H, W) size.
+
+    The stated rules: transparency is composited over white, palette and other modes
+    become RGB (or L for a grayscale model: a color image converted says so in a notice),
+    a grayscale image for an RGB model repeats its one channel; with ``background``
+    "dark" or "light" an image of the other brightness is inverted, with "any" never.
+    """
     notices: list[str] = []
     image = ImageOps.exif_transpose(image)  # phone photos store rotation in EXIF
     image = _flatten_alpha(image, notices)
     rgb_or_gray = _to_8bit(image)
     if color == "grayscale":
-        if rgb_or_gray.mode == "RGB":
-            rgb = np.asarray(rgb_or_gray, dtype=np.int16)
-            spread = int((rgb.max(axis=2) - rgb.min(axis=2)).max())
-            if spread > _COLOR_SPREAD:
-                notices.append(
-                    f"color image ({image.mode}) converted to grayscale, as the "
-                    f"model was trained on grayscale images"
-                )
+        if _holds_color(rgb_or_gray):
+            notices.append(
+                f"color image ({image.mode}) converted to grayscale, as the "
+                f"model was trained on grayscale images"
+            )
         work = rgb_or_gray.convert("L")
     else:
         work = rgb_or_gray.convert("RGB")
 
-    gray = np.asarray(work.convert("L"))
-    border = _border_median(gray)
-    is_light = border > 127
-    if is_light != (background == "light"):
-        work = ImageOps.invert(work)
-        have, want = ("light", "dark") if is_light else ("dark", "light")
-        notices.append(
-            f"{have} background (border brightness {border:.0f}/255) inverted to "
-            f"{want}, like the training images"
-        )
+    if background != "any":
+        gray = np.asarray(work.convert("L"))
+        border = _border_median(gray)
+        is_light = border > 127
+        if is_light != (background == "light"):
+            work = ImageOps.invert(work)
+            have, want = ("light", "dark") if is_light else ("dark", "light")
+            notices.append(
+                f"{have} background (border brightness {border:.0f}/255) inverted to "
+                f"{want}, like the training images"
+            )
 
     target_h, target_w = size
     if work.size != (target_w, target_h):
         before = f"{work.size[0]}x{work.size[1]}"
-        work = _fit(work, target_w, target_h, fill=255 if background == "light" else 0)
+        fill = 255 if background == "light" else 0
+        work, how = RESIZERS[resize](work, target_w, target_h, fill)
         notices.append(
-            f"resized from {before} to the model's {target_w}x{target_h} "
-            f"(width x height), keeping the aspect ratio (padded with background)"
+            f"resized from {before} to the model's {target_w}x{target_h} (width x height), {how}"
         )
     return PreparedImage(name, np.asarray(work, dtype=np.uint8).copy(), notices)
 
@@ -200,7 +225,8 @@ def preprocess_images(
     mean: Sequence[float],
     std: Sequence[float],
     color: Color = "grayscale",
-    background: Background = "dark",
+    background: Background | Literal["any"] = "dark",
+    resize: Literal["fit", "stretch", "crop"] = "fit",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, list[PreparedImage]]:
     """Decode and prepare every source -> (float32 (N, C, H, W), the prepared images)."""
@@ -211,7 +237,9 @@ def preprocess_images(
         name = f"image #{i + 1} (bytes)" if isinstance(source, bytes | bytearray) else None
         image, label = decode_image(source, name=name, max_pixels=max_pixels)
         prepared.append(
-            prepare_image(image, size=size, color=color, background=background, name=label)
+            prepare_image(
+                image, size=size, color=color, background=background, resize=resize, name=label
+            )
         )
     batch = np.stack([p.pixels for p in prepared])  # (N, H, W) or (N, H, W, 3)
     return to_model_input(batch, mean, std), prepared
@@ -254,6 +282,38 @@ def _border_median(gray: np.ndarray) -> float:
         [gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()]
     )
     return float(np.median(ring))
+
+
+def _stretch(
+    image: Image.Image, target_w: int, target_h: int, fill: int
+) -> tuple[Image.Image, str]:
+    resized = image.resize((target_w, target_h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return resized, "stretched (the aspect ratio changed)"
+
+
+def _crop(image: Image.Image, target_w: int, target_h: int, fill: int) -> tuple[Image.Image, str]:
+    """Scale to cover the target, keep the center. Only the kept box of the source is
+    resampled (``box``), so nothing larger than the input or the output is made."""
+    w, h = image.size
+    scale = max(target_w / w, target_h / h)
+    box_w, box_h = min(w, target_w / scale), min(h, target_h / scale)
+    left, top = (w - box_w) / 2, (h - box_h) / 2
+    resized = image.resize(
+        (target_w, target_h),
+        Image.Resampling.LANCZOS,
+        box=(left, top, left + box_w, top + box_h),
+        reducing_gap=3.0,
+    )
+    return resized, "keeping the aspect ratio (the center, edges cropped)"
+
+
+def _fit_policy(
+    image: Image.Image, target_w: int, target_h: int, fill: int
+) -> tuple[Image.Image, str]:
+    return _fit(image, target_w, target_h, fill), "keeping the aspect ratio (padded)"
+
+
+RESIZERS = {"fit": _fit_policy, "stretch": _stretch, "crop": _crop}
 
 
 def _fit(image: Image.Image, target_w: int, target_h: int, fill: int) -> Image.Image:

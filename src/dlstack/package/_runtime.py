@@ -104,6 +104,7 @@ class ModelPackage:
             std=spec.normalization.std,
             color=spec.color,
             background=spec.background,
+            resize=spec.resize,
             max_pixels=max_pixels,
         )
         probabilities = self.predict_arrays(x)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlstack.errors import PackageError
+from dlstack.inputs import ImageSpec
 from dlstack.records import sha256_file, write_atomic
 
 __all__ = [
@@ -58,7 +59,10 @@ class InputSpec(_Spec):
     pixel_scale: float = Field(gt=0)
     normalization: NormalizationSpec
     color: Literal["grayscale", "rgb"]
-    background: Literal["dark", "light"] = "dark"
+    # "dark"/"light": strokes on a background, an image of the other kind is inverted;
+    # "any": photos, never inverted.
+    background: Literal["dark", "light", "any"] = "dark"
+    resize: Literal["fit", "stretch", "crop"] = "fit"  # how other sizes reach (H, W)
 
     @property
     def channels(self) -> int:
@@ -68,6 +72,10 @@ class InputSpec(_Spec):
     def size(self) -> tuple[int, int]:
         """(H, W)."""
         return self.shape[2], self.shape[3]
+
+    def image_spec(self) -> ImageSpec:
+        """How an image is prepared for this input (what checkout did for training)."""
+        return ImageSpec(self.channels, self.size, self.resize, self.background)  # type: ignore[arg-type]
 
 
 class OutputSpec(_Spec):
@@ -108,7 +116,9 @@ class PackageSpec(_Spec):
     def deciding_hash(self) -> str:
         """sha256 of the fields that decide the package's answers, canonically encoded:
         reversed labels or a changed mean give wrong answers silently, so they are sealed."""
-        data = self.model_dump(mode="json", include=set(_DECIDING))
+        # exclude_unset: a field added later (input.resize) leaves older packages' hash as
+        # it was; every field export writes is set, so nothing deciding is left out.
+        data = self.model_dump(mode="json", include=set(_DECIDING), exclude_unset=True)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -112,6 +112,7 @@ def prepare_image_input(
         size=spec.input.size,
         color=spec.input.color,
         background=spec.input.background,
+        resize=spec.input.resize,
         name=label,
     )
     norm = spec.input.normalization

@@ -45,6 +45,7 @@ from dlstack.serve._predlog import PREDICTIONS_DATASET, input_statistics
 if TYPE_CHECKING:
     from dlstack.config import Project
     from dlstack.data import Lake, Snapshot
+    from dlstack.inputs import ImageSpec
     from dlstack.package import ModelPackage
 
 __all__ = [
@@ -263,7 +264,9 @@ def monitor(
     spec = package.spec
     lake = Lake(project.lake_url, **project.lake_options)
     served = served_sample(lake, spec.name, version=version, since=since)
-    reference = reference_sample(package, _snapshot(project, spec.data_version))
+    reference = reference_sample(
+        package, _snapshot(project, spec.data_version, spec.input.image_spec())
+    )
     note = None
     checks: list[Check] = []
     if len(served) < MIN_SERVED:
@@ -287,7 +290,8 @@ def monitor(
     )
 
 
-def _snapshot(project: Project, data_version: str | None) -> Snapshot:
+def _snapshot(project: Project, data_version: str | None, image: ImageSpec) -> Snapshot:
+    """The package's training data, prepared as the package prepares what it serves."""
     from dlstack.data import Snapshot
 
     if data_version is None:
@@ -301,7 +305,7 @@ def _snapshot(project: Project, data_version: str | None) -> Snapshot:
 
     repo = DataRepo.open(project)
     try:
-        _, snapshot = repo.checkout(data_version, progress=False)
+        _, snapshot = repo.checkout(data_version, progress=False, image=image)
     finally:
         repo.close()
     return snapshot

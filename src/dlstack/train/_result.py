@@ -51,3 +51,6 @@ class TrainResult:
     mlflow_run_id: str | None = None
     train_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # dlstack.inputs.ImageSpec.to_dict() of the data: how serving prepares an image (None:
+    # a run from before [data.image]: grayscale strokes on a dark background).
+    image: dict[str, Any] | None = None

@@ -64,6 +64,7 @@ class RunRecord(Record):
     input_shape: list[int]
     classes: list[str]
     normalization: dict[str, list[float]]  # {"mean": [...], "std": [...]}, train split only
+    image: dict[str, Any] | None = None  # the data's ImageSpec.to_dict() (channels, size...)
     data_version: str
     code_version: str
     model_source: dict[str, str] | None = None  # a user model's {"path", "sha256"}

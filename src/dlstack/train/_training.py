@@ -228,6 +228,7 @@ def _start_run(
         input_shape=list(data.input_shape),
         classes=list(data.snapshot.classes),
         normalization=data.normalization.to_dict(),
+        image=data.snapshot.image_spec.to_dict(),
         data_version=data.snapshot.version,
         code_version=code_version(project.root, source[1] if source else None),
         model_source={"path": source[0], "sha256": source[1]} if source else None,
@@ -446,6 +447,7 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
         history=[dict(row) for row in record.history],
         mlflow_run_id=(record.mlflow or {}).get("run_id"),
         train_seconds=float(record.train_seconds),
+        image=record.image,
         extra={
             k: getattr(record, k)
             for k in (

@@ -234,9 +234,8 @@ def import_labelstudio(
     with catalog.connect() as conn:
         classes = classes_of(catalog, conn)
         vocabulary = catalog.get_meta(conn, "vocabulary")
-        size = catalog.get_meta(conn, "image_size")
         parsed = [
-            _parse_task(i, t, conn, rules, classes, vocabulary, size, default_user)
+            _parse_task(i, t, conn, rules, classes, vocabulary, default_user)
             for i, t in enumerate(raw)
         ]
     report = ImportReport(tasks=len(parsed))
@@ -303,7 +302,6 @@ def _parse_task(
     rules: LabelingRules,
     classes: list[str],
     vocabulary: str | None,
-    size: list[int] | None,
     default_user: str,
 ) -> _Task:
     where = f"task index {index}"
@@ -320,7 +318,7 @@ def _parse_task(
             f"an example id, got {_describe(image)} (data keys: "
             f"{', '.join(map(str, data)) or 'none'})"
         )
-    example_id, blob = _resolve_image(where, image, data.get("example_id"), conn, size)
+    example_id, blob = _resolve_image(where, image, data.get("example_id"), conn)
     answers_raw = task.get("annotations", [])
     if not isinstance(answers_raw, list):
         raise DataError(
@@ -344,7 +342,7 @@ def _parse_task(
 
 
 def _resolve_image(
-    where: str, image: str, given_id: Any, conn: Connection, size: list[int] | None
+    where: str, image: str, given_id: Any, conn: Connection
 ) -> tuple[str, bytes | None]:
     if image.startswith("data:"):
         header, _, payload = image.partition(",")
@@ -361,14 +359,9 @@ def _resolve_image(
         if _known(conn, example_id):
             return example_id, None
         try:
-            info = inspect_image(blob)
-            width, height = info.width, info.height
+            inspect_image(blob)  # any size: checkout brings it to the input spec's
         except DataError as e:
             raise DataError(f"{where}: data.{IMAGE_KEY}: {e}") from None
-        if size is not None and [width, height] != list(size):
-            raise DataError(
-                f"{where}: image is {width}x{height}, this project's images are {size[0]}x{size[1]}"
-            )
         return example_id, blob
     last = image.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     candidates = [

@@ -117,9 +117,11 @@ def main() -> None:
     )
     print(header)
     for r in rows:
+        side = f"{r['side']}x{r['side']}"
         print(
-            f"{r['side']:>4}x{r['side']:<4} {r['array_mb']:>7.1f} {r['cold_images_per_s']:>11.0f} "
-            f"{r['warm_mb_per_s']:>10.0f} {r['warm_vs_direct']:>12.2f} {r['split_vs_direct']:>13.2f}"
+            f"{side:>9} {r['array_mb']:>7.1f} {r['cold_images_per_s']:>11.0f} "
+            f"{r['warm_mb_per_s']:>10.0f} {r['warm_vs_direct']:>12.2f} "
+            f"{r['split_vs_direct']:>13.2f}"
         )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "snapshot_images.json"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from color_shapes import COLORS, draw, write_color_shapes
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from color_shapes import COLORS, draw, write_color_shapes
 from dlstack import lifecycle
 from dlstack.config import init_project, load_project
 from dlstack.data import Snapshot
@@ -61,7 +61,7 @@ def test_color_is_kept_from_checkout_to_the_package(color_run) -> None:
 
 
 def test_serving_prepares_an_image_exactly_as_checkout_did(color_run, tmp_path: Path) -> None:
-    project, out = color_run
+    _, out = color_run
     package = load_package(out.package)
     rng = np.random.default_rng(7)
     photo = draw("blue", rng).resize((97, 41))  # a size no training image had

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dlstack.cli._common import ProjectOpt, QuietOpt, console, open_project, styled, table
 from dlstack.cli._lifecycle import print_evaluation
+
+if TYPE_CHECKING:
+    from dlstack.package import ModelPackage, Prediction
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="Run id (default: the latest run).")]
 
@@ -89,17 +92,25 @@ def export(project: ProjectOpt = Path("."), run: RunOpt = None, quiet: QuietOpt 
 
 def predict(
     package: Annotated[Path, typer.Argument(help="A model package directory (or its name dir).")],
-    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image files; for a table model, CSV/JSONL/Parquet files of rows."),
+    ],
     top_k: Annotated[int, typer.Option(min=1, help="How many classes to list.")] = 1,
 ) -> None:
-    """Label images with a model package, using onnxruntime only (no torch)."""
+    """Label images (or table rows) with a model package, using onnxruntime only (no torch)."""
     from dlstack.package import load_package
 
     pkg = load_package(package)
-    preds = pkg.predict_images(list(images), top_k=top_k)
-    header = f"{pkg.spec.name} v{pkg.spec.version}: image, label, confidence"
+    if pkg.spec.input.kind == "table":
+        names, preds = _predict_rows(pkg, images, top_k)
+        what = "row"
+    else:
+        names, preds = [str(p) for p in images], pkg.predict_images(list(images), top_k=top_k)
+        what = "image"
+    header = f"{pkg.spec.name} v{pkg.spec.version}: {what}, label, confidence"
     console.print(styled("[dim]{header}[/]", header=header))
-    for path, p in zip(images, preds, strict=True):
+    for path, p in zip(names, preds, strict=True):
         others = "  ".join(f"{lab} {conf:.3f}" for lab, conf in p.top_k[1:])
         # One line per image, never wrapped: scripts can split it on whitespace.
         console.print(
@@ -109,3 +120,30 @@ def predict(
         )
         for notice in p.notices:
             console.print(styled("  [dim]note: {notice}[/]", notice=notice), soft_wrap=True)
+
+
+def _predict_rows(
+    pkg: ModelPackage, files: list[Path], top_k: int
+) -> tuple[list[str], list[Prediction]]:
+    """Every row of every file; columns the model does not take (the target, ids) are
+    left out, and said so once."""
+    from dlstack.data import read_rows
+
+    columns = [c.name for c in pkg.spec.input.encoder().columns]
+    names: list[str] = []
+    rows: list[dict[str, object]] = []
+    ignored: set[str] = set()
+    for file in files:
+        for i, row in enumerate(read_rows(file), start=1):
+            ignored.update(k for k in row if k not in columns)
+            rows.append({k: row.get(k) for k in columns})
+            names.append(f"{file}:{i}")
+    if ignored:
+        console.print(
+            styled(
+                "[dim]note: columns the model does not take, left out: {c}[/]",
+                c=", ".join(sorted(ignored)),
+            ),
+            soft_wrap=True,
+        )
+    return names, pkg.predict_rows(rows, top_k=top_k)

@@ -76,10 +76,10 @@ def export_package(
             f"models; this run's task is {result.task!r}"
         )
     channels = result.input_shape[0] if len(result.input_shape) == 3 else -1
-    if channels not in (1, 3):
+    if result.normalization.table is None and channels not in (1, 3):
         raise ModelError(
-            f"packages take images (C, H, W) with 1 or 3 channels; the model's "
-            f"input shape is {result.input_shape}"
+            f"packages take images (C, H, W) with 1 or 3 channels, or table rows; the "
+            f"model's input shape is {result.input_shape}"
         )
     x = _check_sample(sample, tuple(result.input_shape))
 
@@ -236,11 +236,6 @@ def _spec(
 
     graph = onnx.load(str(onnx_path), load_external_data=False)
     opset = next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
-    c, h, w = result.input_shape
-    mean, std = list(result.normalization.mean), list(result.normalization.std)
-    # Runs from before [data.image]: the background from the train split's brightness.
-    legacy_background = "dark" if sum(mean) / len(mean) < 0.5 else "light"
-    image = result.image or {"resize": "fit", "background": legacy_background}
     return PackageSpec.model_validate(
         {
             "schema_version": SUPPORTED_SCHEMA,
@@ -248,17 +243,7 @@ def _spec(
             "version": 0,  # set when the version number is taken
             "task": result.task,
             "labels": list(result.classes),
-            "input": {
-                "name": INPUT_NAME,
-                "dtype": "float32",
-                "shape": [-1, c, h, w],
-                "layout": "NCHW",
-                "pixel_scale": 255,
-                "normalization": {"mean": mean, "std": std},
-                "color": "grayscale" if c == 1 else "rgb",
-                "background": image["background"],
-                "resize": image["resize"],
-            },
+            "input": _input_spec(result),
             "output": {"name": OUTPUT_NAME, "kind": "logits", "shape": [-1, len(result.classes)]},
             "data_version": result.data_version,
             "run_id": result.run_id,
@@ -277,6 +262,38 @@ def _spec(
             },
         }
     )
+
+
+def _input_spec(result: TrainResult) -> dict[str, Any]:
+    """model.json's ``input``: how serving makes the model's input, as training did."""
+    norm = result.normalization
+    if norm.table is not None:
+        (width,) = result.input_shape
+        return {
+            "name": INPUT_NAME,
+            "dtype": "float32",
+            "kind": "table",
+            "shape": [-1, width],
+            "layout": "NC",
+            "table": norm.table,
+        }
+    c, h, w = result.input_shape
+    mean, std = list(norm.mean), list(norm.std)
+    # Runs from before [data.image]: the background from the train split's brightness.
+    legacy_background = "dark" if sum(mean) / len(mean) < 0.5 else "light"
+    image = result.image or {"resize": "fit", "background": legacy_background}
+    return {
+        "name": INPUT_NAME,
+        "dtype": "float32",
+        "kind": "image",
+        "shape": [-1, c, h, w],
+        "layout": "NCHW",
+        "pixel_scale": 255,
+        "normalization": {"mean": mean, "std": std},
+        "color": "grayscale" if c == 1 else "rgb",
+        "background": image["background"],
+        "resize": image["resize"],
+    }
 
 
 def _verify(tmp: Path, checks: list[tuple[np.ndarray, np.ndarray]], tolerance: float) -> None:

@@ -22,6 +22,7 @@ from dlstack.config._data import (
     ImageConfig,
     S3Config,
     StepConfig,
+    TableConfig,
 )
 from dlstack.config._metric import BaselinesConfig, ExternalBaselineConfig, MetricConfig
 from dlstack.config._project import ProjectConfig
@@ -87,6 +88,7 @@ __all__ = [
     "ServeKeyConfig",
     "SliceTestConfig",
     "StepConfig",
+    "TableConfig",
     "TrainConfig",
     "format_validation_error",
     "init_project",

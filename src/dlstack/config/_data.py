@@ -17,6 +17,7 @@ __all__ = [
     "ImageConfig",
     "S3Config",
     "StepConfig",
+    "TableConfig",
 ]
 
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)  # train/val/test fractions of each class
@@ -65,6 +66,18 @@ class ImageConfig(Section):
     background: Literal["auto", "dark", "light", "any"] = "auto"
 
 
+class TableConfig(Section):
+    """``[data.table]``: the feature columns of a tabular source (a CSV, JSONL or Parquet
+    manifest without a ``path`` column). `dlstack init` writes what it inferred."""
+
+    # Empty: every column but the target and split. Columns left out are metadata (slices).
+    features: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    categorical: tuple[str, ...] = ()  # read as categories (one-hot); the others numeric
+    # A missing value: "mean" fills numbers with the train mean and encodes a category as
+    # all zeros; "refuse" rejects the row at ingest.
+    missing: Literal["mean", "refuse"] = "mean"
+
+
 class DataConfig(Section):
     source: str = "builtin:digits"
     store: str = f"{STATE_DIR}/objects"
@@ -77,6 +90,8 @@ class DataConfig(Section):
     subset: Annotated[float, Field(gt=0)] | None = None
     steps: tuple[StepConfig, ...] = ()
     image: ImageConfig = ImageConfig()
+    table: TableConfig = TableConfig()
+    target: Annotated[str, Field(min_length=1)] = "label"  # the manifest column to learn
 
     @field_validator("split")
     @classmethod

@@ -7,13 +7,26 @@ at the first ingest.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from dlstack.errors import DataError
-from dlstack.inputs import IMAGE_SUFFIXES, ImageSpec, infer_image_spec, inspect_image
+from dlstack.errors import ConfigError, DataError
+from dlstack.inputs import (
+    IMAGE_SUFFIXES,
+    MANIFEST_SUFFIXES,
+    ImageSpec,
+    TableSpec,
+    infer_columns,
+    infer_image_spec,
+    inspect_image,
+    read_rows,
+)
 
-__all__ = ["BUILTIN_IMAGES", "SAMPLE", "source_image_spec"]
+__all__ = ["BUILTIN_IMAGES", "SAMPLE", "TableGuess", "source_image_spec", "source_table"]
 
+TABLE_STEPS = 1200  # optimizer steps a small table trains for by default
+MAX_TABLE_EPOCHS = 300
 SAMPLE = 2000  # images read: enough for the majority size, seconds on a large folder
 BUILTIN_IMAGES = {
     "builtin:digits": ImageSpec(1, (28, 28), "fit", "dark"),
@@ -45,3 +58,49 @@ def source_image_spec(source: str) -> tuple[ImageSpec | None, list[str]]:
         return None, []
     spec, lines = infer_image_spec(infos)
     return spec, lines
+
+
+@dataclass(frozen=True)
+class TableGuess:
+    """What `dlstack init` writes for a table: its target, features and their kinds."""
+
+    target: str
+    table: TableSpec
+    notes: list[str]
+    rows: int = 0
+
+    @property
+    def epochs(self) -> int:
+        """Enough epochs for ~TABLE_STEPS optimizer steps at the default batch size: a
+        table of a few hundred rows is a handful of steps per epoch, and 15 epochs of it
+        under-fit (breast cancer: 0.86 test accuracy at 15 epochs, 0.98 at 150)."""
+        from dlstack.config._train import DEFAULT_BATCH_SIZE, DEFAULT_MAX_EPOCHS
+
+        steps = max(1, math.ceil(0.8 * self.rows / DEFAULT_BATCH_SIZE))
+        return min(MAX_TABLE_EPOCHS, max(DEFAULT_MAX_EPOCHS, math.ceil(TABLE_STEPS / steps)))
+
+
+def is_table_source(source: str) -> bool:
+    path = Path(source).expanduser()
+    return path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES
+
+
+def source_table(source: str, target: str = "label") -> TableGuess | None:
+    """For a manifest without a ``path`` column: the target (``label``, else the last
+    column), every other column but ``split`` a feature, numeric when every value is a
+    number. None for a manifest of images."""
+    rows = read_rows(Path(source).expanduser())
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if not rows or "path" in columns:
+        return None
+    if target not in columns:
+        target = columns[-1]
+    features = [c for c in columns if c not in (target, "split")]
+    if not features:
+        raise ConfigError(f"{source} has no feature columns besides the target {target!r}")
+    table, notes = infer_columns(rows, features)
+    values = {str(row.get(target)) for row in rows if row.get(target) not in (None, "")}
+    notes = [f"target {target!r}: {len(values)} classes", *notes]
+    numeric = [c.name for c in table.columns if c.kind == "numeric"]
+    notes.append(f"{len(numeric)} numeric and {len(features) - len(numeric)} categorical features")
+    return TableGuess(target, table, notes, len(rows))

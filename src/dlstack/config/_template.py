@@ -15,12 +15,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from dlstack.config._data import BUILTIN_SOURCES, DataConfig
-from dlstack.config._infer import source_image_spec
+from dlstack.config._infer import TableGuess, is_table_source, source_image_spec, source_table
 from dlstack.config._metric import MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
 from dlstack.errors import ConfigError
-from dlstack.inputs import ImageSpec
+from dlstack.inputs import MANIFEST_SUFFIXES, ImageSpec
 from dlstack.layout import CONFIG_FILE
 from dlstack.models import ARCHITECTURE_NAMES
 from dlstack.records import write_atomic
@@ -80,6 +80,19 @@ def _line(key: str, value: Any, comment: str = "", *, commented: bool = False) -
     return text
 
 
+def _table_lines(guess: TableGuess) -> list[str]:
+    """``[data.table]``: the features of a table source, as init read them."""
+    categorical = [c.name for c in guess.table.columns if c.kind == "categorical"]
+    return [
+        "[data.table]".ljust(_COMMENT_COLUMN - 2) + "  # inferred from the source; check it",
+        *[f"# {note}" for note in guess.notes],
+        _line("features", guess.table.names),
+        _line("categorical", categorical, "one-hot; the others are numbers, standardized"),
+        _line("missing", "mean", 'a missing value: train mean / no category; or "refuse"'),
+        "",
+    ]
+
+
 def _image_lines(image: ImageSpec | None, notes: Sequence[str]) -> list[str]:
     """``[data.image]``: what the source's images imply, spelled out for the user to check."""
     if image is None:
@@ -110,6 +123,7 @@ def render_template(
     max_epochs: int = DEFAULT_MAX_EPOCHS,
     image: ImageSpec | None = None,
     image_notes: Sequence[str] = (),
+    table: TableGuess | None = None,
 ) -> str:
     """The dlstack.toml `dlstack init` writes (validated by the caller)."""
     data, model, train, metric = DataConfig(), ModelConfig(), TrainConfig(), MetricConfig()
@@ -123,6 +137,7 @@ def render_template(
         "",
         "[data]",
         _line("source", source),
+        *([_line("target", table.target, "the column to learn")] if table is not None else []),
         _line("store", data.store, 'or "s3://bucket/prefix"'),
         _line("catalog", data.catalog),
         _line("split", data.split, "train, val, test fractions of each class"),
@@ -135,7 +150,7 @@ def render_template(
         '# call = "augment"                 # or "package.module:function"',
         "# params = {copies = 1, max_shift = 2}",
         "",
-        *_image_lines(image, image_notes),
+        *(_table_lines(table) if table is not None else _image_lines(image, image_notes)),
         "[model]",
         _line("architecture", model.architecture, f'by modality; or {names}, "pkg.mod:build"'),
         "",
@@ -145,11 +160,17 @@ def render_template(
         _line("batch_size", train.batch_size),
         _line("max_epochs", max_epochs),
         _line("seed", train.seed),
-        _line(
-            "augment",
-            augment,
-            "new random shifts each epoch" if on else "if it over-fits",
-            commented=not on,
+        *(
+            []
+            if table is not None  # shifts and strokes: images only
+            else [
+                _line(
+                    "augment",
+                    augment,
+                    "new random shifts each epoch" if on else "if it over-fits",
+                    commented=not on,
+                )
+            ]
         ),
         "",
         "[metric]",
@@ -163,7 +184,7 @@ def init_project(
     source: str = "builtin:digits",
     *,
     name: str | None = None,
-    max_epochs: int = DEFAULT_MAX_EPOCHS,
+    max_epochs: int | None = None,
     force: bool = False,
 ) -> Project:
     """Write a fresh ``dlstack.toml`` into ROOT (created if missing)."""
@@ -171,20 +192,29 @@ def init_project(
     path = root / CONFIG_FILE
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; edit it, or pass --force to overwrite it")
-    if not (source in BUILTIN_SOURCES or Path(source).expanduser().is_dir()):
+    table = source_table(source) if is_table_source(source) else None
+    if not (source in BUILTIN_SOURCES or Path(source).expanduser().is_dir() or table):
         raise ConfigError(
-            f"--from must be one of {', '.join(BUILTIN_SOURCES)} or an existing folder, "
-            f"got {source!r}"
+            f"--from must be one of {', '.join(BUILTIN_SOURCES)}, an existing folder of "
+            f"class subfolders, or a table ({', '.join(MANIFEST_SUFFIXES)} without a "
+            f"'path' column), got {source!r}"
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
-    image, notes = source_image_spec(source)
+    image, notes = (None, []) if table is not None else source_image_spec(source)
+    if max_epochs is None:
+        max_epochs = table.epochs if table is not None else DEFAULT_MAX_EPOCHS
     if not source.startswith("builtin:"):
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.
         source = os.path.relpath(Path(source).expanduser().resolve(), root)
     text = render_template(
-        name=name, source=source, max_epochs=max_epochs, image=image, image_notes=notes
+        name=name,
+        source=source,
+        max_epochs=max_epochs,
+        image=image,
+        image_notes=notes,
+        table=table,
     )
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
     from dlstack.data._store import ObjectStore
     from dlstack.data._versions import DataRepo, Integrity, Version, snapshot_for
+    from dlstack.inputs import read_rows
 
 _HOME = {
     "SPLITS": "_splits",
@@ -42,6 +43,7 @@ _HOME = {
     "create_labeling_app": "_labeling_app",
     "lineage": "_lineage",
     "load_builtin": "_builtin",
+    "read_rows": "dlstack.inputs",
     "serve_labeling": "_labeling_app",
     "stratified_subset": "_splits",
 }
@@ -64,6 +66,7 @@ __all__ = [
     "create_labeling_app",
     "lineage",
     "load_builtin",
+    "read_rows",
     "serve_labeling",
     "snapshot_for",
     "stratified_subset",

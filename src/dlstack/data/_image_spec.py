@@ -11,9 +11,10 @@ from dlstack.inputs import ImageSpec
 if TYPE_CHECKING:
     from dlstack.config import ImageConfig
 
-__all__ = ["IMAGE_META", "LEGACY_SIZE_META", "inferred_spec", "resolve_image_spec"]
+__all__ = ["IMAGE_META", "LEGACY_SIZE_META", "TABLE_META", "inferred_spec", "resolve_image_spec"]
 
 IMAGE_META = "image"  # catalog meta: the spec inferred at the first ingest (a dict)
+TABLE_META = "table"  # catalog meta: a tabular dataset's columns (TableSpec.to_dict())
 LEGACY_SIZE_META = "image_size"  # catalogs before [data.image]: [width, height], grayscale
 
 

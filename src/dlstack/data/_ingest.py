@@ -1,39 +1,38 @@
 """Bring examples from a source into the store and the catalog's working set.
 
-Sources: ``builtin:NAME``; a folder in class-subfolder layout (``root/<label>/<file>``);
-a CSV or JSONL manifest with ``path`` and optional ``label``, ``split`` and any other
-columns, which are kept as the example's metadata (source, writer, device...) for slices.
-An example without a label is stored and queued for labeling instead of staged.
-Each example is checked on its own; a bad one is rejected with its reason and the rest go
-in. The catalog rows of one ingest are written in one transaction: never a half-ingested
-batch. Objects are written first; an interrupted ingest can leave unreferenced objects,
-which are harmless (content-addressed) and invisible to every version.
+Sources (read by ``data._sources``): ``builtin:NAME``; a folder in class-subfolder layout
+(``root/<label>/<file>``); a CSV, JSONL or Parquet manifest with ``path`` and optional
+``label``, ``split`` and any other columns, which are kept as the example's metadata
+(source, writer, device...) for slices; or a manifest without ``path``: a table, each row
+an example of feature columns. An example without a label is stored and queued for
+labeling instead of staged. Each example is checked on its own; a bad one is rejected
+with its reason and the rest go in. The catalog rows of one ingest are written in one
+transaction: never a half-ingested batch. Objects are written first; an interrupted
+ingest can leave unreferenced objects, which are harmless (content-addressed) and
+invisible to every version.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlstack._progress import track
 from dlstack.data._catalog import Catalog, examples, staged
-from dlstack.data._image_spec import IMAGE_META, LEGACY_SIZE_META, inferred_spec
+from dlstack.data._image_spec import IMAGE_META, LEGACY_SIZE_META, TABLE_META, inferred_spec
+from dlstack.data._sources import SourceItem, read_source
 from dlstack.data._splits import SPLITS, assign_splits
 from dlstack.data._store import ObjectStore, sha256
 from dlstack.errors import DataError
-from dlstack.inputs import IMAGE_SUFFIXES, ImageInfo, infer_image_spec, inspect_image
+from dlstack.inputs import IMAGE_SUFFIXES, ImageInfo, TableSpec, infer_image_spec, inspect_image
 
 if TYPE_CHECKING:
-    from dlstack.config import ImageConfig
+    from dlstack.config import ImageConfig, TableConfig
 
 __all__ = ["IngestReport", "ingest"]
 
-MANIFEST_SUFFIXES = (".csv", ".jsonl")
+TABLE_INFO = ImageInfo(0, 0, "table")  # a table example in the examples table: no pixels
 STORE_CHUNK = 500  # objects per concurrent batch to a remote store
 
 
@@ -54,16 +53,6 @@ class IngestReport:
         return self.added > 0
 
 
-@dataclass(frozen=True)
-class _Item:
-    name: str  # shown in messages
-    data: bytes
-    label: str | None  # None: unlabeled, goes to the labeling queue
-    source: str
-    split: str | None = None  # a split the source asks for; else assigned by seeded hash
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 def ingest(
     catalog: Catalog,
     store: ObjectStore,
@@ -73,6 +62,8 @@ def ingest(
     seed: int = 0,
     progress: bool = True,
     image: ImageConfig | None = None,
+    table: TableConfig | None = None,
+    target: str = "label",
 ) -> IngestReport:
     """Add the examples of ``source`` to the working set (``staged``) of the catalog.
 
@@ -81,23 +72,43 @@ def ingest(
     catalog (``report.inferred`` says how); a color image is refused when the input is
     declared (or was inferred) grayscale: nothing is converted silently.
     """
-    items, classes = _read_source(source, progress)
-    if not items:
-        raise DataError(
-            f"source {source!r} holds no examples; a folder source needs "
-            f"class subfolders with images ({', '.join(IMAGE_SUFFIXES)})"
-        )
-    report = IngestReport(source=source)
     with catalog.begin() as conn:
         declared = catalog.get_meta(conn, "classes")
         known = inferred_spec(
             {m: catalog.get_meta(conn, m) for m in (IMAGE_META, LEGACY_SIZE_META)}
         )
-    classes = list(declared or classes)
+        known_table = catalog.get_meta(conn, TABLE_META)
+    read = read_source(
+        source,
+        progress,
+        target=target,
+        table=table,
+        known_table=TableSpec.from_dict(known_table) if known_table else None,
+    )
+    items = read.items
+    if not items:
+        raise DataError(
+            f"source {source!r} holds no examples; a folder source needs "
+            f"class subfolders with images ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    is_table = read.table is not None
+    if (known_table is not None or known is not None) and is_table != (known_table is not None):
+        if is_table:
+            raise DataError(
+                f"this dataset holds images; source {source!r} has no 'path' column, so it "
+                f"reads as a table. Name each image file in a 'path' column (relative to "
+                f"the manifest), or start another project for the table"
+            )
+        raise DataError(
+            f"this dataset holds a table; source {source!r} holds images. One project "
+            f"holds one kind of example (several inputs per example are planned)"
+        )
+    report = IngestReport(source=source, inferred=list(read.notes))
+    classes = list(declared or read.classes)
     declared_channels = image.channels if image is not None else None
     inferred_channels = known.channels if known is not None else None
 
-    accepted: dict[str, _Item] = {}
+    accepted: dict[str, SourceItem] = {}
     shapes: dict[str, ImageInfo] = {}
     for item in track(items, "checking", total=len(items), enabled=progress):
         report.seen += 1
@@ -106,8 +117,20 @@ def ingest(
                 (item.name, f"label {item.label!r} is not a declared class ({', '.join(classes)})")
             )
             continue
+        if item.error is not None:
+            report.rejected.append((item.name, item.error))
+            continue
+        if item.kind == "table" and item.label is None:
+            report.rejected.append(
+                (
+                    item.name,
+                    f"the target column {target!r} is empty; a table row needs its target "
+                    f"(the labeling queue takes images only)",
+                )
+            )
+            continue
         try:
-            info = inspect_image(item.data)
+            info = TABLE_INFO if item.kind == "table" else inspect_image(item.data)
         except DataError as e:
             report.rejected.append((item.name, str(e)))
             continue
@@ -201,134 +224,10 @@ def ingest(
             report.queued = enqueue(catalog, fresh, source="ingest", conn=conn)
             report.unchanged += len(unlabeled) - report.queued
         catalog.set_meta(conn, "classes", classes)
-        if known is None:
+        if read.table is not None:
+            if known_table is None:
+                catalog.set_meta(conn, TABLE_META, read.table.to_dict())
+        elif known is None:
             spec, report.inferred = infer_image_spec(shapes.values())
             catalog.set_meta(conn, IMAGE_META, spec.to_dict())
     return report
-
-
-def _read_source(source: str, progress: bool) -> tuple[list[_Item], list[str]]:
-    if source.startswith("builtin:"):
-        return _read_builtin(source, progress)
-    root = Path(source).expanduser()
-    if root.is_file() and root.suffix.lower() in MANIFEST_SUFFIXES:
-        items = _read_manifest(root)
-        return items, sorted({i.label for i in items if i.label is not None})
-    if not root.is_dir():
-        raise DataError(
-            f"data source {source!r} is neither a built-in (builtin:digits, "
-            f"builtin:digits8), an existing folder, nor a manifest "
-            f"({', '.join(MANIFEST_SUFFIXES)}); check data.source"
-        )
-    return _read_folder(root)
-
-
-def _read_manifest(path: Path) -> list[_Item]:
-    """Rows of ``path,label[,split,...]``; paths are relative to the manifest's folder."""
-    root = path.parent.resolve()
-    rows = _manifest_rows(path)
-    items = []
-    for i, row in enumerate(rows, start=1):
-        where = f"{path.name}:{i}"
-        rel = str(row.pop("path", "") or "").strip()
-        label = row.pop("label", None)
-        label = None if label is None or str(label).strip() == "" else str(label).strip()
-        split = row.pop("split", None) or None
-        meta = {k: v for k, v in row.items() if v not in (None, "")}
-        if not rel:
-            items.append(_Item(f"{where} (no path)", b"", label, str(path), split, meta))
-            continue
-        file = (root / rel).resolve()
-        if not file.is_relative_to(root):
-            items.append(_Item(f"{where} {rel}", b"", label, str(path), split, meta))
-            continue
-        try:
-            data = file.read_bytes()
-        except OSError as e:
-            data, rel = b"", f"{rel} ({e.strerror})"
-        items.append(_Item(f"{where} {rel}", data, label, str(path), split, meta))
-    return items
-
-
-def _manifest_rows(path: Path) -> list[dict[str, Any]]:
-    import csv
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read manifest {path}: {e}") from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames or "path" not in reader.fieldnames:
-            raise DataError(
-                f"manifest {path} needs a header row with a 'path' column "
-                f"(and optionally label, split, metadata...); got "
-                f"{reader.fieldnames}"
-            )
-        return [dict(r) for r in reader]
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"manifest {path} line {n} is not JSON ({e.msg}); each line must "
-                f'be an object like {{"path": "a.png", "label": "3"}}'
-            ) from None
-        if not isinstance(row, dict):
-            raise DataError(
-                f"manifest {path} line {n} must be a JSON object, got {type(row).__name__}"
-            )
-        rows.append(row)
-    return rows
-
-
-def _read_builtin(source: str, progress: bool) -> tuple[list[_Item], list[str]]:
-    from PIL import Image
-
-    from dlstack.data._builtin import load_builtin
-
-    raw = load_builtin(source)
-    items = []
-    for i, (image, label) in enumerate(
-        track(
-            zip(raw.images, raw.labels, strict=True),
-            f"encoding {source}",
-            total=len(raw.labels),
-            enabled=progress,
-        )
-    ):
-        buf = io.BytesIO()
-        # Fixed encoder settings: the same pixels always give the same bytes (and key).
-        Image.fromarray(image, mode="L").save(buf, format="PNG", optimize=False, compress_level=6)
-        items.append(_Item(f"{source}#{i}", buf.getvalue(), raw.classes[label], source))
-    return items, list(raw.classes)
-
-
-def _read_folder(root: Path) -> tuple[list[_Item], list[str]]:
-    root = root.resolve()
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    items = []
-    for label in classes:
-        for path in sorted(_files(root / label)):
-            name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-            real = path.resolve()
-            if not real.is_relative_to(root):
-                # A symlink out of the source folder: never read files the user didn't point at.
-                items.append(_Item(name, b"", label, str(root)))
-                continue
-            try:
-                data = real.read_bytes()
-            except OSError as e:
-                data = b""
-                name = f"{name} ({e.strerror})"
-            items.append(_Item(name, data, label, str(root)))
-    return items, classes
-
-
-def _files(folder: Path) -> Iterator[Path]:
-    for path in folder.rglob("*"):
-        if path.suffix.lower() in IMAGE_SUFFIXES and (path.is_file() or path.is_symlink()):
-            yield path

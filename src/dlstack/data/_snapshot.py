@@ -20,7 +20,7 @@ import numpy as np
 
 from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
 from dlstack.errors import DataError
-from dlstack.inputs import ImageSpec
+from dlstack.inputs import ImageSpec, TableSpec
 from dlstack.records import atomic_dir, sha256_file, write_atomic
 
 __all__ = ["Snapshot", "SnapshotDamaged", "SplitArrays"]
@@ -30,12 +30,22 @@ _FORMAT = 2  # 2: meta.json records every file's size and sha256
 
 @dataclass(frozen=True)
 class SplitArrays:
-    images: np.ndarray  # uint8 (n, H, W) or (n, H, W, 3)
+    images: np.ndarray  # uint8 (n, H, W) or (n, H, W, 3); (n, 0) for a table
     labels: np.ndarray  # int64 (n,)
     ids: np.ndarray  # str (n,)
+    features: np.ndarray | None = None  # float64 (n, F): a table's raw values (NaN missing)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def rows(self, start: int, stop: int) -> SplitArrays:
+        """Examples ``start:stop`` (a batch)."""
+        return SplitArrays(
+            self.images[start:stop],
+            self.labels[start:stop],
+            self.ids[start:stop],
+            None if self.features is None else self.features[start:stop],
+        )
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,14 @@ class Snapshot:
     ids: np.ndarray  # str (N,), sha256 of each example's stored object
     # How the images were prepared; None: taken from the arrays (see image_spec).
     image: ImageSpec | None = None
+    # A table: float64 (N, F) raw values (NaN: missing; categorical: index into the
+    # column's categories) and its columns. ``images`` is then (N, 0).
+    features: np.ndarray | None = None
+    table: TableSpec | None = None
+
+    @property
+    def is_table(self) -> bool:
+        return self.table is not None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -79,7 +97,24 @@ class Snapshot:
             raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         mask = self.splits == SPLITS.index(name)
         return SplitArrays(
-            np.asarray(self.images[mask]), np.asarray(self.labels[mask]), np.asarray(self.ids[mask])
+            np.asarray(self.images[mask]),
+            np.asarray(self.labels[mask]),
+            np.asarray(self.ids[mask]),
+            None if self.features is None else np.asarray(self.features[mask]),
+        )
+
+    def select(self, keep: np.ndarray | slice, version: str | None = None) -> Snapshot:
+        """The examples ``keep`` (indices or a mask) of every array, the specs unchanged."""
+        return Snapshot(
+            self.version if version is None else version,
+            self.classes,
+            np.asarray(self.images[keep]),
+            np.asarray(self.labels[keep]),
+            np.asarray(self.splits[keep]),
+            np.asarray(self.ids[keep]),
+            self.image,
+            None if self.features is None else np.asarray(self.features[keep]),
+            self.table,
         )
 
     def counts(self) -> dict[str, int]:
@@ -92,15 +127,7 @@ class Snapshot:
         train = np.flatnonzero(self.splits == 0)
         keep_train = train[stratified_subset(self.labels[train], size, seed)]
         keep = np.sort(np.concatenate([keep_train, np.flatnonzero(self.splits != 0)]))
-        return Snapshot(
-            f"{self.version}",
-            self.classes,
-            np.asarray(self.images[keep]),
-            self.labels[keep],
-            self.splits[keep],
-            self.ids[keep],
-            self.image,
-        )
+        return self.select(keep)
 
     # -- construction -------------------------------------------------------------------
 
@@ -160,6 +187,8 @@ class Snapshot:
             "splits.npy": self.splits,
             "ids.npy": self.ids.astype("U64"),
         }
+        if self.features is not None:
+            arrays["features.npy"] = np.ascontiguousarray(self.features, dtype=np.float64)
         with atomic_dir(path) as tmp:
             files = {}
             for name, array in arrays.items():
@@ -170,7 +199,8 @@ class Snapshot:
                 "format": _FORMAT,
                 "version": self.version,
                 "classes": list(self.classes),
-                "image": self.image_spec.to_dict(),
+                "image": None if self.is_table else self.image_spec.to_dict(),
+                "table": self.table.to_dict() if self.table is not None else None,
                 "counts": self.counts(),
                 "files": files,
             }
@@ -195,6 +225,7 @@ class Snapshot:
             files = meta["files"]
             version, classes = str(meta["version"]), tuple(str(c) for c in meta["classes"])
             image = ImageSpec.from_dict(meta["image"]) if meta.get("image") else None
+            table = TableSpec.from_dict(meta["table"]) if meta.get("table") else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotDamaged(f"snapshot {path}: meta.json cannot be read ({e})") from None
         if meta.get("format") != _FORMAT:
@@ -212,11 +243,15 @@ class Snapshot:
                 np.load(path / "splits.npy", allow_pickle=False),
                 np.load(path / "ids.npy", allow_pickle=False),
                 image,
+                None if table is None else np.load(path / "features.npy", allow_pickle=False),
+                table,
             )
         except (OSError, ValueError) as e:
             raise SnapshotDamaged(f"snapshot {path}: an array cannot be read ({e})") from None
         n = len(snap.labels)
-        if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n):
+        if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n) or (
+            snap.features is not None and len(snap.features) != n
+        ):
             raise SnapshotDamaged(f"snapshot {path}: its arrays disagree on the example count")
         return snap
 
@@ -224,9 +259,18 @@ class Snapshot:
         """sha256 of the snapshot's content (arrays, classes, version): what a cached data
         step's output is keyed by."""
         h = hashlib.sha256(
-            json.dumps([self.version, list(self.classes), self.image_spec.to_dict()]).encode()
+            json.dumps(
+                [
+                    self.version,
+                    list(self.classes),
+                    self.table.to_dict() if self.table is not None else self.image_spec.to_dict(),
+                ]
+            ).encode()
         )
-        for array in (self.images, self.labels, self.splits, self.ids.astype("U64")):
+        arrays = [self.images, self.labels, self.splits, self.ids.astype("U64")]
+        if self.features is not None:
+            arrays.append(self.features)
+        for array in arrays:
             h.update(f"{array.dtype.str}{array.shape}".encode())
             rows = max(1, (64 << 20) // max(1, array[:1].nbytes))  # ~64 MB at a time
             for start in range(0, len(array), rows):

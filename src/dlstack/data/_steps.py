@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,25 +26,17 @@ def _derived_ids(ids: np.ndarray, tag: str) -> np.ndarray:
 def _with(
     snap: Snapshot, keep: np.ndarray, extra: tuple[np.ndarray, ...] | None = None, tag: str = ""
 ) -> Snapshot:
-    images, labels, splits, ids = (
-        snap.images[keep],
-        snap.labels[keep],
-        snap.splits[keep],
-        snap.ids[keep],
-    )
-    if extra is not None:
-        images = np.concatenate([images, extra[0]])
-        labels = np.concatenate([labels, extra[1]])
-        splits = np.concatenate([splits, extra[2]])
-        ids = np.concatenate([ids, extra[3]])
-    return Snapshot(
-        f"{snap.version}+{tag}" if tag else snap.version,
-        snap.classes,
-        np.ascontiguousarray(images),
-        labels,
-        splits,
-        ids,
-        snap.image,
+    out = snap.select(keep, version=f"{snap.version}+{tag}" if tag else snap.version)
+    if extra is None:
+        return out
+    if snap.is_table:
+        raise ConfigError(f"step {tag!r} makes new images; a table's data has none")
+    return replace(
+        out,
+        images=np.ascontiguousarray(np.concatenate([out.images, extra[0]])),
+        labels=np.concatenate([out.labels, extra[1]]),
+        splits=np.concatenate([out.splits, extra[2]]),
+        ids=np.concatenate([out.ids, extra[3]]),
     )
 
 
@@ -72,9 +65,7 @@ def resample(snap: Snapshot, *, seed: int = 0, strategy: str = "oversample") -> 
         n = seen.get(i, 0)
         seen[i] = n + 1
         ids.append(i if n == 0 else hashlib.sha256(f"{i}:copy{n}".encode()).hexdigest())
-    return Snapshot(
-        out.version, out.classes, out.images, out.labels, out.splits, np.array(ids), out.image
-    )
+    return replace(out, ids=np.array(ids))
 
 
 def augment(
@@ -131,15 +122,7 @@ def resplit(
     """Assign new train/val/test splits (stratified, seeded) to every example."""
     names = assign_splits(list(snap.ids), list(snap.labels), tuple(split), seed)  # type: ignore[arg-type]
     splits = np.array([SPLITS.index(n) for n in names], dtype=np.uint8)
-    return Snapshot(
-        f"{snap.version}+resplit",
-        snap.classes,
-        np.asarray(snap.images),
-        snap.labels,
-        splits,
-        snap.ids,
-        snap.image,
-    )
+    return replace(snap.select(slice(None), version=f"{snap.version}+resplit"), splits=splits)
 
 
 def resize(snap: Snapshot, *, seed: int = 0, size: int = 14) -> Snapshot:
@@ -148,21 +131,16 @@ def resize(snap: Snapshot, *, seed: int = 0, size: int = 14) -> Snapshot:
 
     if size < 2:
         raise ConfigError(f"resize size must be >= 2, got {size}")
+    if snap.is_table:
+        raise ConfigError("the resize step resizes images; a table's data has none")
     images = np.stack(
         [
             np.asarray(Image.fromarray(np.asarray(im)).resize((size, size), Image.Resampling.BOX))
             for im in snap.images
         ]
     )
-    return Snapshot(
-        f"{snap.version}+resize{size}",
-        snap.classes,
-        images,
-        snap.labels,
-        snap.splits,
-        snap.ids,
-        snap.image,  # image_spec follows the new size, the policy and background stay
-    )
+    # image_spec follows the new size; the resize policy and background stay.
+    return replace(snap.select(slice(None), version=f"{snap.version}+resize{size}"), images=images)
 
 
 BUILTIN_STEPS: dict[str, Callable[..., Snapshot]] = {

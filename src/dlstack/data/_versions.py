@@ -30,19 +30,21 @@ from dlstack.data._diff import EXAMPLES_SHOWN, VersionDiff
 from dlstack.data._image_spec import (
     IMAGE_META,
     LEGACY_SIZE_META,
+    TABLE_META,
     inferred_spec,
     resolve_image_spec,
 )
 from dlstack.data._ingest import IngestReport, ingest
 from dlstack.data._lake import Lake
 from dlstack.data._snapshot import Snapshot, SnapshotDamaged
+from dlstack.data._sources import table_values
 from dlstack.data._splits import SPLITS
 from dlstack.data._store import ObjectStore
 from dlstack.errors import DataError, DlstackWarning
-from dlstack.inputs import ImageSpec, decode_image, prepare_with
+from dlstack.inputs import Column, ImageSpec, TableSpec, decode_image, prepare_with
 
 if TYPE_CHECKING:
-    from dlstack.config import ImageConfig, Project
+    from dlstack.config import ImageConfig, Project, TableConfig
 
 __all__ = ["DataRepo", "Integrity", "Version", "snapshot_for"]
 
@@ -88,12 +90,16 @@ class DataRepo:
         snapshots_dir: Path,
         lake: Lake | None = None,
         image: ImageConfig | None = None,
+        table: TableConfig | None = None,
+        target: str = "label",
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.snapshots_dir = snapshots_dir
         self.lake = lake
         self.image = image  # [data.image]: what the project declares of its input
+        self.table = table  # [data.table]: a tabular source's feature columns
+        self.target = target  # [data] target: the manifest column to learn
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
@@ -104,6 +110,8 @@ class DataRepo:
             project.snapshots_dir,
             Lake(project.lake_url, **project.lake_options),
             project.config.data.image,
+            project.config.data.table,
+            project.config.data.target,
         )
 
     def close(self) -> None:
@@ -127,6 +135,8 @@ class DataRepo:
             seed=seed,
             progress=progress,
             image=self.image,
+            table=self.table,
+            target=self.target,
         )
         if self.lake is not None:  # the ingest report goes to the lake, for `data query`
             now = datetime.now(UTC)
@@ -490,6 +500,12 @@ class DataRepo:
                     shutil.rmtree(folder, ignore_errors=True)
         return Integrity(checked, damaged, sorted(set(affected)), len(folders), broken, repair)
 
+    def table_spec(self) -> TableSpec | None:
+        """A tabular dataset's columns (None for images), as its first ingest read them."""
+        with self.catalog.connect() as conn:
+            meta = self.catalog.get_meta(conn, TABLE_META)
+        return TableSpec.from_dict(meta) if meta else None
+
     def image_spec(self) -> ImageSpec:
         """The input spec checkout applies: ``[data.image]`` over what ingest inferred."""
         with self.catalog.connect() as conn:
@@ -503,7 +519,8 @@ class DataRepo:
         (the project's, or ``image``: a package's, for the drift monitor). Cached per
         version; objects verified."""
         version = self.resolve(ref)
-        spec = image or self.image_spec()
+        table = self.table_spec()
+        spec = None if table is not None else (image or self.image_spec())
         # One folder per version: arrays made with another spec (the project's [data.image]
         # changed) are rebuilt in its place.
         path = self.snapshots_dir / version.short
@@ -525,6 +542,7 @@ class DataRepo:
             raise DataError(f"version {version.short} has no examples")
         class_index = {c: i for i, c in enumerate(version.classes)}
         images: list[np.ndarray] = []
+        values: list[dict[str, Any]] = []
         chunk = 500  # objects fetched per (concurrent, for remote stores) request batch
         for start in track(
             range(0, len(rows), chunk),
@@ -534,18 +552,46 @@ class DataRepo:
         ):
             part = rows[start : start + chunk]
             blobs = self.store.get_many([r.example_id for r in part])
-            images.extend(_pixels(r.example_id, b, spec) for r, b in zip(part, blobs, strict=True))
+            if spec is None:
+                values.extend(table_values(b) for b in blobs)
+            else:
+                images.extend(
+                    _pixels(r.example_id, b, spec) for r, b in zip(part, blobs, strict=True)
+                )
+        features = None
+        if table is not None:
+            features, table = table_arrays(values, table)
         snap = Snapshot(
             version=version.id,
             classes=version.classes,
-            images=np.stack(images),
+            images=np.stack(images) if spec is not None else np.zeros((len(rows), 0), np.uint8),
             labels=np.array([class_index[r.label] for r in rows], dtype=np.int64),
             splits=np.array([SPLITS.index(r.split) for r in rows], dtype=np.uint8),
             ids=np.array([r.example_id for r in rows]),
             image=spec,
+            features=features,
+            table=table,
         )
         snap.save(path)
         return version, Snapshot.load(path)
+
+
+def table_arrays(values: list[dict[str, Any]], table: TableSpec) -> tuple[np.ndarray, TableSpec]:
+    """Stored rows -> the raw table float64 (N, F) (NaN: missing; categorical: the index
+    into the column's categories, which are the values this version holds, sorted)."""
+    columns = []
+    raw = np.full((len(values), len(table.columns)), np.nan)
+    for j, col in enumerate(table.columns):
+        cells = [row.get(col.name) for row in values]
+        if col.kind == "categorical":
+            categories = tuple(sorted({str(v) for v in cells if v is not None}))
+            index = {c: i for i, c in enumerate(categories)}
+            raw[:, j] = [np.nan if v is None else index[str(v)] for v in cells]
+            columns.append(Column(col.name, col.kind, categories))
+        else:
+            raw[:, j] = [np.nan if v is None else float(v) for v in cells]
+            columns.append(col)
+    return raw, TableSpec(tuple(columns))
 
 
 def _pixels(example_id: str, data: bytes, spec: ImageSpec) -> np.ndarray:

@@ -122,14 +122,4 @@ def _cached(folder: Path) -> Snapshot | None:
 
 def _plain(snap: Snapshot) -> Snapshot:
     """The snapshot with in-memory arrays: a step may change them without touching files."""
-    import numpy as np
-
-    return Snapshot(
-        snap.version,
-        snap.classes,
-        np.asarray(snap.images),
-        np.asarray(snap.labels),
-        np.asarray(snap.splits),
-        np.asarray(snap.ids),
-        snap.image,
-    )
+    return snap.select(slice(None))

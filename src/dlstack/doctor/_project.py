@@ -56,9 +56,8 @@ def examine_project(
     from torch.utils.data import TensorDataset
 
     from dlstack.doctor._runner import examine
-    from dlstack.inputs import channel_stats, to_model_input
     from dlstack.models import build_model
-    from dlstack.train import resolve_optimizer
+    from dlstack.train import Normalization, resolve_optimizer
 
     cfg = project.config
     if cfg.project.task != "classification":
@@ -76,16 +75,16 @@ def examine_project(
             f"the doctor needs train and val examples; data version "
             f"{snapshot.version} has {snapshot.counts()}"
         )
-    mean, std = channel_stats(train.images)
+    normalization = Normalization.fit(train, snapshot.table)  # as training does
 
     def dataset(name: str) -> TensorDataset | None:
         s = snapshot.split(name)
         if len(s) == 0:
             return None
-        x = torch.from_numpy(to_model_input(s.images, mean, std))
+        x = torch.from_numpy(normalization.model_input(s))
         return TensorDataset(x, torch.from_numpy(np.asarray(s.labels, dtype=np.int64)))
 
-    sample = to_model_input(train.images[:1], mean, std)
+    sample = normalization.model_input(train.rows(0, 1))
     model, _ = build_model(
         cfg.model.architecture,
         sample.shape[1:],

@@ -90,10 +90,25 @@ def baselines(snapshot: Snapshot, *, split: str = "test", seed: int = 0) -> list
             f"{snapshot.version} has {snapshot.counts()}"
         )
     c = snapshot.num_classes
+    x_train, x_target, what = _flat_inputs(snapshot, train, target)
     return [
         _majority(train.labels, target.labels, c, snapshot.classes),
-        _logistic_regression(train.images, train.labels, target.images, target.labels, c, seed),
+        _logistic_regression(x_train, train.labels, x_target, target.labels, c, seed, what),
     ]
+
+
+def _flat_inputs(
+    snapshot: Snapshot, train: SplitArrays, target: SplitArrays
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """What the classical baselines see: pixels, or a table's encoded features (the
+    encoder fit on train, as the model's is); and the word for it."""
+    if snapshot.table is None:
+        return train.images, target.images, "pixels"
+    from dlstack.inputs import TableEncoder
+
+    assert train.features is not None and target.features is not None
+    encoder = TableEncoder.fit(train.features, snapshot.table)
+    return encoder.transform(train.features), encoder.transform(target.features), "features"
 
 
 def baseline_suite(
@@ -118,7 +133,8 @@ def baseline_suite(
 
     first, logreg = baselines(snapshot, split=split, seed=seed)
     if rules is None:
-        rules = ("digits",) if looks_like_digits(snapshot.classes) else ()
+        digits = looks_like_digits(snapshot.classes) and not snapshot.is_table
+        rules = ("digits",) if digits else ()
     train, target = snapshot.split("train"), snapshot.split(split)
     out = [first]
     for spec in rules:
@@ -126,9 +142,10 @@ def baseline_suite(
         out.append(_rule(name, fn, description, train, target, snapshot.classes))
     out.append(logreg)
     if neural_net:
+        x_train, x_target, what = _flat_inputs(snapshot, train, target)
         out.append(
             _neural_net(
-                train.images, train.labels, target.images, target.labels, snapshot.num_classes, seed
+                x_train, train.labels, x_target, target.labels, snapshot.num_classes, seed, what
             )
         )
     return out
@@ -169,6 +186,7 @@ def _neural_net(
     y_eval: np.ndarray,
     c: int,
     seed: int,
+    what: str = "pixels",
 ) -> BaselineResult:
     from sklearn.neural_network import MLPClassifier
 
@@ -178,7 +196,7 @@ def _neural_net(
     scores, _ = _fit_on_pixels(model, x_train, y_train, x_eval, y_eval, c)
     return BaselineResult(
         "neural_net",
-        f"one hidden layer of {MLP_HIDDEN} ReLU units on standardized pixels "
+        f"one hidden layer of {MLP_HIDDEN} ReLU units on standardized {what} "
         f"(scikit-learn MLP, Adam, {model.n_iter_} passes)",
         scores,
         time.perf_counter() - start,
@@ -210,6 +228,7 @@ def _logistic_regression(
     y_eval: np.ndarray,
     c: int,
     seed: int,
+    what: str = "pixels",
 ) -> BaselineResult:
     from sklearn.linear_model import LogisticRegression
 
@@ -225,7 +244,7 @@ def _logistic_regression(
     note = "" if converged else f"; did not converge in {LOGREG_MAX_ITER} iterations"
     return BaselineResult(
         "logistic_regression",
-        f"multinomial logistic regression on standardized pixels ({LOGREG_SOLVER}, "
+        f"multinomial logistic regression on standardized {what} ({LOGREG_SOLVER}, "
         f"C={LOGREG_C}, tol={LOGREG_TOL}{note})",
         scores,
         time.perf_counter() - start,

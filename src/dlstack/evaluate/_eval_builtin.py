@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dlstack.evaluate._eval_checks import CheckContext
 from dlstack.evaluate._eval_report import EvalCheck
-from dlstack.evaluate._package_eval import measure_latency, package_metrics, probabilities
+from dlstack.evaluate._package_eval import measure_latency, package_metrics
+
+if TYPE_CHECKING:
+    from dlstack.inputs import TableSpec
+    from dlstack.package import Prediction
 
 __all__ = [
     "SKEW_SAMPLE",
@@ -31,8 +36,16 @@ __all__ = [
 SKEW_SAMPLE = 500  # examples sent through the serving path (PNG encode, decode, preprocess)
 
 
-def stability_check(ctx: CheckContext) -> list[EvalCheck]:
-    """Finite probabilities that sum to 1, on the data and on extreme inputs."""
+def _extremes(ctx: CheckContext) -> tuple[np.ndarray, str]:
+    """Model input far from the data: (the input, what it is)."""
+    features = ctx.data.features
+    if features is not None:
+        # Every value missing; every number 100x its column's largest magnitude, both signs.
+        big = np.nan_to_num(np.nanmax(np.abs(features), axis=0), nan=1.0) * 100 + 1
+        numeric = [c.kind == "numeric" for c in ctx.package.spec.input.encoder().columns]
+        high = np.where(numeric, big, np.nan)
+        raw = np.stack([np.full(features.shape[1], np.nan), high, -high])
+        return ctx.package.model_input(features=raw), "all missing, 100x the largest values"
     shape = ctx.data.images.shape[1:]  # (H, W) or (H, W, 3)
     h, w = shape[:2]
     rng = np.random.default_rng(0)
@@ -45,7 +58,13 @@ def stability_check(ctx: CheckContext) -> list[EvalCheck]:
             np.broadcast_to(checker.reshape(h, w, *([1] * (len(shape) - 2))), shape),
         ]
     )
-    extreme_probs = probabilities(ctx.package, extremes)
+    return ctx.package.model_input(extremes), "blank, saturated, noise, checkerboard"
+
+
+def stability_check(ctx: CheckContext) -> list[EvalCheck]:
+    """Finite probabilities that sum to 1, on the data and on extreme inputs."""
+    extremes, what_extremes = _extremes(ctx)
+    extreme_probs = ctx.package.predict_arrays(extremes)
     problems = []
     for what, p in (("the data", ctx.probabilities), ("extreme inputs", extreme_probs)):
         if not np.isfinite(p).all():
@@ -60,24 +79,47 @@ def stability_check(ctx: CheckContext) -> list[EvalCheck]:
             float(len(problems)),
             0.0,
             "; ".join(problems)
-            or f"{len(ctx.probabilities)} examples and {len(extremes)} extreme inputs (blank, "
-            f"saturated, noise, checkerboard) give finite probabilities",
+            or f"{len(ctx.probabilities)} examples and {len(extremes)} extreme inputs "
+            f"({what_extremes}) give finite probabilities",
         )
     ]
 
 
-def skew_check(ctx: CheckContext) -> list[EvalCheck]:
-    """Serving path (PNG bytes -> preprocess) against the training path (arrays)."""
+def _served(ctx: CheckContext, n: int) -> tuple[list[Prediction], str]:
+    """The first ``n`` examples sent the way a client sends them: PNG bytes, or JSON rows
+    (what ``/predict`` takes); and the name of that path."""
+    package, data = ctx.package, ctx.data
+    if data.features is not None and data.table is not None:
+        rows = [_json_row(raw, data.table) for raw in data.features[:n]]
+        return package.predict_rows(rows, top_k=len(package.labels)), "predict_rows"
     from PIL import Image
 
-    package, data = ctx.package, ctx.data
-    n = min(len(data), SKEW_SAMPLE)
     encoded = []
     for image in data.images[:n]:
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
         encoded.append(buffer.getvalue())
-    served = package.predict_images(encoded, top_k=len(package.labels))
+    return package.predict_images(encoded, top_k=len(package.labels)), "predict_images"
+
+
+def _json_row(raw: np.ndarray, table: TableSpec) -> dict[str, float | str | None]:
+    """A stored row as a client writes it: numbers, category names, null when missing."""
+    row: dict[str, float | str | None] = {}
+    for value, col in zip(raw, table.columns, strict=True):
+        if np.isnan(value):
+            row[col.name] = None
+        elif col.kind == "categorical":
+            row[col.name] = col.categories[int(value)]
+        else:
+            row[col.name] = float(value)
+    return row
+
+
+def skew_check(ctx: CheckContext) -> list[EvalCheck]:
+    """Serving path (PNG bytes or JSON rows -> preprocess) against the training path."""
+    package, data = ctx.package, ctx.data
+    n = min(len(data), SKEW_SAMPLE)
+    served, path = _served(ctx, n)
     index = {label: i for i, label in enumerate(package.labels)}
     serve_pred = np.array([index[p.label] for p in served])
     train_pred = ctx.probabilities[:n].argmax(axis=1)
@@ -89,7 +131,7 @@ def skew_check(ctx: CheckContext) -> list[EvalCheck]:
     gap = float(np.abs(serve_probs - ctx.probabilities[:n]).max())
     notices = sorted({note for p in served for note in p.notices})
     detail = (
-        f"{int(differ.sum())} of {n} predictions differ between predict_images (serving) and "
+        f"{int(differ.sum())} of {n} predictions differ between {path} (serving) and "
         f"predict_arrays (training); max probability gap {gap:.2g}"
     )
     if notices:
@@ -154,8 +196,8 @@ def regression_checks(ctx: CheckContext) -> list[EvalCheck]:
         return []
     before, _, _ = package_metrics(previous, ctx.data)
     # Both latencies measured now, on this machine: a fair comparison.
-    old_latency = measure_latency(previous, ctx.data.images)["latency_p50_ms"]
-    new_latency = measure_latency(ctx.package, ctx.data.images)["latency_p50_ms"]
+    old_latency = measure_latency(previous, ctx.data)["latency_p50_ms"]
+    new_latency = measure_latency(ctx.package, ctx.data)["latency_p50_ms"]
     accuracy = ctx.values["accuracy"]
     drop = before["accuracy"] - accuracy
     increase = new_latency / old_latency - 1 if old_latency > 0 else 0.0

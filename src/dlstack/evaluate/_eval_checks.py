@@ -68,6 +68,15 @@ EvalStrategy = Callable[[CheckContext], list[EvalCheck]]
 
 def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalData) -> None:
     """ConfigError before any check runs when ``[tests]`` names a metric or key not here."""
+    if data.features is not None:
+        declared = [
+            k for k, v in (("invariance", cfg.invariance), ("directional", cfg.directional)) if v
+        ]
+        if declared:
+            raise ConfigError(
+                f"tests.{declared[0]} changes images (shift, blur, occlude...); this data is a "
+                f"table. Remove [[tests.{declared[0]}]] from dlstack.toml"
+            )
     known = sorted(k for k in values if "[" not in k)
     for section, mapping in (("min_metrics", cfg.min_metrics), ("max_metrics", cfg.max_metrics)):
         for name in mapping:

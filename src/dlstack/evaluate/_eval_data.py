@@ -15,21 +15,24 @@ import numpy as np
 
 if TYPE_CHECKING:
     from dlstack.config import Project
+    from dlstack.inputs import TableSpec
 
 __all__ = ["EvalData", "eval_data"]
 
 
 @dataclass(frozen=True)
 class EvalData:
-    """Labelled images to test a package on, in the data's own class order."""
+    """Labelled examples to test a package on, in the data's own class order."""
 
-    images: np.ndarray  # uint8 (n, H, W)
+    images: np.ndarray  # uint8 (n, H, W[, 3]); (n, 0) for a table
     labels: np.ndarray  # int64 (n,), index into classes
     classes: tuple[str, ...]
     ids: np.ndarray | None = None
     metadata: Mapping[str, np.ndarray] | None = None  # slice keys -> one value per example
     data_version: str = ""
     split: str = "test"
+    features: np.ndarray | None = None  # a table's raw rows float64 (n, F)
+    table: TableSpec | None = None  # its columns (categorical codes index their categories)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -60,4 +63,6 @@ def eval_data(
         meta,
         snapshot.version,
         split,
+        None if arrays.features is None else np.asarray(arrays.features),
+        snapshot.table,
     )

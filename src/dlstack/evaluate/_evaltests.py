@@ -77,7 +77,7 @@ def run_eval_tests(
     started = time.perf_counter()
     values, targets, probabilities = package_metrics(package, data)
     percentiles = sorted({*DEFAULT_PERCENTILES, cfg.latency_percentile})
-    values.update(measure_latency(package, data.images, percentiles=percentiles))
+    values.update(measure_latency(package, data, percentiles=percentiles))
     values["size_mb"] = package_size_mb(package)
     declared.check_names(cfg, values, data)
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import DataError, ModelError
-from dlstack.inputs import to_model_input
 from dlstack.metrics import ClassificationMetrics, classification_metrics
 
 if TYPE_CHECKING:
@@ -77,9 +76,9 @@ def evaluate(
 ) -> Evaluation:
     """Predict every example of ``split`` and score the predictions.
 
-    ``model`` takes what :func:`dlstack.inputs.to_model_input` makes with ``normalization``
-    and returns logits ``(N, num_classes)``; it is run in eval mode and left in the mode
-    it came in.
+    ``model`` takes what ``normalization.model_input`` makes (standardized images, or a
+    table's encoded rows) and returns logits ``(N, num_classes)``; it is run in eval mode
+    and left in the mode it came in.
     """
     import torch
 
@@ -100,9 +99,7 @@ def evaluate(
     try:
         with torch.inference_mode():
             for i in range(0, len(arrays), batch_size):
-                x = to_model_input(
-                    arrays.images[i : i + batch_size], normalization.mean, normalization.std
-                )
+                x = normalization.model_input(arrays.rows(i, i + batch_size))
                 logits = model(torch.from_numpy(x).to(device))
                 if logits.ndim != 2 or logits.shape[1] != num_classes:
                     raise ModelError(

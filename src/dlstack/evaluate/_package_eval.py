@@ -55,7 +55,7 @@ def probabilities(package: ModelPackage, images: np.ndarray) -> np.ndarray:
     """Class probabilities (n, classes) of uint8 images, preprocessed as the package says."""
     from dlstack.inputs import to_model_input
 
-    norm = package.spec.input.normalization
+    norm = package.spec.input.norm
     return package.predict_arrays(to_model_input(images, norm.mean, norm.std))
 
 
@@ -64,7 +64,7 @@ def package_metrics(
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """(metric values by name, targets, probabilities), in the package's label space."""
     targets = label_map(package, data.classes)[data.labels]
-    probs = probabilities(package, data.images)
+    probs = package.predict_arrays(package.model_input(data.images, data.features))
     predictions = probs.argmax(axis=1).astype(np.int64)
     scores = classification_metrics(targets, predictions, len(package.labels), probs)
     return scores.values(package.labels), targets, probs
@@ -72,17 +72,15 @@ def package_metrics(
 
 def measure_latency(
     package: ModelPackage,
-    images: np.ndarray,
+    data: EvalData,
     *,
     runs: int = LATENCY_RUNS,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> dict[str, float]:
-    """Milliseconds per single-image call after a warm-up: ``latency_p50_ms``... and
+    """Milliseconds per single-example call after a warm-up: ``latency_p50_ms``... and
     ``latency_mean_ms``."""
-    from dlstack.inputs import to_model_input
-
-    norm = package.spec.input.normalization
-    x = to_model_input(images[: max(1, min(len(images), runs))], norm.mean, norm.std)
+    n = max(1, min(len(data), runs))
+    x = package.model_input(data.images[:n], None if data.features is None else data.features[:n])
     for i in range(LATENCY_WARMUP):
         package.predict_arrays(x[i % len(x) : i % len(x) + 1])
     times = []

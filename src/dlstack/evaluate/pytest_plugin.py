@@ -107,7 +107,7 @@ def dlstack_predict(dlstack_package: Any) -> Callable[[np.ndarray], np.ndarray]:
     """``predict(images)``: uint8 images (n, H, W) -> label names (n,)."""
     from dlstack.inputs import to_model_input
 
-    norm = dlstack_package.spec.input.normalization
+    norm = dlstack_package.spec.input.norm
     labels = np.asarray(dlstack_package.labels, dtype=object)
 
     def predict(images: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from dlstack.inputs._image import (
     preprocess_images,
 )
 from dlstack.inputs._normalize import channel_stats, to_model_input, to_pixels
+from dlstack.inputs._rows import MANIFEST_SUFFIXES, read_rows
 from dlstack.inputs._spec import (
     BACKGROUNDS,
     RESIZE_POLICIES,
@@ -33,25 +34,33 @@ from dlstack.inputs._spec import (
     infer_image_spec,
     prepare_with,
 )
+from dlstack.inputs._tabular import Column, TableEncoder, TableSpec, infer_columns, parse_value
 
 __all__ = [
     "ACCEPTED_FORMATS",
     "BACKGROUNDS",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "MANIFEST_SUFFIXES",
     "RESIZE_POLICIES",
+    "Column",
     "ImageInfo",
     "ImageSource",
     "ImageSpec",
     "PreparedImage",
+    "TableEncoder",
+    "TableSpec",
     "channel_stats",
     "decode_image",
     "decode_pixels",
+    "infer_columns",
     "infer_image_spec",
     "inspect_image",
+    "parse_value",
     "prepare_image",
     "prepare_with",
     "preprocess_images",
+    "read_rows",
     "to_model_input",
     "to_pixels",
 ]

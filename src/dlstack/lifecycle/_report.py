@@ -302,6 +302,20 @@ def _mistakes(report: HtmlReport, ev: Evaluation, limit: int) -> None:
         f"most confident mistakes are shown (often label errors or real ambiguity)."
     )
     conf = ev.confidences
+    if ev.images.size == 0:  # a table: the rows, by example id
+        s.table(
+            ["example", "true", "predicted", "confidence"],
+            [
+                [
+                    str(ev.ids[i])[:12],
+                    ev.classes[ev.targets[i]],
+                    ev.classes[ev.predictions[i]],
+                    f"{conf[i]:.0%}",
+                ]
+                for i in shown
+            ],
+        )
+        return
     s.gallery(
         (
             image_png(ev.images[i]),

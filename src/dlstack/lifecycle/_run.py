@@ -92,10 +92,8 @@ def check_run(project: Project, package: Path) -> Any:
 
 def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evaluation: Any) -> Path:
     from dlstack.compress import export_package
-    from dlstack.inputs import to_model_input
 
-    test = snapshot.split("test")
-    sample = to_model_input(test.images[:64], result.normalization.mean, result.normalization.std)
+    sample = result.normalization.model_input(snapshot.split("test").rows(0, 64))
     return export_package(
         result,
         project.models_dir,

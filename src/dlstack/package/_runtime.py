@@ -6,7 +6,7 @@ graph's hash is checked, and the graph is run by onnxruntime (no torch).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dlstack.errors import DataError, PackageError
-from dlstack.inputs import DEFAULT_MAX_PIXELS, ImageSource, preprocess_images
+from dlstack.inputs import DEFAULT_MAX_PIXELS, ImageSource, preprocess_images, to_model_input
 from dlstack.package._spec import SPEC_FILE, PackageSpec, read_spec, sha256_file
 from dlstack.package._versions import resolve_package
 
@@ -55,14 +55,28 @@ class ModelPackage:
         """model.json as a plain dict."""
         return self.spec.model_dump()
 
+    def model_input(
+        self, images: np.ndarray | None = None, features: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Stored examples -> this model's input, as training made it: uint8 images
+        (N, H, W[, 3]) standardized, or a table's raw rows (N, F) encoded."""
+        spec = self.spec.input
+        if spec.kind == "table":
+            if features is None:
+                raise DataError(f"package {self.spec.name} takes table rows, not images")
+            return spec.encoder().transform(features)
+        if images is None:
+            raise DataError(f"package {self.spec.name} takes images")
+        return to_model_input(images, spec.norm.mean, spec.norm.std)
+
     def predict_arrays(self, x: np.ndarray) -> np.ndarray:
-        """Standardized float32 (N, C, H, W) -> class probabilities float32 (N, num_classes)."""
+        """Model input float32 (N, C, H, W) or (N, D) -> class probabilities (N, classes)."""
         x = np.asarray(x)
         want = tuple(self.spec.input.shape[1:])
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
             raise DataError(
                 f"model input must have shape (N, {', '.join(map(str, want))}), "
-                f"got {tuple(x.shape)}; make it with dlstack.inputs.to_model_input"
+                f"got {tuple(x.shape)}; make it with ModelPackage.model_input"
             )
         if len(x) == 0:
             raise DataError("model input is empty (N = 0); pass at least one example")
@@ -97,25 +111,67 @@ class ModelPackage:
         if top_k < 1:
             raise DataError(f"top_k must be >= 1, got {top_k}")
         spec = self.spec.input
+        if spec.kind != "image" or spec.color is None:
+            raise DataError(
+                f"package {self.spec.name} takes table rows, not images; send rows of "
+                f"{', '.join(spec.encoder().feature_names[:8])}..."
+            )
         x, prepared = preprocess_images(
             images,
             size=spec.size,
-            mean=spec.normalization.mean,
-            std=spec.normalization.std,
+            mean=spec.norm.mean,
+            std=spec.norm.std,
             color=spec.color,
             background=spec.background,
             resize=spec.resize,
             max_pixels=max_pixels,
         )
         probabilities = self.predict_arrays(x)
+        return self._ranked(probabilities, top_k, [(p.name, list(p.notices)) for p in prepared])
+
+    def predict_rows(
+        self, rows: Sequence[Mapping[str, Any]], top_k: int = DEFAULT_TOP_K
+    ) -> list[Prediction]:
+        """Table rows ({column: value}, null for a missing value) -> one Prediction each.
+
+        A row with an unknown or a missing column, or a non-number in a numeric one, is a
+        DataError naming it; a category the training data never had encodes as all zeros
+        (the stated rule), and the Prediction's notices say so.
+        """
+        if top_k < 1:
+            raise DataError(f"top_k must be >= 1, got {top_k}")
+        if len(rows) == 0:
+            raise DataError("no rows given; pass one or more rows of column: value")
+        encoder = self.spec.input.encoder()
+        raw = encoder.rows_to_raw(rows)
+        notes = []
+        for i, row in enumerate(rows):
+            unknown = [
+                f"{c.name} = {row[c.name]!r}"
+                for j, c in enumerate(encoder.columns)
+                if c.kind == "categorical"
+                and row[c.name] not in (None, "")
+                and str(row[c.name]).strip() not in encoder.vocabulary[j]
+            ]
+            missing = [c.name for c in encoder.columns if row[c.name] in (None, "")]
+            notice = []
+            if unknown:
+                notice.append(f"categories not seen in training (encoded as none): {unknown}")
+            if missing:
+                notice.append(f"missing values filled by the train mean: {missing}")
+            notes.append((f"row {i + 1}", notice))
+        probabilities = self.predict_arrays(encoder.transform(raw))
+        return self._ranked(probabilities, top_k, notes)
+
+    def _ranked(
+        self, probabilities: np.ndarray, top_k: int, names: list[tuple[str, list[str]]]
+    ) -> list[Prediction]:
         k = min(top_k, len(self.labels))
         out = []
-        for p, prep in zip(probabilities, prepared, strict=True):
+        for p, (name, notices) in zip(probabilities, names, strict=True):
             order = np.argsort(-p, kind="stable")[:k]
             ranked = [(self.labels[i], float(p[i])) for i in order]
-            out.append(
-                Prediction(ranked[0][0], ranked[0][1], ranked, list(prep.notices), prep.name)
-            )
+            out.append(Prediction(ranked[0][0], ranked[0][1], ranked, notices, name))
         return out
 
 

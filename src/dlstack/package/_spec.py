@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlstack.errors import PackageError
-from dlstack.inputs import ImageSpec
+from dlstack.inputs import ImageSpec, TableEncoder
 from dlstack.records import sha256_file, write_atomic
 
 __all__ = [
@@ -38,6 +38,7 @@ SUPPORTED_SCHEMA = 2  # the newest model.json schema this dlstack reads (and wri
 # input spec and normalization, output, the ONNX file's hash). Schema 1 (no hash) still
 # reads.
 _DECIDING = ("schema_version", "task", "labels", "input", "output", "onnx")
+_ADDED_LATER = {"kind": "image", "resize": "fit"}  # input fields, and their implied value
 SPEC_FILE = "model.json"
 MODEL_FILE = "model.onnx"
 
@@ -52,17 +53,24 @@ class NormalizationSpec(_Spec):
 
 
 class InputSpec(_Spec):
+    """The model's input. ``kind`` "image": float32 [-1, C, H, W] made from pixels
+    (scaled by ``pixel_scale``, standardized with ``normalization``, prepared by color,
+    background and resize); "table": float32 [-1, D] made from a row of columns by the
+    fitted encoder in ``table`` (``dlstack.inputs.TableEncoder``)."""
+
     name: str
     dtype: Literal["float32"]
-    shape: list[int] = Field(min_length=4, max_length=4)  # [-1, C, H, W]
-    layout: Literal["NCHW"]
-    pixel_scale: float = Field(gt=0)
-    normalization: NormalizationSpec
-    color: Literal["grayscale", "rgb"]
+    kind: Literal["image", "table"] = "image"
+    shape: list[int] = Field(min_length=2, max_length=4)  # [-1, C, H, W] or [-1, D]
+    layout: Literal["NCHW", "NC"]
+    pixel_scale: float | None = Field(default=None, gt=0)
+    normalization: NormalizationSpec | None = None
+    color: Literal["grayscale", "rgb"] | None = None
     # "dark"/"light": strokes on a background, an image of the other kind is inverted;
     # "any": photos, never inverted.
     background: Literal["dark", "light", "any"] = "dark"
     resize: Literal["fit", "stretch", "crop"] = "fit"  # how other sizes reach (H, W)
+    table: dict[str, Any] | None = None  # TableEncoder.to_dict(): columns, mean/std, vocab
 
     @property
     def channels(self) -> int:
@@ -73,9 +81,24 @@ class InputSpec(_Spec):
         """(H, W)."""
         return self.shape[2], self.shape[3]
 
+    @property
+    def norm(self) -> NormalizationSpec:
+        """The image normalization (PackageError for a table input)."""
+        if self.normalization is None:
+            raise PackageError(f"input {self.name!r} is a {self.kind}, not an image")
+        return self.normalization
+
     def image_spec(self) -> ImageSpec:
         """How an image is prepared for this input (what checkout did for training)."""
+        if self.kind != "image":
+            raise PackageError(f"input {self.name!r} is a {self.kind}, not an image")
         return ImageSpec(self.channels, self.size, self.resize, self.background)  # type: ignore[arg-type]
+
+    def encoder(self) -> TableEncoder:
+        """A table input's fitted encoder (PackageError for an image input)."""
+        if self.table is None:
+            raise PackageError(f"input {self.name!r} is an image, not a table")
+        return TableEncoder.from_dict(self.table)
 
 
 class OutputSpec(_Spec):
@@ -116,9 +139,12 @@ class PackageSpec(_Spec):
     def deciding_hash(self) -> str:
         """sha256 of the fields that decide the package's answers, canonically encoded:
         reversed labels or a changed mean give wrong answers silently, so they are sealed."""
-        # exclude_unset: a field added later (input.resize) leaves older packages' hash as
-        # it was; every field export writes is set, so nothing deciding is left out.
-        data = self.model_dump(mode="json", include=set(_DECIDING), exclude_unset=True)
+        data = self.model_dump(mode="json", include=set(_DECIDING), exclude_none=True)
+        # Fields added to schema 2 later are hashed only when they differ from what older
+        # packages meant without them, so those packages keep their hash.
+        for key, implied in _ADDED_LATER.items():
+            if data["input"].get(key) == implied:
+                del data["input"][key]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -128,9 +154,39 @@ class PackageSpec(_Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> PackageSpec:
-        shape, c = self.input.shape, self.input.shape[1]
+        if self.input.kind == "table":
+            self._check_table()
+        else:
+            self._check_image()
+        if self.output.shape != [-1, len(self.labels)]:
+            raise ValueError(
+                f"output.shape must be [-1, {len(self.labels)}] for "
+                f"{len(self.labels)} labels, got {self.output.shape}"
+            )
+        return self
+
+    def _check_table(self) -> None:
+        shape, table = self.input.shape, self.input.table
+        if len(shape) != 2 or shape[0] != -1 or shape[1] < 1 or self.input.layout != "NC":
+            raise ValueError(f"a table input has shape [-1, D] and layout NC, got {shape}")
+        if table is None:
+            raise ValueError("a table input needs input.table (its fitted encoder)")
+        try:
+            width = TableEncoder.from_dict(table).width
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"input.table is not a table encoder ({e})") from None
+        if width != shape[1]:
+            raise ValueError(f"input.table encodes {width} values, input.shape says {shape[1]}")
+
+    def _check_image(self) -> None:
+        shape = self.input.shape
+        if len(shape) != 4 or self.input.layout != "NCHW":
+            raise ValueError(f"an image input has shape [-1, C, H, W] and layout NCHW, got {shape}")
+        c = shape[1]
         if shape[0] != -1 or any(d < 1 for d in shape[1:]):
             raise ValueError(f"input.shape must be [-1, C, H, W] with C, H, W >= 1, got {shape}")
+        if self.input.color is None or self.input.normalization is None:
+            raise ValueError("an image input needs input.color and input.normalization")
         want_c = 1 if self.input.color == "grayscale" else 3
         if c != want_c:
             raise ValueError(
@@ -144,12 +200,6 @@ class PackageSpec(_Spec):
             )
         if self.input.pixel_scale != 255:
             raise ValueError(f"input.pixel_scale must be 255, got {self.input.pixel_scale}")
-        if self.output.shape != [-1, len(self.labels)]:
-            raise ValueError(
-                f"output.shape must be [-1, {len(self.labels)}] for "
-                f"{len(self.labels)} labels, got {self.output.shape}"
-            )
-        return self
 
 
 def read_spec(path: Path) -> PackageSpec:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
 import numpy as np
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dlstack.inputs import PreparedImage, decode_image, prepare_image, to_model_input
+from dlstack.inputs import PreparedImage, decode_image, prepare_with, to_model_input
 from dlstack.package import PackageSpec
 from dlstack.serve._protocol import BINARY_HEADER, InferRequest, model_input, parse_infer_request
 from dlstack.serve._registry import ServedModel
@@ -84,6 +85,29 @@ async def image_bytes(request: Request, limit: int) -> bytes:
     return data
 
 
+async def table_row(request: Request, limit: int) -> dict[str, Any]:
+    """The row of a /predict request to a table model: ``{"row": {column: value}}``."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMedia(
+            f'this model takes a table row: send application/json {{"row": {{column: '
+            f"value, ...}}}}, got content type {media or 'none'!r}"
+        )
+    body = await request.body()
+    if len(body) > limit:
+        raise BadRequest(f"the body has {len(body):,} bytes, more than the {limit:,} accepted")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadRequest(f"the JSON body is not valid JSON ({e})") from None
+    except (RecursionError, ValueError) as e:
+        raise BadRequest(f"the JSON body cannot be read ({e})") from None
+    row = doc.get("row") if isinstance(doc, dict) else None
+    if not isinstance(row, dict):
+        raise BadRequest('the JSON body must be {"row": {"column": value, ...}}')
+    return row
+
+
 def _base64_image(body: bytes) -> bytes:
     try:
         doc = json.loads(body)
@@ -107,13 +131,6 @@ def prepare_image_input(
 ) -> tuple[np.ndarray, PreparedImage]:
     """Image bytes -> model input (1, C, H, W) and the prepared image, as in training."""
     image, label = decode_image(data, name="the uploaded image", max_pixels=max_pixels)
-    prepared = prepare_image(
-        image,
-        size=spec.input.size,
-        color=spec.input.color,
-        background=spec.input.background,
-        resize=spec.input.resize,
-        name=label,
-    )
-    norm = spec.input.normalization
+    prepared = prepare_with(image, spec.input.image_spec(), name=label)
+    norm = spec.input.norm
     return to_model_input(prepared.pixels[None], norm.mean, norm.std), prepared

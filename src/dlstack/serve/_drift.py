@@ -206,7 +206,7 @@ def reference_sample(
         )
     from dlstack.inputs import to_model_input
 
-    norm = spec.input.normalization
+    norm = spec.input.norm
     probabilities = package.predict_arrays(to_model_input(held_out.images, norm.mean, norm.std))
     top = probabilities.argmax(axis=1)
     return Sample(
@@ -262,6 +262,11 @@ def monitor(
         raise DataError(str(e)) from None
     package = load_package(path)
     spec = package.spec
+    if spec.input.kind == "table":
+        raise DataError(
+            f"dlstack monitor compares image statistics and predicted classes; {spec.name} "
+            f"takes table rows, and per-feature drift for tables is not implemented yet"
+        )
     lake = Lake(project.lake_url, **project.lake_options)
     served = served_sample(lake, spec.name, version=version, since=since)
     reference = reference_sample(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dlstack.web import NotFound
+from dlstack.web import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from dlstack.data import Catalog, Lake, ObjectStore
@@ -90,7 +90,7 @@ class _Recent:
     version: int
     label: str
     confidence: float
-    pixels: np.ndarray
+    pixels: np.ndarray | None  # None: a table row (not kept for feedback yet)
     request_id: str | None
 
 
@@ -163,18 +163,24 @@ class PredictionLog:
         version: int,
         endpoint: str,
         request_id: str | None,
-        pixels: np.ndarray,
+        pixels: np.ndarray | None,
         probabilities: np.ndarray,
         labels: Sequence[str],
         background: str = "dark",
         latency_ms: float | None = None,
         notices: Sequence[Sequence[str]] | None = None,
     ) -> list[str]:
-        """Log one request's rows (uint8 pixels, class probabilities); returns their ids."""
-        n = len(pixels)
+        """Log one request's rows (uint8 pixels, class probabilities); returns their ids.
+
+        ``pixels`` None: a table's rows, logged without input statistics (NaN)."""
+        n = len(probabilities)
         ids = [uuid.uuid4().hex for _ in range(n)]
         top = probabilities.argmax(axis=1)
-        stats = input_statistics(pixels, background)
+        if pixels is None:
+            nan = np.full(n, np.nan)
+            stats = {"input_mean": nan, "input_std": nan, "input_ink": nan}
+        else:
+            stats = input_statistics(pixels, background)
         now = datetime.now(UTC)
         rows = []
         for i in range(n):
@@ -198,10 +204,9 @@ class PredictionLog:
                 "notices": "; ".join(notices[i]) if notices is not None else "",
             }
             sampled = self.enabled and self._random.random() < self.sample_rate
-            rows.append((record, pixels[i] if sampled else None))
-            self._remember(
-                ids[i], _Recent(model, version, label, confidence, pixels[i], request_id)
-            )
+            kept = None if pixels is None else pixels[i]
+            rows.append((record, kept if sampled else None))
+            self._remember(ids[i], _Recent(model, version, label, confidence, kept, request_id))
         if self.enabled:
             with self._lock:
                 room = self.max_buffer - len(self._buffer)
@@ -289,6 +294,11 @@ class PredictionLog:
                 "with `dlstack serve --project DIR`"
             )
         found = self.recent(prediction_id)
+        if found.pixels is None:
+            raise BadRequest(
+                "feedback on a table row is not supported yet: add the corrected row to "
+                "the table and ingest it"
+            )
         data = png(found.pixels)
         key = self.store.put(data)
         if self._catalog is None:

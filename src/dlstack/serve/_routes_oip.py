@@ -115,7 +115,9 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
                 version=served.version,
                 endpoint="infer",
                 request_id=req.id,
-                pixels=to_pixels(x, spec.input.normalization.mean, spec.input.normalization.std),
+                pixels=None
+                if spec.input.kind == "table"
+                else to_pixels(x, spec.input.norm.mean, spec.input.norm.std),
                 probabilities=probabilities,
                 labels=spec.labels,
                 background=spec.input.background,

@@ -1,7 +1,8 @@
 """The convenience routes: the web page, one image in and a ranked answer out, feedback.
 
 GET  /                              web page: draw or upload, see, flag
-POST /predict?model&version&top_k   one image: multipart, raw bytes or base64 JSON
+POST /predict?model&version&top_k   one image: multipart, raw bytes or base64 JSON;
+                                    or, for a table model, {"row": {column: value}}
 POST /feedback                      "this is wrong": queue the input for labeling
 """
 
@@ -13,10 +14,16 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from dlstack.errors import DataError
 from dlstack.package import softmax
 from dlstack.serve import _docs as docs
 from dlstack.serve._access import Feedback
-from dlstack.serve._body import check_identity_encoding, image_bytes, prepare_image_input
+from dlstack.serve._body import (
+    check_identity_encoding,
+    image_bytes,
+    prepare_image_input,
+    table_row,
+)
 from dlstack.serve._model_call import ModelCall
 from dlstack.serve._state import server_state
 from dlstack.web import BadRequest, token_from_headers
@@ -74,12 +81,24 @@ async def _predict(
     served = registry.get(model or registry.only(), version)
     with ModelCall(state.metrics, served) as call, served.batcher.arriving() as arrival:
         check_identity_encoding(request)
-        data = await image_bytes(request, state.config.max_request_bytes)
         spec = served.spec
-        async with state.decode_slots:  # bounds the memory of images decoded at once
-            x, prepared = await run_in_threadpool(
-                prepare_image_input, data, spec, state.config.max_image_pixels
-            )
+        if spec.input.kind == "table":
+            row = await table_row(request, state.config.max_request_bytes)
+            try:
+                x, notices, pixels = (
+                    served.package.model_input(features=spec.input.encoder().rows_to_raw([row])),
+                    [],
+                    None,
+                )
+            except DataError as e:
+                raise BadRequest(str(e)) from None
+        else:
+            data = await image_bytes(request, state.config.max_request_bytes)
+            async with state.decode_slots:  # bounds the memory of images decoded at once
+                x, prepared = await run_in_threadpool(
+                    prepare_image_input, data, spec, state.config.max_image_pixels
+                )
+            notices, pixels = list(prepared.notices), prepared.pixels[None]
         logits = await served.batcher.submit(x, arrival=arrival)
         probabilities = softmax(logits)  # (1, K)
         (prediction_id,) = state.log.record(
@@ -87,12 +106,12 @@ async def _predict(
             version=served.version,
             endpoint="predict",
             request_id=request.headers.get("x-request-id"),
-            pixels=prepared.pixels[None],
+            pixels=pixels,
             probabilities=probabilities,
             labels=spec.labels,
             background=spec.input.background,
             latency_ms=1000 * call.elapsed,
-            notices=[prepared.notices],
+            notices=[notices],
         )
     p = probabilities[0]
     order = np.argsort(-p, kind="stable")[: min(top_k, len(spec.labels))]
@@ -104,5 +123,5 @@ async def _predict(
         label=ranked[0].label,
         confidence=ranked[0].confidence,
         top_k=ranked,
-        notices=list(prepared.notices),
+        notices=notices,
     )

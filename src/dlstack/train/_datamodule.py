@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlstack.data import Snapshot
 from dlstack.errors import DataError
-from dlstack.inputs import channel_stats, to_model_input
 from dlstack.train._augment import BatchAugment
 from dlstack.train._result import Normalization
 from dlstack.train._tasks import Task
@@ -104,7 +103,7 @@ class SnapshotDataModule(L.LightningDataModule):
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """One example as the model takes it: (C, H, W)."""
+        """One example as the model takes it: (C, H, W), or (D,) for a table."""
         return tuple(self._dataset("train").inputs.shape[1:])
 
     def setup(self, stage: str | None = None) -> None:
@@ -117,13 +116,12 @@ class SnapshotDataModule(L.LightningDataModule):
                 f"some or change data.split so that train gets a share"
             )
         # Statistics from the train split only: val/test must not leak into the model.
-        mean, std = channel_stats(train.images)
-        self.normalization = Normalization(mean, std)
+        self.normalization = Normalization.fit(train, self.snapshot.table)
         for name in ("train", "val", "test"):
             arrays = train if name == "train" else self.snapshot.split(name)
             if len(arrays) == 0:
                 continue
-            x = torch.from_numpy(to_model_input(arrays.images, mean, std))
+            x = torch.from_numpy(self.normalization.model_input(arrays))
             self.datasets[name] = TensorBatches(x, self.task.targets(arrays.labels))
 
     def train_dataloader(self) -> DataLoader[Any]:

@@ -7,22 +7,50 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from dlstack.config import Config
+    from dlstack.data import SplitArrays
+    from dlstack.inputs import TableSpec
 
 __all__ = ["Normalization", "TrainResult"]
 
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-channel mean/std on the 0..1 pixel scale, measured on the train split only."""
+    """What turns stored examples into model input, measured on the train split only:
+    per-channel mean/std on the 0..1 pixel scale for images, or, for a table, the fitted
+    ``dlstack.inputs.TableEncoder`` (as its dict; mean and std are then empty)."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    table: dict[str, Any] | None = None  # TableEncoder.to_dict()
+
+    @classmethod
+    def fit(cls, train: SplitArrays, table: TableSpec | None = None) -> Normalization:
+        """Measured on the train split: val and test must not leak into the model."""
+        from dlstack.inputs import TableEncoder, channel_stats
+
+        if table is not None:
+            if train.features is None:
+                raise ValueError("a table's train split needs its features")
+            return cls((), (), TableEncoder.fit(train.features, table).to_dict())
+        mean, std = channel_stats(train.images)
+        return cls(mean, std)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": list(self.mean), "std": list(self.std)}
+
+    def model_input(self, arrays: SplitArrays) -> np.ndarray:
+        """float32 model input of a split's examples: (N, C, H, W) images or (N, D) rows."""
+        from dlstack.inputs import TableEncoder, to_model_input
+
+        if self.table is not None:
+            if arrays.features is None:
+                raise ValueError("a table model needs the examples' features")
+            return TableEncoder.from_dict(self.table).transform(arrays.features)
+        return to_model_input(arrays.images, self.mean, self.std)
 
 
 @dataclass

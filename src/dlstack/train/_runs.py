@@ -65,6 +65,7 @@ class RunRecord(Record):
     classes: list[str]
     normalization: dict[str, list[float]]  # {"mean": [...], "std": [...]}, train split only
     image: dict[str, Any] | None = None  # the data's ImageSpec.to_dict() (channels, size...)
+    table_encoder: dict[str, Any] | None = None  # a table's fitted TableEncoder.to_dict()
     data_version: str
     code_version: str
     model_source: dict[str, str] | None = None  # a user model's {"path", "sha256"}

@@ -23,7 +23,7 @@ from torch import nn
 
 from dlstack.config import Config, Project
 from dlstack.data import Snapshot
-from dlstack.errors import ModelError
+from dlstack.errors import ConfigError, ModelError
 from dlstack.models import build_model, is_user_spec, user_model_source
 from dlstack.train import _runs as runs
 from dlstack.train._augment import BatchAugment
@@ -80,6 +80,11 @@ def fit(
         config = project.config
         run_dir = project.runs_dir / runs.new_run_id()
 
+    if snapshot.is_table and config.train.augment is not None:
+        raise ConfigError(
+            "train.augment shifts and thickens images; this project's data is a table. "
+            "Remove train.augment from dlstack.toml"
+        )
     with _quiet_training():
         L.seed_everything(config.train.seed, workers=True, verbose=False)
         data = SnapshotDataModule(
@@ -228,7 +233,8 @@ def _start_run(
         input_shape=list(data.input_shape),
         classes=list(data.snapshot.classes),
         normalization=data.normalization.to_dict(),
-        image=data.snapshot.image_spec.to_dict(),
+        image=None if data.snapshot.is_table else data.snapshot.image_spec.to_dict(),
+        table_encoder=data.normalization.table,
         data_version=data.snapshot.version,
         code_version=code_version(project.root, source[1] if source else None),
         model_source={"path": source[0], "sha256": source[1]} if source else None,
@@ -436,7 +442,9 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
         task=record.task,
         architecture=record.architecture,
         normalization=Normalization(
-            tuple(record.normalization["mean"]), tuple(record.normalization["std"])
+            tuple(record.normalization["mean"]),
+            tuple(record.normalization["std"]),
+            record.table_encoder,
         ),
         input_shape=tuple(record.input_shape),
         classes=tuple(record.classes),

@@ -1,0 +1,246 @@
+"""Reading a source into items for ingest: a built-in, a folder of class subfolders, or
+a manifest (CSV, JSONL or Parquet).
+
+A manifest with a ``path`` column names one image per row (relative to the manifest);
+one without is a **table**: each row's feature columns are the example. The target column
+is ``label`` unless ``[data] target`` names another; ``split`` is optional; any other
+column is metadata (slices) — or, in a table, a feature unless ``[data.table] features``
+lists the features. A table example is stored as canonical JSON of its values, so the
+same values are the same object and a changed value is a new example.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from dlstack._progress import track
+from dlstack.errors import DataError
+from dlstack.inputs import (
+    IMAGE_SUFFIXES,
+    MANIFEST_SUFFIXES,
+    TableSpec,
+    infer_columns,
+    parse_value,
+    read_rows,
+)
+
+if TYPE_CHECKING:
+    from dlstack.config import TableConfig
+
+__all__ = ["MANIFEST_SUFFIXES", "SourceItem", "SourceRead", "read_source", "table_values"]
+_RESERVED = ("path", "split")  # manifest columns that are never features or metadata
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    name: str  # shown in messages
+    data: bytes  # the object to store: image bytes, or a table row's canonical JSON
+    label: str | None  # None: unlabeled, goes to the labeling queue
+    source: str
+    split: str | None = None  # a split the source asks for; else assigned by seeded hash
+    meta: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["image", "table"] = "image"
+    error: str | None = None  # why this item cannot be stored (ingest rejects it)
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    items: list[SourceItem]
+    classes: list[str]
+    table: TableSpec | None = None  # the source's columns, when it is a table
+    notes: list[str] = field(default_factory=list)  # how the table's columns were read
+
+
+def read_source(
+    source: str,
+    progress: bool,
+    *,
+    target: str = "label",
+    table: TableConfig | None = None,
+    known_table: TableSpec | None = None,
+) -> SourceRead:
+    if source.startswith("builtin:"):
+        items, classes = _read_builtin(source, progress)
+        return SourceRead(items, classes)
+    root = Path(source).expanduser()
+    if root.is_file() and root.suffix.lower() in MANIFEST_SUFFIXES:
+        rows = read_rows(root)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        if "path" in columns:
+            items = _image_rows(root, rows, target)
+            return SourceRead(items, _classes(items))
+        return _table_rows(root, rows, columns, target, table, known_table)
+    if not root.is_dir():
+        raise DataError(
+            f"data source {source!r} is neither a built-in (builtin:digits, "
+            f"builtin:digits8), an existing folder, nor a manifest "
+            f"({', '.join(MANIFEST_SUFFIXES)}); check data.source"
+        )
+    items, classes = _read_folder(root)
+    return SourceRead(items, classes)
+
+
+def table_values(data: bytes) -> dict[str, float | str | None]:
+    """A stored table example's values (the inverse of what ingest stores)."""
+    return dict(json.loads(data.decode())["values"])
+
+
+def _classes(items: list[SourceItem]) -> list[str]:
+    return sorted({i.label for i in items if i.label is not None})
+
+
+def _label(row: dict[str, Any], target: str) -> str | None:
+    label = row.pop(target, None)
+    return None if label is None or str(label).strip() == "" else str(label).strip()
+
+
+def _image_rows(path: Path, rows: list[dict[str, Any]], target: str) -> list[SourceItem]:
+    """Rows of ``path,label[,split,...]``; paths are relative to the manifest's folder."""
+    root = path.parent.resolve()
+    items = []
+    for i, row in enumerate(rows, start=1):
+        where = f"{path.name}:{i}"
+        rel = str(row.pop("path", "") or "").strip()
+        label = _label(row, target)
+        split = row.pop("split", None) or None
+        meta = {k: v for k, v in row.items() if v not in (None, "")}
+        if not rel:
+            items.append(SourceItem(f"{where} (no path)", b"", label, str(path), split, meta))
+            continue
+        file = (root / rel).resolve()
+        if not file.is_relative_to(root):
+            items.append(SourceItem(f"{where} {rel}", b"", label, str(path), split, meta))
+            continue
+        try:
+            data = file.read_bytes()
+        except OSError as e:
+            data, rel = b"", f"{rel} ({e.strerror})"
+        items.append(SourceItem(f"{where} {rel}", data, label, str(path), split, meta))
+    return items
+
+
+def _table_columns(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    target: str,
+    table: TableConfig | None,
+    known: TableSpec | None,
+) -> tuple[TableSpec, list[str]]:
+    """The feature columns and their kinds: what the catalog already has, else what
+    ``[data.table]`` declares, else every other column (numeric when every value reads
+    as a number)."""
+    if known is not None:
+        absent = [c for c in known.names if c not in columns]
+        if absent:
+            raise DataError(
+                f"the table lacks column(s) {', '.join(map(repr, absent))} that this "
+                f"dataset's examples have; every ingest must give the same feature columns"
+            )
+        return known, []
+    if target not in columns:
+        raise DataError(
+            f"the table has no target column {target!r} (columns: {', '.join(columns)}); "
+            f"set [data] target to the column to learn"
+        )
+    declared = tuple(table.features) if table is not None else ()
+    names = list(declared) or [c for c in columns if c not in (target, *_RESERVED)]
+    unknown = [c for c in names if c not in columns]
+    if unknown:
+        raise DataError(
+            f"[data.table] features names column(s) {', '.join(map(repr, unknown))} the "
+            f"table does not have (columns: {', '.join(columns)})"
+        )
+    if not names:
+        raise DataError(f"the table has no feature columns besides {target!r}")
+    return infer_columns(rows, names, table.categorical if table is not None else ())
+
+
+def _table_rows(
+    path: Path,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    target: str,
+    table: TableConfig | None,
+    known: TableSpec | None,
+) -> SourceRead:
+    spec, notes = _table_columns(rows, columns, target, table, known)
+    refuse_missing = table is not None and table.missing == "refuse"
+    items = []
+    for i, raw in enumerate(rows, start=1):
+        row = dict(raw)
+        where = f"{path.name}:{i}"
+        label = _label(row, target)
+        split = row.pop("split", None) or None
+        values: dict[str, float | str | None] = {}
+        error = None
+        try:
+            for col in spec.columns:
+                value = parse_value(col.name, col.kind, row.pop(col.name, None))
+                if value is None and refuse_missing:
+                    raise DataError(
+                        f"column {col.name!r} is empty and [data.table] missing = "
+                        f'"refuse"; fill it, or set missing = "mean"'
+                    )
+                values[col.name] = value
+        except DataError as e:
+            error = str(e)
+        meta = {k: v for k, v in row.items() if v not in (None, "")}
+        data = json.dumps({"values": values}, sort_keys=True, separators=(",", ":")).encode()
+        items.append(
+            SourceItem(where, data, label, str(path), split, meta, kind="table", error=error)
+        )
+    return SourceRead(items, _classes(items), spec, notes)
+
+
+def _read_builtin(source: str, progress: bool) -> tuple[list[SourceItem], list[str]]:
+    from PIL import Image
+
+    from dlstack.data._builtin import load_builtin
+
+    raw = load_builtin(source)
+    items = []
+    for i, (image, label) in enumerate(
+        track(
+            zip(raw.images, raw.labels, strict=True),
+            f"encoding {source}",
+            total=len(raw.labels),
+            enabled=progress,
+        )
+    ):
+        buf = io.BytesIO()
+        # Fixed encoder settings: the same pixels always give the same bytes (and key).
+        Image.fromarray(image, mode="L").save(buf, format="PNG", optimize=False, compress_level=6)
+        items.append(SourceItem(f"{source}#{i}", buf.getvalue(), raw.classes[label], source))
+    return items, list(raw.classes)
+
+
+def _read_folder(root: Path) -> tuple[list[SourceItem], list[str]]:
+    root = root.resolve()
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    items = []
+    for label in classes:
+        for path in sorted(_files(root / label)):
+            name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+            real = path.resolve()
+            if not real.is_relative_to(root):
+                # A symlink out of the source folder: never read files the user didn't point at.
+                items.append(SourceItem(name, b"", label, str(root)))
+                continue
+            try:
+                data = real.read_bytes()
+            except OSError as e:
+                data = b""
+                name = f"{name} ({e.strerror})"
+            items.append(SourceItem(name, data, label, str(root)))
+    return items, classes
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    for path in folder.rglob("*"):
+        if path.suffix.lower() in IMAGE_SUFFIXES and (path.is_file() or path.is_symlink()):
+            yield path

@@ -191,3 +191,35 @@ def test_bad_rows_are_rejected_with_the_reason_and_the_rest_go_in(tmp_path: Path
         assert np.isnan(snap.features).sum() == 2
     finally:
         repo.close()
+
+
+def test_monitor_flags_a_shifted_feature_and_not_a_held_out_sample(cancer) -> None:
+    from dlstack.serve._app import create_app
+    from dlstack.serve._drift import monitor
+
+    project, out = cancer
+    columns = out.snapshot.table.names
+    test = out.snapshot.split("test")
+    rows = [dict(zip(columns, map(float, raw), strict=True)) for raw in test.features]
+    with TestClient(create_app([out.package], project=project)) as client:
+        for row in rows:  # held-out rows: the same distribution as train
+            assert client.post("/predict", json={"row": row}).status_code == 200
+        client.app.state.server.log.flush()
+    report = monitor(project)
+    features = {c.name: c for c in report.checks if c.name.startswith("feature ")}
+    assert len(features) == 30 and not any(c.drifted for c in features.values())
+
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC)
+    with TestClient(create_app([out.package], project=project)) as client:
+        for row in rows:  # the same rows measured in another unit: radius x 3
+            shifted = dict(row, mean_radius=row["mean_radius"] * 3)
+            assert client.post("/predict", json={"row": shifted}).status_code == 200
+        client.app.state.server.log.flush()
+    report = monitor(project, since=started)
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["feature mean_radius"].drifted and report.drifted
+    assert not by_name["feature mean_texture"].drifted
+    html = report.write_html(project.root / "monitor.html").read_text()
+    assert "feature mean_radius" in html

@@ -30,8 +30,9 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,8 @@ class Sample:
     input_ink: np.ndarray
     confidence: np.ndarray
     predicted: np.ndarray  # label strings
+    # A table model's columns: floats (NaN missing) or category names ("" missing).
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.predicted)
@@ -148,11 +151,37 @@ def psi(reference: np.ndarray, served: np.ndarray, labels: Sequence[str]) -> flo
 def compare(reference: Sample, served: Sample, labels: Sequence[str]) -> list[Check]:
     """The four checks of the module docstring."""
     checks = []
-    for name, ref, got in (
-        ("input intensity", reference.input_mean, served.input_mean),
-        ("ink share", reference.input_ink, served.input_ink),
-        ("confidence", reference.confidence, served.confidence),
-    ):
+    pairs = [("confidence", reference.confidence, served.confidence)]
+    if len(reference.input_mean) and len(served.input_mean):
+        pairs[:0] = [
+            ("input intensity", reference.input_mean, served.input_mean),
+            ("ink share", reference.input_ink, served.input_ink),
+        ]
+    for name, values in reference.features.items():
+        got_values = served.features.get(name)
+        if got_values is None or len(got_values) == 0:
+            continue
+        if values.dtype.kind == "f":
+            ref_present, got_present = values[~np.isnan(values)], got_values[~np.isnan(got_values)]
+            if len(ref_present) and len(got_present):
+                pairs.append((f"feature {name}", ref_present, got_present))
+        else:
+            categories = sorted(set(values.tolist()) | set(got_values.tolist()))
+            value = psi(values, got_values, categories)
+            threshold = PSI_DRIFT + (len(categories) - 1) * (1 / len(values) + 1 / len(got_values))
+            checks.append(
+                Check(
+                    f"feature {name}",
+                    "PSI",
+                    value,
+                    threshold,
+                    None,
+                    _top_classes(values),
+                    _top_classes(got_values),
+                    value > threshold,
+                )
+            )
+    for name, ref, got in pairs:
         d, p = ks_2samp(ref, got)
         checks.append(
             Check(
@@ -196,7 +225,14 @@ def reference_sample(
     """Input statistics of ``input_split``, the model's answers on ``val`` (or test)."""
     spec = package.spec
     train = snapshot.split(input_split)
-    stats = input_statistics(train.images, spec.input.background)
+    if snapshot.is_table:
+        from dlstack.serve._drift_table import reference_features
+
+        features = reference_features(snapshot, input_split)
+        stats = {"input_mean": np.zeros(0), "input_ink": np.zeros(0)}
+    else:
+        features = {}
+        stats = input_statistics(train.images, spec.input.background)
     held_out = snapshot.split("val")
     if len(held_out) == 0:
         held_out = snapshot.split("test")
@@ -204,16 +240,14 @@ def reference_sample(
         raise DataError(
             f"data version {snapshot.version} has no val or test examples to run the model on"
         )
-    from dlstack.inputs import to_model_input
-
-    norm = spec.input.norm
-    probabilities = package.predict_arrays(to_model_input(held_out.images, norm.mean, norm.std))
+    probabilities = package.predict_arrays(package.model_input(held_out.images, held_out.features))
     top = probabilities.argmax(axis=1)
     return Sample(
         stats["input_mean"],
         stats["input_ink"],
         probabilities.max(axis=1),
         np.array([spec.labels[i] for i in top]),
+        features,
     )
 
 
@@ -262,16 +296,16 @@ def monitor(
         raise DataError(str(e)) from None
     package = load_package(path)
     spec = package.spec
-    if spec.input.kind == "table":
-        raise DataError(
-            f"dlstack monitor compares image statistics and predicted classes; {spec.name} "
-            f"takes table rows, and per-feature drift for tables is not implemented yet"
-        )
     lake = Lake(project.lake_url, **project.lake_options)
     served = served_sample(lake, spec.name, version=version, since=since)
-    reference = reference_sample(
-        package, _snapshot(project, spec.data_version, spec.input.image_spec())
-    )
+    image = None if spec.input.kind == "table" else spec.input.image_spec()
+    reference = reference_sample(package, _snapshot(project, spec.data_version, image))
+    if spec.input.kind == "table":
+        from dlstack.serve._drift_table import served_features
+
+        columns = spec.input.encoder().columns
+        found = served_features(lake, spec.name, columns, version=version, since=since)
+        served = dataclasses.replace(served, features=found)
     note = None
     checks: list[Check] = []
     if len(served) < MIN_SERVED:
@@ -295,7 +329,7 @@ def monitor(
     )
 
 
-def _snapshot(project: Project, data_version: str | None, image: ImageSpec) -> Snapshot:
+def _snapshot(project: Project, data_version: str | None, image: ImageSpec | None) -> Snapshot:
     """The package's training data, prepared as the package prepares what it serves."""
     from dlstack.data import Snapshot
 
@@ -368,15 +402,23 @@ def _histograms_png(report: DriftReport) -> bytes:
 
     from dlstack.report import figure_png
 
+    ref_s, got_s = report.reference, report.served
+    panels = [("confidence", ref_s.confidence, got_s.confidence)]
+    if len(ref_s.input_mean):
+        panels[:0] = [
+            ("input intensity (mean, 0..1)", ref_s.input_mean, got_s.input_mean),
+            ("ink share", ref_s.input_ink, got_s.input_ink),
+        ]
+    for name, ref_values in ref_s.features.items():  # a table: its first numeric columns
+        got_values = got_s.features.get(name, np.zeros(0))
+        if len(panels) < 3 and ref_values.dtype.kind == "f" and len(got_values):
+            panels.append(
+                (name, ref_values[~np.isnan(ref_values)], got_values[~np.isnan(got_values)])
+            )
+    panels = [(t, r, g) for t, r, g in panels if len(r) and len(g)]
     fig = Figure(figsize=(11, 3.2))
-    axes = fig.subplots(1, 3)
-    for ax, title, ref, got in zip(
-        axes,
-        ("input intensity (mean, 0..1)", "ink share", "confidence"),
-        (report.reference.input_mean, report.reference.input_ink, report.reference.confidence),
-        (report.served.input_mean, report.served.input_ink, report.served.confidence),
-        strict=True,
-    ):
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(panels))))
+    for ax, (title, ref, got) in zip(axes, panels, strict=False):
         lo, hi = min(ref.min(), got.min()), max(ref.max(), got.max())
         bins = np.linspace(lo, hi if hi > lo else lo + 1e-3, 30)
         ax.hist(ref, bins=bins, density=True, alpha=0.5, label="reference", color="#8c959f")

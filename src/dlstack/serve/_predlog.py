@@ -29,7 +29,7 @@ import random
 import threading
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from dlstack.web import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from dlstack.data import Catalog, Lake, ObjectStore
+    from dlstack.inputs import TableEncoder
     from dlstack.serve._monitoring import Metrics
 
 __all__ = [
@@ -169,10 +170,14 @@ class PredictionLog:
         background: str = "dark",
         latency_ms: float | None = None,
         notices: Sequence[Sequence[str]] | None = None,
+        table_rows: Sequence[Mapping[str, Any]] | None = None,
+        encoder: TableEncoder | None = None,
     ) -> list[str]:
         """Log one request's rows (uint8 pixels, class probabilities); returns their ids.
 
-        ``pixels`` None: a table's rows, logged without input statistics (NaN)."""
+        ``pixels`` None: a table's rows, logged without input statistics (NaN); with
+        ``table_rows`` and their ``encoder``, each row's values go to ``prediction_features``
+        (per-feature drift)."""
         n = len(probabilities)
         ids = [uuid.uuid4().hex for _ in range(n)]
         top = probabilities.argmax(axis=1)
@@ -207,6 +212,10 @@ class PredictionLog:
             kept = None if pixels is None else pixels[i]
             rows.append((record, kept if sampled else None))
             self._remember(ids[i], _Recent(model, version, label, confidence, kept, request_id))
+        if table_rows and encoder is not None and rows and self.enabled:
+            from dlstack.serve._drift_table import feature_rows
+
+            rows[0][0]["_features"] = feature_rows(now, ids, model, version, table_rows, encoder)
         if self.enabled:
             with self._lock:
                 room = self.max_buffer - len(self._buffer)
@@ -276,7 +285,12 @@ class PredictionLog:
             keys = self.store.put_many([png(p) for _, p in sampled])
             for (record, _), key in zip(sampled, keys, strict=True):
                 record["input_key"] = key
+        features = [r for record, _ in batch for r in record.pop("_features", [])]
         self.lake.append(PREDICTIONS_DATASET, [record for record, _ in batch])
+        if features:
+            from dlstack.serve._drift_table import FEATURES_DATASET
+
+            self.lake.append(FEATURES_DATASET, features)
 
     # -- feedback -------------------------------------------------------------------------
 

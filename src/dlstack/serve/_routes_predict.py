@@ -112,6 +112,8 @@ async def _predict(
             background=spec.input.background,
             latency_ms=1000 * call.elapsed,
             notices=[notices],
+            table_rows=None if pixels is not None else [row],
+            encoder=None if pixels is not None else spec.input.encoder(),
         )
     p = probabilities[0]
     order = np.argsort(-p, kind="stable")[: min(top_k, len(spec.labels))]

@@ -20,6 +20,7 @@ import torch
 
 from dlstack.doctor._context import Context
 from dlstack.doctor._findings import Severity, make, not_applicable
+from dlstack.doctor._tree import describe, index, leaves
 
 __all__ = ["LINEAR_ROWS", "baseline_findings", "baselines"]
 
@@ -38,11 +39,25 @@ def _labels(y: torch.Tensor, kind: str) -> np.ndarray:
     return y.numpy()
 
 
+def _feature_leaves(x: Any) -> list[torch.Tensor]:
+    """The input tensors that are measurements (float or uint8), not indices."""
+    return [t for t in leaves(x) if t.is_floating_point() or t.dtype == torch.uint8]
+
+
+def _features(x: Any) -> np.ndarray:
+    """(n, features): every measurement input flattened, side by side."""
+    parts = [t.reshape(len(t), -1).double() for t in _feature_leaves(x)]
+    return torch.cat(parts, 1).numpy()
+
+
 def baselines(ctx: Context) -> dict[str, Any]:
     """Val error of the majority and linear baselines: {"majority": e, "linear": e, ...}."""
     p = ctx.problem
     assert p is not None
     out: dict[str, Any] = {}
+    if p.kind == "structured":
+        out["skipped"] = f"no simple baseline for targets that are {describe(ctx.train.y)}"
+        return out
     if p.kind == "ctc" or (p.kind == "binary" and ctx.train.y[0].numel() > 1):
         out["skipped"] = "no simple baseline for sequence or multi-label targets"
         return out
@@ -54,10 +69,12 @@ def baselines(ctx: Context) -> dict[str, Any]:
         majority = np.bincount(ytr).argmax()
         out["majority"] = float((yval != majority).mean())
         out["majority_class"] = int(majority)
-    if not (ctx.train.x.is_floating_point() or ctx.train.x.dtype == torch.uint8):
-        out["linear_skipped"] = f"inputs are {ctx.train.x.dtype}, not features"
-    elif ctx.train.x[0].numel() > LINEAR_MAX_FEATURES:
-        out["linear_skipped"] = f"{ctx.train.x[0].numel()} features per example"
+    features = sum(int(t[0].numel()) for t in _feature_leaves(ctx.train.x))
+    if not features:
+        kinds = sorted({str(t.dtype).removeprefix("torch.") for t in leaves(ctx.train.x)})
+        out["linear_skipped"] = f"inputs are {', '.join(kinds)}, not features"
+    elif features > LINEAR_MAX_FEATURES:
+        out["linear_skipped"] = f"{features} features per example"
     else:
         out["linear"] = _linear(ctx)
     out["seconds"] = time.perf_counter() - start
@@ -71,8 +88,8 @@ def _linear(ctx: Context) -> float:
     p = ctx.problem
     assert p is not None
     rows = ctx.rows(LINEAR_ROWS)
-    xtr = ctx.train.x[rows].reshape(len(rows), -1).double().numpy()
-    xval = ctx.val.x.reshape(len(ctx.val), -1).double().numpy()
+    xtr = _features(index(ctx.train.x, rows))
+    xval = _features(ctx.val.x)
     scaler = StandardScaler().fit(xtr)
     xtr, xval = scaler.transform(xtr), scaler.transform(xval)
     with warnings.catch_warnings():
@@ -108,7 +125,9 @@ def baseline_findings(
         "val_examples": n,
     }
     severity: Severity | None = "info" if cut_short else None
-    note = " (training was cut by the budget while still improving)" if cut_short else ""
+    note = (
+        " (the training was still improving at the end of its planned steps)" if cut_short else ""
+    )
     if val_error >= majority - max(MAJORITY_MARGIN * majority, 2 * se):
         ctx.add(
             make(

@@ -19,15 +19,13 @@ from typing import Any
 
 from torch import nn
 
-from dlstack.doctor._context import Context
+from dlstack.doctor._context import MAX_TRAIN_STEPS, Context
 from dlstack.doctor._data import Split
 from dlstack.doctor._findings import make, not_applicable
 from dlstack.doctor._train import TrainHistory, error_rate, fit
 
 __all__ = ["GAP", "BiasVariance", "decompose", "short_training"]
 
-TIME_SHARE = 0.15  # of budget_s; early stopping usually ends the training sooner
-MAX_STEPS = 3000  # deterministic cap; early stopping usually ends it sooner
 PATIENCE = 5  # epochs without a better val error; small val sets are noisy
 GAP = 0.05  # error points; the practice's examples show gaps of 5-20 points
 Z = 3.0  # standard errors a gap must exceed (one-sided p ~ 0.001): small sets stay quiet
@@ -70,6 +68,8 @@ class BiasVariance:
 
 
 def short_training(ctx: Context) -> tuple[nn.Module, TrainHistory]:
+    """A fresh copy trained for the planned steps (early stopping on val usually ends it
+    sooner), under what is left of the time cap."""
     assert ctx.problem is not None
     model = ctx.fresh_model()
     hist = fit(
@@ -79,11 +79,12 @@ def short_training(ctx: Context) -> tuple[nn.Module, TrainHistory]:
         ctx.optim,
         val=ctx.val,
         batch_size=ctx.batch_size,
-        time_s=ctx.budget.share(TIME_SHARE),
-        max_steps=MAX_STEPS,
+        time_s=ctx.budget.left(),
+        max_steps=ctx.steps.training if ctx.steps is not None else MAX_TRAIN_STEPS,
         seed=ctx.seed,
         patience=PATIENCE,
     )
+    ctx.budget.record(hist.steps, hist.seconds)
     return model, hist
 
 
@@ -101,7 +102,10 @@ def decompose(
     ctx: Context, model: nn.Module, hist: TrainHistory, linear: float | None = None
 ) -> BiasVariance:
     """Errors on every split, the components, and their findings. ``linear`` is the linear
-    baseline's val error: evidence of what is reachable when no human_error is given."""
+    baseline's val error: evidence of what is reachable when no human_error is given.
+
+    A training cut by the time cap, or stopped by a non-finite loss, gives the table as
+    evidence but no findings: a partial training says nothing about bias or variance."""
     p = ctx.problem
     assert p is not None
     bv = BiasVariance(irreducible_given=ctx.human_error is not None)
@@ -131,7 +135,9 @@ def decompose(
         None if e["test"] is None or e["test_val"] is None else e["test"] - e["test_val"]
     )
     rates = p.kind != "regression"
-    cut_short = hist.stopped_by in ("time", "max steps") and hist.still_improving
+    if hist.cut_by_time or hist.nonfinite is not None:
+        return bv
+    cut_short = hist.stopped_by == "max steps" and hist.still_improving
     table = {k: (None if v is None else round(v, 4)) for k, v in {**e, **c}.items()}
     _underfitting(
         ctx,
@@ -173,10 +179,11 @@ def _underfitting(
         ctx.add(
             make(
                 "underfitting",
-                head + "; the training was cut short while still improving",
+                head + f"; the training was still improving at the end of its "
+                f"{evidence.get('steps')} planned steps",
                 evidence,
                 severity="info",
-                next_step="rerun with a larger budget_s",
+                next_step="train longer (dlstack train) to see where the train error ends up",
             )
         )
     elif ctx.human_error is not None:

@@ -18,6 +18,17 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
 
+from dlstack.doctor._tree import (
+    Tree,
+    batch_len,
+    describe,
+    is_tensor,
+    leaves,
+    named_leaves,
+)
+from dlstack.doctor._tree import (
+    index as take_rows,
+)
 from dlstack.errors import DataError
 
 __all__ = ["Split", "read_split", "reread"]
@@ -32,17 +43,22 @@ class Split:
     """One split in memory: inputs and targets as the user's data delivered them."""
 
     name: str
-    x: Tensor  # (n, ...) any dtype
-    y: Tensor  # (n,) class indices, (n, S) padded sequences, or (n, ...) float targets
+    x: Tree  # (n, ...) any dtype, or a tuple/list/dict of such tensors (several inputs)
+    y: Tree  # (n,) class indices, (n, S) padded sequences, (n, ...) floats, or a tree
     source: Any  # the Dataset (or a DataLoader's dataset) the rows can be reread from
     total: int | None  # examples in the source, when it has a length
     indices: Tensor | None = None  # the rows' indices in ``source``, when they are known
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return batch_len(self.x)
 
-    def take(self, rows: Tensor | slice) -> tuple[Tensor, Tensor]:
-        return self.x[rows], self.y[rows]
+    def take(self, rows: Tensor | slice) -> tuple[Tree, Tree]:
+        return take_rows(self.x, rows), take_rows(self.y, rows)
+
+    @property
+    def structured(self) -> bool:
+        """True when inputs or targets are a tuple/list/dict of tensors."""
+        return not (is_tensor(self.x) and is_tensor(self.y))
 
 
 def batch_size_of(data: Any) -> int | None:
@@ -92,13 +108,13 @@ def read_split(name: str, data: Any, *, cap: int, seed: int) -> Split:
     # Rows in a seeded random order: "the first k rows" is then a fair sample even when
     # the source is sorted by class.
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
-    split.x, split.y = split.x[order], split.y[order]
+    split.x, split.y = take_rows(split.x, order), take_rows(split.y, order)
     if split.indices is not None:
         split.indices = split.indices[order]
     return split
 
 
-def reread(split: Split, rows: Tensor) -> tuple[Tensor, Tensor] | None:
+def reread(split: Split, rows: Tensor) -> tuple[Tree, Tree] | None:
     """Read the given rows again from their Dataset, or None for a DataLoader.
 
     Labels that differ between two reads of the same, unchanged input are corrupted data
@@ -113,8 +129,11 @@ def reread(split: Split, rows: Tensor) -> tuple[Tensor, Tensor] | None:
         return None
 
 
-def collate(items: Sequence[Any]) -> tuple[Tensor, Tensor]:
-    """Stack (input, target) pairs; pad variable-length targets with the blank index."""
+def collate(items: Sequence[Any]) -> tuple[Tree, Tree]:
+    """Stack (input, target) pairs; pad variable-length targets with the blank index.
+
+    Inputs and targets may be tensors or tuples/lists/dicts of them (several inputs,
+    ``(targets, lengths)``); each leaf is stacked on its own."""
     xs, ys = [], []
     for item in items:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
@@ -122,23 +141,26 @@ def collate(items: Sequence[Any]) -> tuple[Tensor, Tensor]:
                 f"a dataset item is a {type(item).__name__}, expected an (input, target) "
                 f"pair; make __getitem__ return (x, y)"
             )
-        xs.append(_tensor(item[0], "input"))
-        ys.append(_tensor(item[1], "target"))
-    return _stack(xs, "inputs"), _stack(ys, "targets")
+        xs.append(_tree(item[0], "input"))
+        ys.append(_tree(item[1], "target"))
+    return _stack_trees(xs, "inputs"), _stack_trees(ys, "targets")
 
 
 def _fits(item: Any) -> int:
     """How many examples like ``item`` fit in MAX_BYTES."""
     if isinstance(item, (tuple, list)) and item:
-        x = item[0]
-        size = x.numel() * x.element_size() if isinstance(x, Tensor) else np.asarray(x).nbytes
+        try:
+            x = _tree(item[0], "input")
+        except DataError:
+            return 1 << 62
+        size = sum(t.numel() * t.element_size() for t in leaves(x))
         return max(2, MAX_BYTES // max(int(size), 1))
     return 1 << 62
 
 
-def _read_loader(name: str, loader: Iterable[Any], cap: int) -> tuple[list[Tensor], list[Tensor]]:
-    xs: list[Tensor] = []
-    ys: list[Tensor] = []
+def _read_loader(name: str, loader: Iterable[Any], cap: int) -> tuple[list[Tree], list[Tree]]:
+    xs: list[Tree] = []
+    ys: list[Tree] = []
     seen = 0
     for batch in loader:
         if isinstance(batch, dict) or not isinstance(batch, (tuple, list)) or len(batch) < 2:
@@ -146,20 +168,71 @@ def _read_loader(name: str, loader: Iterable[Any], cap: int) -> tuple[list[Tenso
                 f"the {name} loader yields {type(batch).__name__}, expected (input, target) "
                 f"batches; return a tuple from the dataset or the collate_fn"
             )
-        x, y = _tensor(batch[0], "input"), _tensor(batch[1], "target")
-        if y.ndim == 0:
+        x, y = _tree(batch[0], "input"), _tree(batch[1], "target")
+        if isinstance(y, Tensor) and y.ndim == 0:
             y = y.reshape(1)
+        n = batch_len(x)
+        y = _per_example(y, n)
+        _check_lengths(name, x, y, n)
         xs.append(x)
         ys.append(y)
-        if not seen and x.ndim:  # big examples (large images): keep the split in memory bounds
-            cap = min(cap, max(2, MAX_BYTES // max(x[0].numel() * x.element_size(), 1)))
-        seen += int(x.shape[0]) if x.ndim else 1
+        if not seen and n:  # big examples (large images): keep the split in memory bounds
+            size = sum(t[0].numel() * t.element_size() for t in leaves(x) if t.ndim)
+            cap = min(cap, max(2, MAX_BYTES // max(size, 1)))
+        seen += n
         if seen >= cap:
             break
     if seen > cap:
-        xs[-1] = xs[-1][: xs[-1].shape[0] - (seen - cap)]
-        ys[-1] = ys[-1][: ys[-1].shape[0] - (seen - cap)]
+        keep = batch_len(xs[-1]) - (seen - cap)
+        xs[-1], ys[-1] = take_rows(xs[-1], slice(0, keep)), take_rows(ys[-1], slice(0, keep))
     return xs, ys
+
+
+def _per_example(y: Tree, n: int) -> Tree:
+    """CTC's concatenated ``(targets, lengths)`` (all targets in one 1-D tensor) as padded
+    ``(N, S)`` targets and the lengths, so that rows can be taken one by one."""
+    if not (isinstance(y, (tuple, list)) and len(y) == 2 and all(is_tensor(v) for v in y)):
+        return y
+    flat, lengths = y
+    if (
+        flat.ndim == 1
+        and lengths.ndim == 1
+        and len(lengths) == n
+        and len(flat) != n
+        and not lengths.is_floating_point()
+        and int(lengths.sum()) == len(flat)
+    ):
+        rows = list(flat.split(lengths.tolist()))
+        padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_VALUE)
+        return [padded, lengths] if isinstance(y, list) else (padded, lengths)
+    return y
+
+
+def _check_lengths(name: str, x: Tree, y: Tree, n: int) -> None:
+    for what, tree in (("input", x), ("target", y)):
+        for leaf_name, t in named_leaves(tree, what):
+            if t.ndim and int(t.shape[0]) != n:
+                raise DataError(
+                    f"the {name} {leaf_name} has {int(t.shape[0])} rows in a batch of "
+                    f"{n} examples; every input and target tensor needs the examples "
+                    f"along its first dimension"
+                )
+
+
+def _tree(value: Any, what: str) -> Tree:
+    """A tensor, or a tuple/list/dict of tensors, from what a dataset delivers."""
+    if isinstance(value, dict):
+        return {k: _tree(v, what) for k, v in value.items()}
+    if isinstance(value, (tuple, list)) and value and not _numeric_list(value):
+        return type(value)(_tree(v, what) for v in value)
+    return _tensor(value, what)
+
+
+def _numeric_list(value: Any) -> bool:
+    """A (nested) list of numbers, one array (a target sequence), not a list of tensors."""
+    if isinstance(value, (int, float, bool, np.generic)):
+        return True
+    return isinstance(value, list) and all(_numeric_list(v) for v in value)
 
 
 def _tensor(value: Any, what: str) -> Tensor:
@@ -170,6 +243,24 @@ def _tensor(value: Any, what: str) -> Tensor:
     raise DataError(
         f"an {what} is a {type(value).__name__}; the doctor needs tensors or numpy arrays "
         f"(convert images with torchvision.transforms.ToTensor or numpy.asarray)"
+    )
+
+
+def _stack_trees(parts: list[Tree], what: str) -> Tree:
+    first = parts[0]
+    if all(isinstance(p, Tensor) for p in parts):
+        return _stack(parts, what)
+    if isinstance(first, dict) and all(
+        isinstance(p, dict) and p.keys() == first.keys() for p in parts
+    ):
+        return {k: _stack_trees([p[k] for p in parts], what) for k in first}
+    if isinstance(first, (tuple, list)) and all(
+        isinstance(p, (tuple, list)) and len(p) == len(first) for p in parts
+    ):
+        return type(first)(_stack_trees([p[i] for p in parts], what) for i in range(len(first)))
+    raise DataError(
+        f"{what} change structure between examples ({describe(first)} and others); "
+        f"return the same structure for every example"
     )
 
 
@@ -185,9 +276,27 @@ def _stack(parts: list[Tensor], what: str) -> Tensor:
     )
 
 
-def _cat(name: str, parts: list[Tensor], what: str) -> Tensor:
+def _cat(name: str, parts: list[Tree], what: str) -> Tree:
     if not parts:
         raise DataError(f"the {name} data yielded no batches; pass a non-empty dataset")
+    first = parts[0]
+    if isinstance(first, Tensor) and all(isinstance(p, Tensor) for p in parts):
+        return _cat_tensors(name, parts, what)
+    if isinstance(first, dict) and all(
+        isinstance(p, dict) and p.keys() == first.keys() for p in parts
+    ):
+        return {k: _cat(name, [p[k] for p in parts], what) for k in first}
+    if isinstance(first, (tuple, list)) and all(
+        isinstance(p, (tuple, list)) and len(p) == len(first) for p in parts
+    ):
+        return type(first)(_cat(name, [p[i] for p in parts], what) for i in range(len(first)))
+    raise DataError(
+        f"{name} {what} change structure between batches; return the same structure "
+        f"(tensor, tuple or dict of tensors) for every batch"
+    )
+
+
+def _cat_tensors(name: str, parts: list[Tensor], what: str) -> Tensor:
     if len({p.dtype for p in parts}) > 1:
         raise DataError(
             f"{name} {what} change dtype between batches "

@@ -68,7 +68,11 @@ def write_html(
             (name, "n/a" if value is None else f"{value:.2%}", how)
             for name, value, how in bias_variance.rows()
         ]
-        report.section("Bias-variance decomposition").table(["", "value", ""], rows)
+        section = report.section("Bias-variance decomposition")
+        section.table(["", "value", ""], rows)
+        for line in skipped:  # a partial training's table is evidence, not a verdict
+            if "bias-variance" in line.split(":", 1)[0]:
+                section.paragraph(f"Not judged: {line}", kind="warn")
     if skipped:
         report.section("Skipped").bullets(skipped)
     figures = _figures(overfit, lr_range, bias_variance, settings)
@@ -111,7 +115,8 @@ def _figures(
     out = []
     if overfit and overfit.get("losses"):
         out.append(("Overfitting a single batch", _overfit_fig(overfit)))
-    if lr_range and lr_range.get("lrs"):
+    if lr_range and lr_range.get("lrs") and lr_range.get("complete", True):
+        # an incomplete sweep is never drawn as if it were one (it is in "Skipped")
         out.append(("Learning-rate range test", _lr_fig(lr_range, settings)))
     if bias_variance is not None:
         out.append(("Bias-variance decomposition", _bv_fig(bias_variance)))

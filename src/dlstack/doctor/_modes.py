@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from dlstack.doctor._context import Context
 from dlstack.doctor._findings import make
 from dlstack.doctor._train import error_rate
+from dlstack.doctor._tree import batch_len, index
 from dlstack.train import forward
 
 __all__ = ["check_modes", "check_modes_after_training"]
@@ -66,7 +67,8 @@ def check_modes(ctx: Context) -> None:
         problems.append(f"layers stay in train mode after model.eval(): {', '.join(stuck)}")
         evidence["train_during_eval"] = stuck
     x, _ = ctx.probe(EVAL_ROWS)
-    if len(x) >= 4:
+    n = batch_len(x)
+    if n >= 4:
         first = forward(model, x).float()
         flipped = [n or "model" for n, m in model.named_modules() if m.training]
         if flipped:
@@ -83,17 +85,15 @@ def check_modes(ctx: Context) -> None:
             )
             evidence["eval_max_difference"] = float((first - again).abs().max())
         elif not flipped:
-            k = len(x) // 2
-            half = forward(model, x[:k]).float()
-            if not _close(_first_rows(first, len(x), k), half):
+            k = n // 2
+            half = forward(model, index(x, slice(0, k))).float()
+            if not _close(_first_rows(first, n, k), half):
                 problems.append(
                     "in eval mode an example's output depends on the other "
                     "examples in its batch: batch statistics are used at "
                     "evaluation"
                 )
-                evidence["batch_dependence"] = float(
-                    (_first_rows(first, len(x), k) - half).abs().max()
-                )
+                evidence["batch_dependence"] = float((_first_rows(first, n, k) - half).abs().max())
     if problems:
         evidence["mode_layers"] = [f"{n} ({type(m).__name__})" for n, m in layers][:20]
         ctx.add(make("train-eval-mode", problems[0], {"problems": problems, **evidence}))
@@ -101,7 +101,12 @@ def check_modes(ctx: Context) -> None:
 
 def check_modes_after_training(ctx: Context, model: nn.Module, limit: int = 1000) -> None:
     """The trained model scored on training examples in train mode and in eval mode."""
-    if ctx.found("train-eval-mode") or not _mode_layers(model) or ctx.problem is None:
+    if (
+        ctx.found("train-eval-mode")
+        or not _mode_layers(model)
+        or ctx.problem is None
+        or not ctx.problem.counts_errors
+    ):
         return
     in_train = error_rate(
         copy.deepcopy(model), ctx.train, ctx.problem, limit=limit, train_mode=True

@@ -18,19 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlstack.doctor._context import Context
+from dlstack.doctor._context import OVERFIT_STEPS, Context
 from dlstack.doctor._data import reread
 from dlstack.doctor._findings import CATALOG, make
 from dlstack.doctor._run import Tracer
 from dlstack.doctor._train import no_regularization
+from dlstack.doctor._tree import Tree, to_device, trees_equal
 from dlstack.train import forward
 
 __all__ = ["OVERFIT_ROWS", "OverfitResult", "classify", "overfit_batch", "overfit_findings"]
 
 OVERFIT_ROWS = 32  # "a single batch": small enough to memorize in a few hundred steps
-MAX_STEPS = 1000
-TIME_SHARE = 0.1
-MIN_SECONDS = 8.0  # the budget never cuts the test below this: a verdict needs a curve
 REGRESSION_FIT = 0.05  # loss at 5% of the mean predictor's counts as fit
 LOSS_FIT = 0.1  # classification: error 0 and the loss at a tenth of where it started
 STILL_FALLING = 0.1  # a run cut by time whose loss fell 10% in its last quarter: no verdict
@@ -49,6 +47,11 @@ class OverfitResult:
     nonfinite: dict[str, Any] | None = None
     labels_change: bool = False
     seconds: float = 0.0
+    planned: int = OVERFIT_STEPS
+    cut: bool = False  # stopped by the time cap (budget_s) before a verdict
+    # the first step's largest relative change of a weight tensor, ||dw|| / ||w||, and
+    # which: ~1e-3 is a healthy step (Karpathy's rule of thumb), 0.1+ a step far too big
+    update_ratio: tuple[str, float] | None = None
 
     @property
     def fit(self) -> bool:
@@ -72,6 +75,8 @@ class OverfitResult:
             "initial_error": _r(self.errors[0]) if self.errors else None,
             "final_error": _r(self.errors[-1]) if self.errors else None,
             "labels_change_between_reads": self.labels_change,
+            "steps_planned": self.planned,
+            "cut_short": self.cut,
         }
 
 
@@ -80,7 +85,8 @@ def _r(v: float) -> float:
 
 
 def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
-    """Train a fresh copy on one fixed batch until it fits or the steps run out."""
+    """Train a fresh copy on one fixed batch until it fits or its planned steps run out;
+    the time cap (budget_s) may cut it short, and then there is no verdict."""
     assert ctx.problem is not None
     p = ctx.problem
     lr = ctx.optim.lr if lr is None else lr
@@ -88,24 +94,21 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
     opt = ctx.optim.make(model.parameters(), lr, regularize=False)
     rows = ctx.rows(OVERFIT_ROWS)
     x, y = ctx.train.take(rows)
-    result = OverfitResult(lr)
+    planned = ctx.steps.overfit if ctx.steps is not None else OVERFIT_STEPS
+    result = OverfitResult(lr, planned=planned)
     again = reread(ctx.train, rows)
-    if (
-        again is not None
-        and again[0].shape == x.shape
-        and bool(torch.equal(again[0], x))
-        and not torch.equal(again[1], y)
-    ):
+    if again is not None and trees_equal(again[0], x) and not trees_equal(again[1], y):
         result.labels_change = True
     start = time.perf_counter()
-    limit = max(ctx.budget.total * TIME_SHARE, MIN_SECONDS)
-    cut = False
-    for step in range(MAX_STEPS):
+    for step in range(planned):
+        if ctx.budget.spent():
+            result.cut = True
+            break
         if result.labels_change:
             fresh = reread(ctx.train, rows)
             assert fresh is not None
             x, y = fresh
-        xb, yb = x.to(ctx.device), y.to(ctx.device)
+        xb, yb = to_device(x, ctx.device), to_device(y, ctx.device)
         bad = [n for n, q in model.named_parameters() if not bool(torch.isfinite(q).all())]
         if bad:
             result.nonfinite = {"where": f"weights of {bad[0]}", "step": step}
@@ -114,7 +117,7 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
         loss = p.loss_fn(out, yb)
         value = float(loss.detach())
         result.losses.append(value)
-        wrong, total = p.counts(out.detach().float().cpu(), yb.cpu())
+        wrong, total = p.counts(out.detach().float().cpu(), to_device(yb, torch.device("cpu")))
         result.errors.append(wrong / max(total, 1e-12))
         if not math.isfinite(value):
             result.nonfinite = {**_locate(model, xb), "step": step}
@@ -132,14 +135,24 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
         if bad:
             result.nonfinite = {"where": f"gradient of {bad[-1]}", "step": step}
             break
-        opt.step()
-        if time.perf_counter() - start > limit:
-            cut = True
-            break
+        if step == 0:
+            before = {n: q.detach().clone() for n, q in model.named_parameters() if q.ndim >= 2}
+            opt.step()
+            result.update_ratio = _update_ratio(model, before)
+        else:
+            opt.step()
     result.seconds = time.perf_counter() - start
-    if result.verdict != "fit":
+    ctx.budget.record(len(result.losses), result.seconds)
+    if result.cut and result.verdict != "fit":
+        # a partial curve is no evidence: no verdict, whatever its shape so far
+        result.verdict = "inconclusive"
+        result.reason = (
+            f"cut short by the time cap (budget_s={ctx.budget.total:g}) after "
+            f"{len(result.losses)} of {planned} steps"
+        )
+    elif result.verdict != "fit":
         result.verdict, result.reason = classify(
-            result.losses, result.errors, result.nonfinite, ctx.problem.kind, cut
+            result.losses, result.errors, result.nonfinite, ctx.problem.kind
         )
         if result.labels_change and result.verdict in ("plateau", "inconclusive"):
             # the target moves every step: the practice's "labels shuffled" oscillation
@@ -149,7 +162,23 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
 
 
 @torch.no_grad()
-def _locate(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
+def _update_ratio(
+    model: torch.nn.Module, before: dict[str, torch.Tensor]
+) -> tuple[str, float] | None:
+    """The weight tensor (2-D or more) the step changed most, relative to its size."""
+    ratios = {
+        n: float((q - before[n]).norm() / before[n].norm())
+        for n, q in model.named_parameters()
+        if n in before and float(before[n].norm()) > 0
+    }
+    if not ratios:
+        return None
+    name = max(ratios, key=lambda n: ratios[n])
+    return name, ratios[name]
+
+
+@torch.no_grad()
+def _locate(model: torch.nn.Module, x: Tree) -> dict[str, Any]:
     tracer = Tracer(model)
     with tracer:
         forward(model, x)
@@ -162,13 +191,25 @@ def _is_fit(ctx: Context, r: OverfitResult) -> bool:
     loss, err, first = r.losses[-1], r.errors[-1], r.losses[0]
     if p.kind == "regression":
         return err <= REGRESSION_FIT
+    if p.kind == "structured":  # no error count: the loss alone decides
+        return _loss_fit(p.loss_floor, loss, first)
     if err > 0:
         return False
-    if p.loss_floor is not None:
-        return loss - p.loss_floor <= LOSS_FIT * max(first - p.loss_floor, 1e-8)
-    if 0 < loss <= LOSS_FIT * first:  # unknown floor: error 0 and the loss fell 10x,
-        return True
-    recent = r.losses[-20:]  # or error 0 and the loss has stopped falling
+    # error 0, and the loss at a tenth of its way to the floor (or, with an unknown
+    # floor, fell 10x or has stopped falling)
+    return _loss_fit(p.loss_floor, loss, first) or (
+        p.loss_floor is None and _loss_stopped(r.losses)
+    )
+
+
+def _loss_fit(floor: float | None, loss: float, first: float) -> bool:
+    if floor is not None:
+        return loss - floor <= LOSS_FIT * max(first - floor, 1e-8)
+    return 0 < loss <= LOSS_FIT * first
+
+
+def _loss_stopped(losses: list[float]) -> bool:
+    recent = losses[-20:]
     return len(recent) == 20 and recent[0] - recent[-1] <= 0.02 * abs(recent[0]) + 1e-8
 
 
@@ -247,6 +288,8 @@ def overfit_findings(
             )
         )
     if result.fit:
+        return
+    if result.cut:  # reported by the caller as soon as it happened (ctx.cut)
         return
     if result.verdict == "inconclusive":
         ctx.add(

@@ -8,7 +8,9 @@ defaults; for any other callable they stay None and the checks that need them sa
 
 Conventions: classification targets are class indices (int64, (N,)) and outputs logits
 (N, C); ``task="ctc"`` outputs are (T, N, C) or (N, T, C) per-step scores with blank 0,
-targets (N, S) label sequences padded with 0.
+targets (N, S) label sequences padded with 0, or ``(targets, lengths)``. Other targets that
+are a tuple or dict of tensors need the user's loss; their kind is "structured": the
+doctor cannot count errors for them, and judges by the loss alone where it can.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +27,10 @@ from torch import Tensor, nn
 
 from dlstack.errors import ConfigError
 
-__all__ = ["TASKS", "LossFn", "Problem", "loss_for", "make_problem"]
+__all__ = ["TASKS", "LossFn", "Problem", "ctc_pair", "loss_for", "make_problem"]
 
 TASKS = ("classification", "ctc", "regression")
-LossFn = Callable[[Tensor, Tensor], Tensor]
+LossFn = Callable[[Tensor, Any], Tensor]
 
 
 def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
@@ -46,11 +49,15 @@ def ctc_log_probs(output: Tensor, batch: int) -> Tensor:
     return output.float().log_softmax(-1)  # idempotent on log-probabilities
 
 
-def ctc(output: Tensor, target: Tensor) -> Tensor:
-    """The default ``task="ctc"`` loss: CTC with blank 0, targets padded with 0."""
+def ctc(output: Tensor, target: Any) -> Tensor:
+    """The default ``task="ctc"`` loss: CTC with blank 0, targets padded with 0, or
+    ``(targets, lengths)``."""
+    if ctc_pair(target):
+        target, target_lengths = target
+    else:
+        target_lengths = (target != 0).sum(1)
     log_probs = ctc_log_probs(output, target.shape[0])  # (T, N, C)
     t, n = log_probs.shape[0], log_probs.shape[1]
-    target_lengths = (target != 0).sum(1)
     input_lengths = torch.full((n,), t, dtype=torch.long)
     return F.ctc_loss(log_probs, target.long(), input_lengths, target_lengths, blank=0)
 
@@ -60,7 +67,7 @@ class Problem:
     """The task as the doctor understands it, decided from the loss and the first outputs."""
 
     task: str
-    kind: str  # multiclass | binary | soft | regression | ctc
+    kind: str  # multiclass | binary | soft | regression | ctc | structured
     loss_fn: LossFn
     loss_name: str
     user_loss: bool
@@ -74,8 +81,18 @@ class Problem:
     def is_classification(self) -> bool:
         return self.kind in ("multiclass", "binary", "soft")
 
-    def counts(self, output: Tensor, target: Tensor) -> tuple[float, float]:
-        """(errors, total) on one batch; their ratio is the error rate."""
+    @property
+    def counts_errors(self) -> bool:
+        """False for structured targets: no error rate, only the loss."""
+        return self.kind != "structured"
+
+    def counts(self, output: Tensor, target: Any) -> tuple[float, float]:
+        """(errors, total) on one batch; their ratio is the error rate (NaN when the
+        targets are structured)."""
+        if self.kind == "structured":
+            return math.nan, 1.0
+        if self.kind == "ctc":
+            return _ctc_counts(output, target)
         if self.kind == "multiclass":
             wrong = output.argmax(1) != target
             return float(wrong.sum()), float(wrong.numel())
@@ -87,8 +104,6 @@ class Problem:
             threshold = 0.5 if self.expects == "probabilities" else 0.0
             wrong = (out > threshold) != (target > 0.5)
             return float(wrong.sum()), float(wrong.numel())
-        if self.kind == "ctc":
-            return _ctc_counts(output, target)
         loss = float(self.loss_fn(output, target))  # regression: loss relative to the mean
         ref = float(self.loss_fn(self._mean_prediction(output), target))
         n = float(target.shape[0])
@@ -124,13 +139,17 @@ def loss_for(task: str, loss_fn: LossFn | None) -> tuple[LossFn, str, bool]:
 
 
 def make_problem(
-    task: str, loss_fn: LossFn, name: str, user: bool, output: Tensor, target: Tensor
+    task: str, loss_fn: LossFn, name: str, user: bool, output: Tensor, target: Any
 ) -> Problem:
     """Decide the kind of problem and the loss's facts from one batch's output and target."""
     expects, floor = _loss_facts(loss_fn)
-    if task == "ctc":
+    if task == "ctc" and (isinstance(target, Tensor) or ctc_pair(target)):
         c = int(output.shape[-1])
         return Problem(task, "ctc", loss_fn, name, user, expects or "logits", c, None, 0.0)
+    if not isinstance(target, Tensor):
+        return Problem(
+            task, "structured", loss_fn, name, user, expects or "unknown", None, None, floor
+        )
     kind, c = _kind(task, output, target)
     if kind == "regression":
         mean = target.float().mean(0) if target.is_floating_point() else None
@@ -215,13 +234,29 @@ def _name(fn: object) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _ctc_counts(output: Tensor, target: Tensor) -> tuple[float, float]:
+def ctc_pair(target: Any) -> bool:
+    """``(targets, lengths)``: (N, S) padded label sequences and their (N,) lengths."""
+    return (
+        isinstance(target, (tuple, list))
+        and len(target) == 2
+        and all(isinstance(t, Tensor) for t in target)
+        and target[0].ndim == 2
+        and target[1].ndim == 1
+        and not target[1].is_floating_point()
+    )
+
+
+def _ctc_counts(output: Tensor, target: Any) -> tuple[float, float]:
     """Greedy decoding (collapse repeats, drop blanks) scored by character edit distance."""
-    best = ctc_log_probs(output, target.shape[0]).argmax(-1).T  # (N, T)
+    if ctc_pair(target):
+        labels, lengths = target
+        truths = [row[: int(n)] for row, n in zip(labels.tolist(), lengths.tolist(), strict=True)]
+    else:
+        truths = [[t for t in row if t != 0] for row in target.tolist()]
+    best = ctc_log_probs(output, len(truths)).argmax(-1).T  # (N, T)
     errors = total = 0
-    for path, truth in zip(best.tolist(), target.tolist(), strict=True):
+    for path, ref in zip(best.tolist(), truths, strict=True):
         decoded = [p for i, p in enumerate(path) if p != 0 and (i == 0 or p != path[i - 1])]
-        ref = [t for t in truth if t != 0]
         errors += _edit_distance(decoded, ref)
         total += len(ref)
     return float(errors), float(max(total, 1))

@@ -30,7 +30,8 @@ class Report:
 
     ``findings`` are ordered by step (run, inputs, overfit, lr, baseline, bias-variance,
     re-balance); ``ranked()`` orders them most severe first. ``healthy`` is True when no
-    finding is an error or a warning.
+    finding is an error or a warning; ``unchecked()`` names the checks that were skipped
+    or cut short, which the verdict line lists ("healthy as far as checked: ...").
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -60,6 +61,38 @@ class Report:
     def ranked(self) -> list[Finding]:
         """Most severe first, then in the practice's order."""
         return sorted(self.findings, key=sort_key)
+
+    def unchecked(self) -> list[str]:
+        """The checks that did not run or were cut short: the skipped list's checks, then
+        the catalog checks that did not apply (e.g. distribution-shift without test data).
+        """
+        names = [line.split(":", 1)[0] for line in self.skipped]
+        names += [
+            f.code
+            for f in self.findings
+            if f.severity == "info"
+            and f.evidence.get("applies") is False
+            and "check" not in f.evidence
+        ]
+        return list(dict.fromkeys(names))
+
+    def verdict(self) -> str:
+        """One line: the counts of errors and warnings, or healthy, and what was skipped.
+
+        >>> from dlstack.doctor._findings import not_applicable
+        >>> Report([not_applicable("distribution-shift", "no test data")]).verdict()
+        'healthy as far as checked: skipped distribution-shift'
+        """
+        skipped = self.unchecked()
+        if not self.healthy:
+            head = (
+                f"{sum(f.severity == 'error' for f in self.findings)} error(s), "
+                f"{sum(f.severity == 'warning' for f in self.findings)} warning(s)"
+            )
+            return head + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        if skipped:
+            return f"healthy as far as checked: skipped {', '.join(skipped)}"
+        return "healthy: no errors or warnings"
 
     # -- output ---------------------------------------------------------------------------
 
@@ -102,7 +135,7 @@ class Report:
         the evidence plots (overfit-batch curve, lr range curve, bias-variance bars)."""
         return write_html(
             path,
-            verdict=self.summary().splitlines()[0],
+            verdict=self.verdict(),
             healthy=self.healthy,
             findings=self.ranked(),
             plan=self.plan,
@@ -116,12 +149,7 @@ class Report:
 
     def summary(self) -> str:
         """A few readable lines: the verdict, each finding, the first steps of the plan."""
-        lines = [
-            "healthy: no errors or warnings"
-            if self.healthy
-            else f"{sum(f.severity == 'error' for f in self.findings)} error(s), "
-            f"{sum(f.severity == 'warning' for f in self.findings)} warning(s)"
-        ]
+        lines = [self.verdict()]
         for f in self.ranked():
             if f.severity != "info":
                 lines.append(f"  [{f.severity}] {f.code}: {f.title}")
@@ -133,7 +161,8 @@ class Report:
                 for name, v, _ in self.bias_variance.rows()
                 if v is not None and name.endswith("error")
             )
-            lines.append(f"  errors: {row}")
+            judged = not any("bias-variance" in line.split(":", 1)[0] for line in self.skipped)
+            lines.append(f"  errors{'' if judged else ' (not judged, see skipped)'}: {row}")
         for s in self.skipped:
             lines.append(f"  skipped: {s}")
         return "\n".join(lines)

@@ -19,6 +19,15 @@ from torch import Tensor, nn
 from dlstack.doctor._context import Context
 from dlstack.doctor._findings import make
 from dlstack.doctor._problem import make_problem
+from dlstack.doctor._tree import (
+    CallAdapter,
+    Tree,
+    call_style,
+    describe,
+    is_tensor,
+    named_leaves,
+    to_device,
+)
 from dlstack.train import forward
 
 __all__ = ["Tracer", "check_dtypes", "check_run"]
@@ -29,11 +38,28 @@ MAX_LAYERS_IN_EVIDENCE = 30
 
 
 def _shapes(values: Any) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for v in values if isinstance(values, (tuple, list)) else (values,):
         if isinstance(v, Tensor):
             out.append([list(v.shape), str(v.dtype).removeprefix("torch.")])
+        elif isinstance(v, (tuple, list, dict)):
+            out.append(
+                {
+                    name: [list(t.shape), str(t.dtype).removeprefix("torch.")]
+                    for name, t in named_leaves(v)
+                }
+            )
     return out
+
+
+def _shape(value: Tree) -> Any:
+    """[shape, dtype] of a tensor; {leaf: [shape, dtype]} of a tuple/dict of tensors."""
+    if isinstance(value, Tensor):
+        return [list(value.shape), str(value.dtype).removeprefix("torch.")]
+    return {
+        name or "value": [list(t.shape), str(t.dtype).removeprefix("torch.")]
+        for name, t in named_leaves(value)
+    }
 
 
 def _finite(values: Any) -> bool:
@@ -53,6 +79,7 @@ class Tracer:
     first_nonfinite: dict[str, Any] | None = None
     dead: dict[str, float] = field(default_factory=dict)
     last_done: str | None = None
+    macs: float = 0.0  # multiply-adds of the pass, over the batch (a count, not a timing)
     _handles: list[Any] = field(default_factory=list)
 
     def __enter__(self) -> Tracer:
@@ -89,6 +116,7 @@ class Tracer:
                     self.layers.append(
                         {"layer": label, "type": type(module).__name__, "output": _shapes(output)}
                     )
+            self.macs += _macs(module, output)
             if self.first_nonfinite is None and not _finite(output):
                 self.first_nonfinite = {
                     "where": f"output of layer {label}",
@@ -107,14 +135,35 @@ class Tracer:
         return hook
 
 
+def _macs(module: nn.Module, output: Any) -> float:
+    """Multiply-adds of one module's own parameters on a batch: each parameter is used
+    once per output position (a Linear once per example, a Conv2d once per pixel of its
+    output, an LSTM once per time step). Embeddings only look up their rows."""
+    own = sum(p.numel() for p in module.parameters(recurse=False))
+    out = output[0] if isinstance(output, (tuple, list)) and output else output
+    if not own or not isinstance(out, Tensor) or out.ndim == 0:
+        return 0.0
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return float(out.numel())
+    width = getattr(module, "out_features", None) or getattr(module, "out_channels", None)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        positions = out.numel() / max(int(out.shape[0]) * int(out.shape[1]), 1)
+    elif width and out.shape[-1] == width:
+        positions = out.numel() / max(int(out.shape[0]) * width, 1)
+    else:  # recurrent and custom layers: once per position along the last dimension
+        positions = out.numel() / max(int(out.shape[0]) * int(out.shape[-1]), 1)
+    return own * positions * int(out.shape[0])
+
+
 def check_dtypes(ctx: Context) -> None:
     """input-dtype: uint8 or float64 inputs, float class-index targets, in any split."""
     bad: dict[str, str] = {}
     for split in ctx.splits():
-        if split.x.dtype in (torch.uint8, torch.float64):
-            bad[split.name] = str(split.x.dtype).removeprefix("torch.")
+        for name, leaf in named_leaves(split.x):
+            if leaf.dtype in (torch.uint8, torch.float64):
+                bad[split.name + name] = str(leaf.dtype).removeprefix("torch.")
     targets = {}
-    if ctx.task == "classification" and not ctx.user_loss:
+    if ctx.task == "classification" and not ctx.user_loss and is_tensor(ctx.train.y):
         y = ctx.train.y
         index_like = y.ndim == 1 and bool((y == y.round()).all())  # (N,) floats: not soft
         if (y.is_floating_point() and index_like) or y.dtype in _NARROW_INTS:
@@ -141,8 +190,10 @@ def check_dtypes(ctx: Context) -> None:
 def check_inputs_finite(ctx: Context) -> bool:
     """nan-inf in the data itself; True when found (blocking)."""
     for split in ctx.splits():
-        for what, t in (("inputs", split.x), ("targets", split.y)):
-            if t.is_floating_point():
+        named = [("inputs" + n, t) for n, t in named_leaves(split.x)]
+        named += [("targets" + n, t) for n, t in named_leaves(split.y)]
+        for what, t in named:
+            if t.is_floating_point() and t.ndim:
                 bad = ~torch.isfinite(t.flatten(1) if t.ndim > 1 else t[:, None]).all(1)
                 if bool(bad.any()):
                     rows = torch.nonzero(bad).flatten()
@@ -169,8 +220,9 @@ def check_run(ctx: Context) -> bool:
     check_dtypes(ctx)
     if check_inputs_finite(ctx):
         return False
-    model = ctx.fresh_model()
     x, y = ctx.probe()
+    _choose_call(ctx, x)
+    model = ctx.fresh_model()
     tracer = Tracer(model)
     try:
         with tracer:
@@ -179,19 +231,27 @@ def check_run(ctx: Context) -> bool:
         _wont_run_forward(ctx, e, tracer, x)
         return False
     ctx.evidence["layers"] = tracer.layers
-    evidence = {"input": _shapes(x)[0], "output": _shapes(out)[0], "target": _shapes(y)[0]}
+    ctx.evidence["macs_per_example"] = int(tracer.macs / max(len(ctx.rows(64)), 1))
+    evidence = {"input": _shape(x), "output": _shape(out), "target": _shape(y)}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             loss = ctx.loss_fn(out, y)
     except Exception as e:
         _check_broadcast(ctx, out, y, str(e))  # a shape mismatch the loss refused
+        causes = _causes_for(str(e))
+        if not is_tensor(y) and not ctx.user_loss:
+            causes.insert(
+                0,
+                f"targets are {describe(y)}: the default {ctx.loss_name} takes one tensor of "
+                f"class indices; pass loss_fn=(output, target) -> loss",
+            )
         ctx.add(
             make(
                 "wont-run",
                 f"the loss {ctx.loss_name} raised {type(e).__name__}",
                 {**evidence, "stage": "loss", "error": _first_line(e)},
-                causes=_causes_for(str(e)),
+                causes=causes,
             )
         )
         return False
@@ -209,7 +269,12 @@ def check_run(ctx: Context) -> bool:
         )
         return False
     ctx.problem = make_problem(
-        ctx.task, ctx.loss_fn, ctx.loss_name, ctx.user_loss, out.detach().float().cpu(), y.cpu()
+        ctx.task,
+        ctx.loss_fn,
+        ctx.loss_name,
+        ctx.user_loss,
+        out.detach().float().cpu(),
+        to_device(y, torch.device("cpu")),
     )
     if tracer.first_nonfinite is not None or not bool(torch.isfinite(loss)):
         where = tracer.first_nonfinite or {"where": f"the loss ({ctx.loss_name})"}
@@ -256,9 +321,33 @@ def check_run(ctx: Context) -> bool:
     return True
 
 
-def _check_broadcast(ctx: Context, out: Tensor, y: Tensor, message: str) -> bool:
+def _choose_call(ctx: Context, x: Tree) -> None:
+    """Several inputs (a tuple or dict of tensors): call the model with ``*x`` or ``**x``
+    when its forward takes them that way, or with ``x`` as one value; decided from the
+    signature, then by trying the others when that call fails."""
+    if is_tensor(x):
+        return
+    first = call_style(ctx.model, x)
+    others = ("single", "kwargs") if isinstance(x, dict) else ("single", "star")
+    chosen = first
+    for style in dict.fromkeys([first, *others]):
+        try:
+            with torch.no_grad():
+                forward(CallAdapter(ctx.fresh_model(), style), x)
+        except Exception:  # the user's model refused this call: try the next way
+            continue
+        chosen = style
+        break
+    if chosen != "single":
+        ctx.model = CallAdapter(ctx.model, chosen)
+    ctx.evidence["call"] = {"single": "model(x)", "star": "model(*x)", "kwargs": "model(**x)"}[
+        chosen
+    ]
+
+
+def _check_broadcast(ctx: Context, out: Tensor, y: Tree, message: str) -> bool:
     """shape-broadcast: output and target of different shapes that the loss lines up."""
-    if ctx.task == "ctc" or out.shape == y.shape:
+    if ctx.task == "ctc" or not is_tensor(y) or out.shape == y.shape:
         return False
     class_indices = not y.is_floating_point() and out.ndim == y.ndim + 1
     if class_indices:
@@ -356,7 +445,7 @@ def _check_grad_flow(ctx: Context, model: nn.Module, tracer: Tracer) -> None:
     )
 
 
-def _wont_run_forward(ctx: Context, e: Exception, tracer: Tracer, x: Tensor) -> None:
+def _wont_run_forward(ctx: Context, e: Exception, tracer: Tracer, x: Tree) -> None:
     if tracer.stack:
         label, module, inputs = tracer.stack[-1]
         layer: dict[str, Any] = {
@@ -376,7 +465,7 @@ def _wont_run_forward(ctx: Context, e: Exception, tracer: Tracer, x: Tensor) -> 
             {
                 "stage": "forward",
                 **layer,
-                "model_input": _shapes(x)[0],
+                "model_input": _shape(x),
                 "last_layer_that_ran": tracer.last_done,
                 "error_type": type(e).__name__,
                 "error": _first_line(e),

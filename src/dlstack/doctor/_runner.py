@@ -29,17 +29,19 @@ from torch import nn
 from dlstack.config import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from dlstack.doctor._baselines import baseline_findings, baselines
 from dlstack.doctor._bias_variance import decompose, short_training
-from dlstack.doctor._context import Budget, Context
+from dlstack.doctor._context import NOISE_STEPS, Budget, Context, plan_steps
 from dlstack.doctor._data import Split, batch_size_of, read_split
 from dlstack.doctor._findings import make, sort_key
 from dlstack.doctor._inputs import check_class_balance, check_init_loss, check_scale, check_softmax
 from dlstack.doctor._label_noise import check_label_noise
-from dlstack.doctor._lr_range import lr_findings, lr_range_test
+from dlstack.doctor._lr_range import lr_after_training, lr_findings, lr_range_test
 from dlstack.doctor._modes import check_modes, check_modes_after_training
+from dlstack.doctor._nonfinite import nonfinite_finding
 from dlstack.doctor._overfit import overfit_batch, overfit_findings
 from dlstack.doctor._problem import LossFn, loss_for
 from dlstack.doctor._report import Report
 from dlstack.doctor._run import check_run
+from dlstack.doctor._tree import describe
 from dlstack.errors import ConfigError
 from dlstack.train import resolve_optimizer
 
@@ -92,11 +94,15 @@ def examine(
     (input, target); ``test_val`` is a validation set drawn from the test distribution.
     ``loss_fn`` defaults to cross-entropy (classification, class-index targets) or CTC
     (``task="ctc"``); ``task="regression"`` (MSE) is also accepted. ``human_error`` is the
-    irreducible error for the bias-variance table. ``budget_s`` bounds the doctor's own
-    trainings (each gets a share; the single-batch test and the lr sweep never run fewer
-    steps than their verdicts need). The doctor trains with Adam at 3e-4 unless
-    ``optimizer`` (a name, an Optimizer class/instance or a ``params -> Optimizer``
-    callable) and/or ``lr`` say otherwise. The model itself is never changed.
+    irreducible error for the bias-variance table. The doctor's trainings are budgeted in
+    steps, from the data and the model's size (``report.settings["steps"]``), so the
+    same seed gives the same findings on an idle and on a busy machine; ``budget_s`` is
+    an outer cap on the wall time: a check it cuts short is reported as such (info, with
+    the budget_s a full run needs) and no conclusion is drawn from it. The doctor trains
+    with Adam at 3e-4 unless ``optimizer`` (a name, an Optimizer class/instance or a
+    ``params -> Optimizer`` callable) and/or ``lr`` say otherwise. Inputs and targets may
+    be tuples or dicts of tensors (several inputs, ``(targets, lengths)``); a check that
+    cannot handle them says so. The model itself is never changed.
 
     >>> import torch
     >>> from torch.utils.data import TensorDataset
@@ -149,6 +155,7 @@ def _walk(ctx: Context, say: Callable[[str], None]) -> list[str]:
         runs = check_run(ctx)
     if not runs:
         return ["steps 2-7: the model must run on a real batch first"]
+    ctx.steps = plan_steps(len(ctx.train), ctx.batch_size, ctx.evidence.get("macs_per_example", 0))
     with _step(ctx, say, "inputs", "2/6 inputs and loss"):
         check_init_loss(ctx)
         check_scale(ctx)
@@ -158,16 +165,36 @@ def _walk(ctx: Context, say: Callable[[str], None]) -> list[str]:
     fits = _overfit_and_lr(ctx, say)
     if not fits:
         return ["steps 5-7: the model must fit a single batch first"]
+    assert ctx.problem is not None
+    if not ctx.problem.counts_errors:
+        why = (
+            f"the targets are {describe(ctx.train.y)}: the doctor cannot count errors for "
+            f"them (only the loss)"
+        )
+        ctx.skip("worse-than-baseline", "baselines", why)
+        ctx.skip("underfitting", "short training and bias-variance", why)
+        ctx.skip("label-noise", "label-noise check", why)
+        return []
     with _step(ctx, say, "baselines", "5/6 baselines"):
         base = baselines(ctx)
         ctx.evidence["baselines"] = base
     with _step(ctx, say, "training", "6/6 short training and bias-variance"):
-        steps = _train_and_decompose(ctx, base)
+        steps, judged = _train_and_decompose(ctx, base)
     with _step(ctx, say, "label_noise", "6/6 label noise (cross-fitting)"):
-        noise = check_label_noise(ctx, steps=steps)
-        if noise is not None:
-            ctx.evidence["label_noise"] = noise
-        _chance_level_labels(ctx, ctx.evidence["bias_variance"].errors, base)
+        if judged:
+            noise = check_label_noise(ctx, steps=steps)
+            if noise is not None:
+                ctx.evidence["label_noise"] = noise
+            _chance_level_labels(ctx, ctx.evidence["bias_variance"].errors, base)
+        elif ctx.budget.spent():
+            planned = ctx.steps.label_noise if ctx.steps is not None else NOISE_STEPS
+            ctx.cut("label-noise", "label-noise check", 0, planned)
+        else:
+            ctx.skip(
+                "label-noise",
+                "label-noise check",
+                "the short training met a non-finite loss (see nan-inf)",
+            )
     return []
 
 
@@ -187,16 +214,31 @@ def _overfit_and_lr(ctx: Context, say: Callable[[str], None]) -> bool:
     """Steps 3-4; True when the walk may go on (the batch fit, or the verdict is open)."""
     with _step(ctx, say, "overfit", "3/6 overfitting a single batch"):
         first = overfit_batch(ctx)
+        if first.cut:
+            ctx.cut("overfit-plateau", "single-batch test", len(first.losses), first.planned)
     with _step(ctx, say, "lr_range", "4/6 learning-rate range test"):
         rt = lr_range_test(ctx)
         retry = None
         far = rt.suggested is not None and not (
             first.lr / RETRY_FACTOR <= rt.suggested <= first.lr * RETRY_FACTOR
         )
-        if first.blocks and far:
+        if first.blocks and far and rt.suggested is not None:
             retry = overfit_batch(ctx, lr=rt.suggested)
+            if retry.cut:  # a partial retry proves nothing either way
+                ctx.cut(
+                    "overfit-plateau",
+                    "single-batch retry at the suggested learning rate",
+                    len(retry.losses),
+                    retry.planned,
+                )
+                retry = None
         cause = lr_findings(ctx, rt, first, retry)
         overfit_findings(ctx, first, lr_cause=cause, clean=not ctx.found(*BUG_CODES))
+    if first.update_ratio is not None:
+        ctx.evidence["first_step_update"] = {
+            "parameter": first.update_ratio[0],
+            "relative_change": round(first.update_ratio[1], 4),
+        }
     ctx.evidence["overfit"] = {
         **first.summary(),
         "losses": first.losses,
@@ -212,21 +254,50 @@ def _overfit_and_lr(ctx: Context, say: Callable[[str], None]) -> bool:
     return not first.blocks
 
 
-def _train_and_decompose(ctx: Context, base: dict[str, Any]) -> int:
-    """Step 6: train, check modes on the trained model, decompose, compare to baselines."""
+def _train_and_decompose(ctx: Context, base: dict[str, Any]) -> tuple[int, bool]:
+    """Step 6: train, check modes on the trained model, decompose, compare to baselines.
+    Returns the steps the training took and whether its results may be judged (it was
+    neither cut by the time cap nor stopped by a non-finite loss)."""
     model, hist = short_training(ctx)
     ctx.evidence["training"] = {
         "epochs": hist.epochs,
         "stopped_by": hist.stopped_by,
         "steps": hist.steps,
+        "steps_planned": hist.planned,
         "seconds": hist.seconds,
+        "nonfinite": hist.nonfinite,
     }
-    check_modes_after_training(ctx, model)
+    judged = not hist.cut_by_time and hist.nonfinite is None
+    if hist.nonfinite is not None:
+        nf = hist.nonfinite
+        if not ctx.found("nan-inf"):  # the lr sweep may have met the same batch first
+            ctx.add(
+                nonfinite_finding(
+                    nf,
+                    "the short training",
+                    nf["step"],
+                    f" (epoch {nf['epoch']}, batch {nf['batch'] + 1})",
+                )
+            )
+        ctx.skip(
+            "underfitting",
+            "bias-variance decomposition",
+            f"the short training stopped at step {nf['step'] + 1} on a non-finite "
+            f"{'loss' if nf['what'] == 'loss' else 'gradient'}; fix that first (see nan-inf)",
+        )
+    elif hist.cut_by_time:
+        ctx.cut("underfitting", "short training and bias-variance", hist.steps, hist.planned)
+    if not hist.steps:  # nothing trained: no table of an untrained model's errors
+        return 1, False
+    if judged:
+        check_modes_after_training(ctx, model)
     bv = decompose(ctx, model, hist, base.get("linear"))
     ctx.evidence["bias_variance"] = bv
-    cut_short = hist.stopped_by in ("time", "max steps") and hist.still_improving
-    baseline_findings(ctx, base, float(bv.errors["val"] or 0.0), cut_short)
-    return max(1, hist.steps)
+    if judged:
+        cut_short = hist.stopped_by == "max steps" and hist.still_improving
+        baseline_findings(ctx, base, float(bv.errors["val"] or 0.0), cut_short)
+        lr_after_training(ctx, ctx.evidence.get("lr_range", {}))
+    return max(1, hist.steps), judged
 
 
 def _failed(ctx: Context, e: Exception) -> str:
@@ -329,6 +400,7 @@ def _report(ctx: Context, skipped: list[str], budget_s: float) -> Report:
         "num_classes": p.num_classes if p else None,
         "examples": {s.name: len(s) for s in ctx.splits()},
         "human_error": ctx.human_error,
+        "steps": ctx.steps.to_dict() if ctx.steps else None,
     }
     findings = sorted(ctx.findings, key=lambda f: sort_key(f)[1])  # the practice's order
     rest = {
@@ -345,5 +417,5 @@ def _report(ctx: Context, skipped: list[str], budget_s: float) -> Report:
         baselines=ev.get("baselines"),
         evidence=rest,
         seconds={k: round(v, 3) for k, v in ctx.seconds.items()},
-        skipped=skipped,
+        skipped=[*ctx.skipped, *skipped],
     )

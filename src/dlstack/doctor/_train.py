@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from dlstack.doctor._data import Split
+from dlstack.doctor._nonfinite import explain
 from dlstack.doctor._problem import Problem
+from dlstack.doctor._tree import batch_len, index, to_device
 from dlstack.train import EpochEnd, OptimSpec, device_of, forward, train_loop
 
 __all__ = ["TrainHistory", "error_rate", "fit", "no_regularization"]
@@ -29,6 +31,7 @@ __all__ = ["TrainHistory", "error_rate", "fit", "no_regularization"]
 EVAL_BATCH = 512
 PATIENCE_STEPS = 200  # early stopping waits at least this many steps without improvement
 EVAL_EVERY_STEPS = 50  # small datasets: evaluate every few epochs, not after each 10 steps
+STOP_TIME = "time"  # dlstack.train's reason for a loop stopped by its time limit
 
 
 def no_regularization(model: nn.Module) -> nn.Module:
@@ -54,9 +57,10 @@ def evaluate(
     n = len(split) if limit is None else min(limit, len(split))
     wrong = total = loss = 0.0
     for i in range(0, n, EVAL_BATCH):
-        x, y = split.x[i : min(i + EVAL_BATCH, n)], split.y[i : min(i + EVAL_BATCH, n)]
-        out = forward(model, x.to(device))
-        loss += float(problem.loss_fn(out, y.to(device))) * len(x)
+        rows = slice(i, min(i + EVAL_BATCH, n))
+        x, y = index(split.x, rows), index(split.y, rows)
+        out = forward(model, to_device(x, device))
+        loss += float(problem.loss_fn(out, to_device(y, device))) * batch_len(x)
         w, t = problem.counts(out.float().cpu(), y)
         wrong, total = wrong + w, total + t
     return wrong / max(total, 1e-12), loss / max(n, 1)
@@ -81,7 +85,14 @@ class TrainHistory:
     epochs: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = ""
     steps: int = 0
+    planned: int = 0  # the step budget it was given
     seconds: float = 0.0
+    nonfinite: dict[str, Any] | None = None  # where a loss or gradient was inf/NaN, and why
+
+    @property
+    def cut_by_time(self) -> bool:
+        """Stopped by the time cap (budget_s) before its planned steps: no verdict."""
+        return self.stopped_by == STOP_TIME
 
     @property
     def still_improving(self) -> bool:
@@ -111,12 +122,17 @@ def fit(
 ) -> TrainHistory:
     """Train in place with ``optim``; keep the epoch with the best val error.
 
-    Stops after ``max_steps`` steps (the deterministic cap), when neither val error nor val
-    loss has improved for ``patience`` epochs and ``PATIENCE_STEPS`` steps, when the loss is
-    not finite, or after ``time_s`` seconds (a safety net for slow machines; at least one
-    epoch, up to 200 steps, always runs). With no val split, the final weights are kept.
+    Stops after ``max_steps`` steps (the step budget), when neither val error nor val
+    loss has improved for ``patience`` epochs and ``PATIENCE_STEPS`` steps (all decided
+    on steps, so the same on any machine), at the first non-finite loss or gradient
+    (``hist.nonfinite`` says where), or after ``time_s`` seconds: the outer cap, whose
+    cut the caller reports (``hist.cut_by_time``). With no val split, the final weights
+    are kept.
     """
-    hist = TrainHistory()
+    hist = TrainHistory(planned=max_steps)
+    if time_s <= 0:
+        hist.stopped_by = STOP_TIME
+        return hist
     per_epoch = math.ceil(len(train) / batch_size)
     every = max(1, math.ceil(EVAL_EVERY_STEPS / per_epoch))
     best: dict[str, Any] = {"err": math.inf, "loss": math.inf, "state": None, "step": 0}
@@ -163,9 +179,18 @@ def fit(
         seed=seed,
         max_steps=max_steps,
         time_s=time_s,
-        min_steps=min(200, per_epoch),
         on_epoch=on_epoch,
+        check_grads=True,
     )
+    if out.nonfinite is not None:  # explained on the weights that met it, before the best
+        nf = out.nonfinite
+        hist.nonfinite = {
+            **explain(model, train, nf.rows, problem.loss_fn, nf.what),
+            "step": nf.step,
+            "epoch": nf.epoch,
+            "batch": nf.batch,
+            "loss": nf.loss,
+        }
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     hist.steps, hist.stopped_by, hist.seconds = out.steps, out.stopped_by, out.seconds

@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +32,7 @@ from torch.optim import Optimizer
 __all__ = [
     "EpochEnd",
     "LoopResult",
+    "NonFinite",
     "Rows",
     "TensorRows",
     "device_of",
@@ -44,6 +45,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 STOP_MAX_STEPS = "max steps"
 STOP_TIME = "time"
 STOP_NONFINITE = "non-finite loss"
+STOP_NONFINITE_GRAD = "non-finite gradient"
 
 
 class Rows(Protocol):
@@ -51,7 +53,7 @@ class Rows(Protocol):
 
     def __len__(self) -> int: ...
 
-    def take(self, rows: Tensor) -> tuple[Tensor, Tensor]: ...
+    def take(self, rows: Tensor) -> tuple[Any, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,18 @@ class EpochEnd:
     stopped_by: str
 
 
+@dataclass(frozen=True)
+class NonFinite:
+    """Where a training met a non-finite loss (or, with ``check_grads``, gradient)."""
+
+    step: int  # 0-based: the number of optimizer steps taken before it
+    epoch: int  # 1-based
+    batch: int  # 0-based, within the epoch
+    rows: Tensor  # the batch's row numbers in ``data``
+    what: str  # "loss", or "gradient of <parameter>"
+    loss: float
+
+
 @dataclass
 class LoopResult:
     steps: int = 0
@@ -88,9 +102,21 @@ class LoopResult:
     stopped_by: str = ""  # "max steps", "time", "non-finite loss", or the callback's reason
     seconds: float = 0.0  # wall time, evaluation included
     train_seconds: float = 0.0  # time in forward/backward/step only
+    nonfinite: NonFinite | None = None  # set when stopped by a non-finite loss or gradient
 
 
-def forward(model: nn.Module, x: Tensor) -> Tensor:
+def _to_device(x: Any, device: torch.device) -> Any:
+    """A tensor, or a tuple/list/dict of tensors (several inputs), moved to ``device``."""
+    if isinstance(x, Tensor):
+        return x.to(device)
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_to_device(v, device) for v in x)
+    return x
+
+
+def forward(model: nn.Module, x: Any) -> Tensor:
     """The model's output for a batch; the first element when it returns a tuple."""
     out = model(x)
     if isinstance(out, tuple | list) and out and isinstance(out[0], Tensor):
@@ -118,8 +144,12 @@ def train_loop(
     time_s: float = math.inf,
     min_steps: int = 0,
     on_epoch: Callable[[EpochEnd], str | None] | None = None,
+    check_grads: bool = False,
 ) -> LoopResult:
-    """Train ``model`` in place; ``on_epoch`` returns a reason to stop, or None to go on."""
+    """Train ``model`` in place; ``on_epoch`` returns a reason to stop, or None to go on.
+
+    ``check_grads`` also stops (before the optimizer step, so the weights stay finite)
+    on a non-finite gradient; ``result.nonfinite`` says where either was met."""
     result = LoopResult()
     start = time.perf_counter()
     device = device_of(model)
@@ -130,14 +160,29 @@ def train_loop(
         model.train()
         losses: list[float] = []
         t = time.perf_counter()
-        for rows in torch.randperm(n, generator=generator).split(batch_size):
+        for batch, rows in enumerate(torch.randperm(n, generator=generator).split(batch_size)):
             x, y = data.take(rows)
-            loss = loss_fn(forward(model, x.to(device)), y.to(device))
+            loss = loss_fn(forward(model, _to_device(x, device)), _to_device(y, device))
             if not torch.isfinite(loss).all():
                 result.stopped_by = STOP_NONFINITE
+                result.nonfinite = NonFinite(
+                    result.steps, result.epochs, batch, rows, "loss", float(loss.detach().sum())
+                )
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            bad = _nonfinite_grad(model) if check_grads else None
+            if bad is not None:
+                result.stopped_by = STOP_NONFINITE_GRAD
+                result.nonfinite = NonFinite(
+                    result.steps,
+                    result.epochs,
+                    batch,
+                    rows,
+                    f"gradient of {bad}",
+                    float(loss.detach()),
+                )
+                break
             optimizer.step()
             losses.append(float(loss.detach()))
             result.steps += 1
@@ -157,3 +202,14 @@ def train_loop(
                 result.stopped_by = reason
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _nonfinite_grad(model: nn.Module) -> str | None:
+    """The parameter nearest the loss (backpropagation runs from the output back, so
+    the last in definition order) whose gradient is not finite, or None."""
+    bad = [
+        name
+        for name, p in model.named_parameters()
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+    ]
+    return bad[-1] if bad else None

@@ -255,17 +255,11 @@ def served_sample(
     lake: Lake, model: str, *, version: int | None = None, since: datetime | None = None
 ) -> Sample:
     """The logged predictions of ``model`` (one version, or all) since a time."""
-    import pyarrow.compute as pc
+    from dlstack.serve._drift_table import logged_rows
 
-    if PREDICTIONS_DATASET not in lake.datasets():
+    rows = logged_rows(lake, PREDICTIONS_DATASET, model, version=version, since=since)
+    if rows is None:
         return _empty()
-    table = lake.read(PREDICTIONS_DATASET)
-    mask = pc.equal(table["model"], model)
-    if version is not None:
-        mask = pc.and_(mask, pc.equal(table["version"], version))
-    if since is not None:
-        mask = pc.and_(mask, pc.greater_equal(table["ts"], since))
-    rows = table.filter(mask)
     return Sample(
         rows["input_mean"].to_numpy(zero_copy_only=False).astype(float),
         rows["input_ink"].to_numpy(zero_copy_only=False).astype(float),

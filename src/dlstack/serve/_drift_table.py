@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from dlstack.data import Lake, Snapshot
     from dlstack.inputs import Column, TableEncoder
 
-__all__ = ["FEATURES_DATASET", "feature_rows", "reference_features", "served_features"]
+__all__ = [
+    "FEATURES_DATASET",
+    "feature_rows",
+    "logged_rows",
+    "reference_features",
+    "served_features",
+]
 
 FEATURES_DATASET = "prediction_features"
 
@@ -72,6 +78,29 @@ def reference_features(snapshot: Snapshot, split: str = "train") -> dict[str, np
     return out
 
 
+def logged_rows(
+    lake: Lake,
+    dataset: str,
+    model: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+) -> Any:
+    """The rows of a prediction-log dataset for ``model`` (one version, or all) since a
+    time, as a pyarrow Table; None when nothing was logged yet."""
+    import pyarrow.compute as pc
+
+    if dataset not in lake.datasets():
+        return None
+    table = lake.read(dataset)
+    mask = pc.equal(table["model"], model)
+    if version is not None:
+        mask = pc.and_(mask, pc.equal(table["version"], version))
+    if since is not None:
+        mask = pc.and_(mask, pc.greater_equal(table["ts"], since))
+    return table.filter(mask)
+
+
 def served_features(
     lake: Lake,
     model: str,
@@ -81,17 +110,9 @@ def served_features(
     since: datetime | None = None,
 ) -> dict[str, np.ndarray]:
     """Each column of the logged rows of ``model``, as :func:`reference_features` has it."""
-    import pyarrow.compute as pc
-
-    if FEATURES_DATASET not in lake.datasets():
+    rows = logged_rows(lake, FEATURES_DATASET, model, version=version, since=since)
+    if rows is None:
         return {}
-    table = lake.read(FEATURES_DATASET)
-    mask = pc.equal(table["model"], model)
-    if version is not None:
-        mask = pc.and_(mask, pc.equal(table["version"], version))
-    if since is not None:
-        mask = pc.and_(mask, pc.greater_equal(table["ts"], since))
-    rows = table.filter(mask)
     names = np.array(rows["column"].to_pylist(), dtype=str)
     values = rows["value"].to_numpy(zero_copy_only=False).astype(float)
     categories = np.array(rows["category"].to_pylist(), dtype=str)

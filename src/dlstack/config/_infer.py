@@ -20,6 +20,7 @@ from dlstack.inputs import (
     infer_columns,
     infer_image_spec,
     inspect_image,
+    is_hf_source,
     read_rows,
 )
 
@@ -81,8 +82,10 @@ class TableGuess:
 
 
 def is_table_source(source: str) -> bool:
+    """A manifest file (a Hugging Face export is read by ingest: not guessed here)."""
     path = Path(source).expanduser()
-    return path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES
+    suffix_ok = path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES
+    return suffix_ok and not is_hf_source(source)
 
 
 def source_table(source: str, target: str = "label") -> TableGuess | None:

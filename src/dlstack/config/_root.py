@@ -50,10 +50,10 @@ class Project(Layout):
 
     @property
     def source(self) -> str:
-        """``[data] source``: a ``builtin:`` name as written; a path relative to the project
-        directory (not to wherever the command runs)."""
+        """``[data] source``: a ``builtin:`` or ``hf:`` name as written; a path relative to
+        the project directory (not to wherever the command runs)."""
         source = self.config.data.source
-        return source if source.startswith("builtin:") else self._resolve(source)
+        return source if source.startswith(("builtin:", "hf:")) else self._resolve(source)
 
     @property
     def store_url(self) -> str:

@@ -20,7 +20,7 @@ from dlstack.config._metric import MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
 from dlstack.errors import ConfigError
-from dlstack.inputs import MANIFEST_SUFFIXES, ImageSpec
+from dlstack.inputs import MANIFEST_SUFFIXES, ImageSpec, is_hf_source
 from dlstack.layout import CONFIG_FILE
 from dlstack.models import ARCHITECTURE_NAMES
 from dlstack.records import write_atomic
@@ -193,18 +193,20 @@ def init_project(
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; edit it, or pass --force to overwrite it")
     table = source_table(source) if is_table_source(source) else None
-    if not (source in BUILTIN_SOURCES or Path(source).expanduser().is_dir() or table):
+    known = source in BUILTIN_SOURCES or Path(source).expanduser().is_dir() or table
+    if not (known or is_hf_source(source)):
         raise ConfigError(
             f"--from must be one of {', '.join(BUILTIN_SOURCES)}, an existing folder of "
-            f"class subfolders, or a table ({', '.join(MANIFEST_SUFFIXES)} without a "
-            f"'path' column), got {source!r}"
+            f"class subfolders, a table ({', '.join(MANIFEST_SUFFIXES)} without a "
+            f"'path' column), or a Hugging Face dataset (a save_to_disk folder, a "
+            f"Parquet export, hf:NAME), got {source!r}"
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
     image, notes = (None, []) if table is not None else source_image_spec(source)
     if max_epochs is None:
         max_epochs = table.epochs if table is not None else DEFAULT_MAX_EPOCHS
-    if not source.startswith("builtin:"):
+    if not source.startswith(("builtin:", "hf:")):
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.
         source = os.path.relpath(Path(source).expanduser().resolve(), root)

@@ -25,6 +25,7 @@ from dlstack.inputs import (
     MANIFEST_SUFFIXES,
     TableSpec,
     infer_columns,
+    is_hf_source,
     parse_value,
     read_rows,
 )
@@ -67,6 +68,8 @@ def read_source(
     if source.startswith("builtin:"):
         items, classes = _read_builtin(source, progress)
         return SourceRead(items, classes)
+    if is_hf_source(source):
+        return _read_hf(source, target, table, known_table)
     root = Path(source).expanduser()
     if root.is_file() and root.suffix.lower() in MANIFEST_SUFFIXES:
         rows = read_rows(root)
@@ -195,6 +198,48 @@ def _table_rows(
             SourceItem(where, data, label, str(path), split, meta, kind="table", error=error)
         )
     return SourceRead(items, _classes(items), spec, notes)
+
+
+def _read_hf(
+    source: str, target: str, table: TableConfig | None, known: TableSpec | None
+) -> SourceRead:
+    """A Hugging Face dataset: images (stored as encoded) or, without an Image feature,
+    a table of its columns."""
+    from dlstack.data import _hf
+
+    parts, target = _hf.read_hf(source, target)
+    first = parts[0][1]
+    column = _hf.image_column(first)
+    feature = first.features[target]
+    declared = list(feature.names) if type(feature).__name__ == "ClassLabel" else None
+    if column is None:
+        rows = []
+        for split, part in parts:
+            for row in part:
+                row = dict(row)
+                row[target] = _hf.label_name(part, target, row[target])
+                if split is not None:
+                    row["split"] = split
+                rows.append(row)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        read = _table_rows(Path(source), rows, columns, target, table, known)
+        return SourceRead(read.items, declared or read.classes, read.table, read.notes)
+    items = []
+    for split, part in parts:
+        blobs = _hf.image_bytes(part, column)
+        labels = part[target]
+        scalars = [
+            c
+            for c, f in part.features.items()
+            if c not in (column, target) and type(f).__name__ in ("Value", "ClassLabel")
+        ]
+        meta_columns = {c: part[c] for c in scalars}
+        for i, data in enumerate(blobs):
+            label = _hf.label_name(part, target, labels[i])
+            meta = {c: values[i] for c, values in meta_columns.items() if values[i] is not None}
+            name = f"{source}[{split or 'rows'}#{i}]"
+            items.append(SourceItem(name, data, label, source, split, meta))
+    return SourceRead(items, declared or _classes(items))
 
 
 def _read_builtin(source: str, progress: bool) -> tuple[list[SourceItem], list[str]]:

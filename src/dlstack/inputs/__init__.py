@@ -26,7 +26,7 @@ from dlstack.inputs._image import (
     preprocess_images,
 )
 from dlstack.inputs._normalize import channel_stats, to_model_input, to_pixels
-from dlstack.inputs._rows import MANIFEST_SUFFIXES, read_rows
+from dlstack.inputs._rows import HF_PREFIX, MANIFEST_SUFFIXES, is_hf_source, read_rows
 from dlstack.inputs._spec import (
     BACKGROUNDS,
     RESIZE_POLICIES,
@@ -40,6 +40,7 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "BACKGROUNDS",
     "DEFAULT_MAX_PIXELS",
+    "HF_PREFIX",
     "IMAGE_SUFFIXES",
     "MANIFEST_SUFFIXES",
     "RESIZE_POLICIES",
@@ -56,6 +57,7 @@ __all__ = [
     "infer_columns",
     "infer_image_spec",
     "inspect_image",
+    "is_hf_source",
     "parse_value",
     "prepare_image",
     "prepare_with",

@@ -11,9 +11,28 @@ from typing import Any
 
 from dlstack.errors import DataError
 
-__all__ = ["MANIFEST_SUFFIXES", "read_rows"]
+__all__ = ["HF_PREFIX", "MANIFEST_SUFFIXES", "is_hf_source", "read_rows"]
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
+HF_PREFIX = "hf:"  # a Hugging Face hub dataset name (read by dlstack.data._hf)
+
+
+def is_hf_source(source: str) -> bool:
+    """``hf:NAME``, a ``save_to_disk`` folder, or a Parquet file a ``datasets`` export wrote."""
+    if source.startswith(HF_PREFIX):
+        return True
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
+    if path.is_file() and path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (OSError, ValueError):
+            return False
+        return b"huggingface" in meta
+    return False
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

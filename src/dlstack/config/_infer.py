@@ -103,7 +103,23 @@ def source_table(source: str, target: str = "label") -> TableGuess | None:
         raise ConfigError(f"{source} has no feature columns besides the target {target!r}")
     table, notes = infer_columns(rows, features)
     values = {str(row.get(target)) for row in rows if row.get(target) not in (None, "")}
+    if _continuous(values):
+        raise ConfigError(
+            f"the target column {target!r} of {source} holds numbers with fractions "
+            f"({len(values)} distinct values): that is regression, which dlstack does not "
+            f"train yet (planned, with multilabel targets); for classification give the "
+            f"target as class names or integer codes"
+        )
     notes = [f"target {target!r}: {len(values)} classes", *notes]
     numeric = [c.name for c in table.columns if c.kind == "numeric"]
     notes.append(f"{len(numeric)} numeric and {len(features) - len(numeric)} categorical features")
     return TableGuess(target, table, notes, len(rows))
+
+
+def _continuous(values: set[str]) -> bool:
+    """Numbers that are not all whole: a measured quantity, not class codes."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return False
+    return any(not n.is_integer() for n in numbers)

@@ -37,6 +37,7 @@ from dlstack.errors import ConfigError, DataError
 
 __all__ = [
     "DEFAULT_OPTIMIZE",
+    "EQUAL_TOLERANCE",
     "Constraint",
     "Objective",
     "Ranked",
@@ -47,6 +48,9 @@ __all__ = [
 
 DEFAULT_OPTIMIZE = "accuracy"
 # Metrics where less is better. Anything else (accuracy, recall, map...) is "more is better".
+# Two numbers this close (relative to the bound) are equal in a constraint: metrics are
+# stored as the decimals they print as (metrics.as_printed), so a measured 0.9 is 0.9.
+EQUAL_TOLERANCE = 1e-9
 LOWER_IS_BETTER = frozenset(
     {"error", "loss", "calibration_error", "cer", "wer", "latency", "size", "cost", "ece"}
 )
@@ -272,11 +276,14 @@ class Constraint:
     def check(self, values: Mapping[str, float]) -> tuple[bool, float, float]:
         """(holds, left value, right value)."""
         lhs, rhs = _evaluate(self.left, values), _evaluate(self.right, values)
+        # A value equal to its bound meets >= and <=, and does not meet > or <: "equal"
+        # within float64 rounding of a formula (0.1 + 0.2 vs 0.3), relative to the bound.
+        tol = EQUAL_TOLERANCE * max(1.0, abs(rhs)) if math.isfinite(rhs) else 0.0
         holds = {
-            ">=": lhs >= rhs,
-            "<=": lhs <= rhs,
-            ">": lhs > rhs,
-            "<": lhs < rhs,
+            ">=": lhs >= rhs - tol,
+            "<=": lhs <= rhs + tol,
+            ">": lhs > rhs + tol,
+            "<": lhs < rhs - tol,
         }[self.op]
         return bool(holds) and math.isfinite(lhs), lhs, rhs
 

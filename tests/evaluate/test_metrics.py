@@ -116,3 +116,25 @@ def test_public_api_is_importable_and_cheap() -> None:
     import dlstack.evaluate as api
 
     assert all(hasattr(api, name) for name in api.__all__)
+
+
+def test_a_metric_equal_to_its_printed_threshold_meets_it() -> None:
+    from dlstack.objective import Constraint
+
+    # 9 of 10 right: float32 says 0.8999999762, the decimal is 0.9.
+    targets = np.array([0] * 5 + [1] * 5)
+    predictions = targets.copy()
+    predictions[0] = 1
+    m = classification_metrics(targets, predictions, 2)
+    values = m.values(("a", "b"))
+    assert values["accuracy"] == 0.9 and values["recall[a]"] == 0.8
+    for text, holds in (
+        ("accuracy >= 0.9", True),
+        ("accuracy <= 0.9", True),
+        ("accuracy > 0.9", False),
+        ("accuracy < 0.9", False),
+        ("recall[a] >= 0.8", True),
+        ("error <= 0.1", True),  # 1 - 0.9 in float64 is 0.09999999999999998
+        ("accuracy >= 0.9000001", False),
+    ):
+        assert Constraint.parse(text, "test").check(values)[0] is holds, text

@@ -133,14 +133,12 @@ def slice_checks(ctx: CheckContext) -> list[EvalCheck]:
         small = [r for r in rows if r.n < s.min_examples]
         for metric, bound in s.min_metrics.items():
             low = lower_is_better(metric)
-            failing = [
-                r
-                for r in judged
-                if (r.metrics[metric] > bound if low else r.metrics[metric] < bound)
-            ]
+            op = "<=" if low else ">="
+            # The one comparison rule (objective.Constraint): equal to the bound meets it.
+            rule = Constraint.parse(f"{metric} {op} {bound!r}", "tests.slices")
+            failing = [r for r in judged if not rule.check(r.metrics)[0]]
             pick = max if low else min
             worst = pick(judged, key=lambda r: r.metrics[metric]) if judged else None
-            op = "<=" if low else ">="
             parts = [f"{len(judged)} slices judged"]
             if worst:
                 parts.append(f"worst {worst.value!r} ({worst.n} examples)")

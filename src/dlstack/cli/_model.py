@@ -35,10 +35,12 @@ def train(
 ) -> None:
     """Train with the practice's defaults on a data version; tracked in MLflow."""
     from dlstack.data import snapshot_for
+    from dlstack.lifecycle import preflight
     from dlstack.train import fit
 
     proj = open_project(project)
     _, snapshot = snapshot_for(proj, version, steps=True, progress=not quiet)
+    preflight(proj, snapshot)
     result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
     last = result.history[-1] if result.history else {}
     console.print(

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from dlstack.evaluate._feasibility import ScopeResult, scope
     from dlstack.evaluate._learning_curve import DataNeeded, PowerLawFit, fit_power_law
     from dlstack.evaluate._perturbations import perturb
+    from dlstack.evaluate._preflight import check_before_training, check_project_data
     from dlstack.evaluate._records import (
         EvalTestRecord,
         EvaluationRecord,
@@ -124,6 +125,8 @@ _HOME = {
     "ThresholdChoice": "_threshold",
     "baseline_suite": "_baselines",
     "baselines": "_baselines",
+    "check_before_training": "_preflight",
+    "check_project_data": "_preflight",
     "check_package": "_evaltests",
     "choose_threshold": "_threshold",
     "classification_metrics": "dlstack.metrics",
@@ -193,7 +196,9 @@ __all__ = [
     "ThresholdChoice",
     "baseline_suite",
     "baselines",
+    "check_before_training",
     "check_package",
+    "check_project_data",
     "choose_threshold",
     "classification_metrics",
     "estimate_compute",

@@ -69,6 +69,13 @@ def prepare_data(
     return report, version, snapshot
 
 
+def preflight(project: Project, snapshot: Snapshot) -> None:
+    """What ``[metric]`` and ``[tests]`` name, checked against the data before training."""
+    from dlstack.evaluate import check_project_data
+
+    check_project_data(project, snapshot)
+
+
 def evaluate_run(
     result: TrainResult, snapshot: Snapshot, project: Project | None = None
 ) -> tuple[Any, list[Any]]:
@@ -199,6 +206,7 @@ def run(
         return out
 
     report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
+    preflight(project, snapshot)
     result = stage("train", lambda: fit(project, snapshot, progress=progress))
     doctor_html = None
     if doctor_budget_s is not None:

@@ -98,6 +98,8 @@ def test_the_package_serves_json_rows_as_training_saw_them(cancer, tmp_path: Pat
         assert answer.status_code == 200 and answer.json()["label"] == served[0].label
         meta = client.get(f"/v2/models/{package.spec.name}").json()
         assert meta["inputs"][0]["shape"] == [-1, 30]
+        assert meta["parameters"]["input_kind"] == "table"
+        assert [c["name"] for c in meta["parameters"]["columns"]] == columns
         x = package.model_input(features=test.features[:2])
         infer = client.post(
             f"/v2/models/{package.spec.name}/infer",

@@ -56,6 +56,16 @@ def test_model_metadata_comes_from_model_json(client: TestClient, exported: Path
     assert client.get("/v2/models/digits8/versions/1").json() == meta
     assert client.get("/v2/models/digits8/ready").json() == {"name": "digits8", "ready": True}
     assert client.get("/v2/models/digits8/versions/1/ready").status_code == 200
+    # The preprocessing the tensor must have, enough to build it from pixels by hand.
+    params = meta["parameters"]
+    assert params["pixel_scale"] == 255 and params["layout"] == "NCHW"
+    assert params["mean"] == spec.input.norm.mean and params["std"] == spec.input.norm.std
+    pixels = np.arange(64, dtype=np.uint8).reshape(1, 8, 8)
+    by_hand = (pixels / params["pixel_scale"] - params["mean"][0]) / params["std"][0]
+    from dlstack.inputs import to_model_input
+
+    want = to_model_input(pixels, spec.input.norm.mean, spec.input.norm.std)
+    assert np.allclose(by_hand[:, None], want, atol=1e-6)
 
 
 def test_infer_json_matches_the_package_and_echoes_the_request_id(

@@ -9,6 +9,7 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
+from dlstack.package import InputSpec
 from dlstack.serve._protocol import (
     encode_infer_response,
     model_input,
@@ -20,7 +21,17 @@ from dlstack.web import BadRequest, PayloadTooLarge
 
 SPEC = NS(
     name="digits",
-    input=NS(name="input", shape=[-1, 1, 2, 2]),
+    input=InputSpec.model_validate(
+        {
+            "name": "input",
+            "dtype": "float32",
+            "shape": [-1, 1, 2, 2],
+            "layout": "NCHW",
+            "pixel_scale": 255,
+            "normalization": {"mean": [0.1], "std": [0.3]},
+            "color": "grayscale",
+        }
+    ),
     output=NS(name="logits"),
     labels=["a", "b", "c"],
 )
@@ -36,6 +47,7 @@ def test_metadata_describes_the_input_and_three_outputs() -> None:
     assert meta["versions"] == ["1", "2"]
     assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 2, 2]}]
     assert [o["name"] for o in meta["outputs"]] == ["logits", "probabilities", "label"]
+    assert meta["parameters"]["mean"] == [0.1] and meta["parameters"]["pixel_scale"] == 255
 
 
 def test_json_input_flat_or_nested_becomes_float32_nchw() -> None:

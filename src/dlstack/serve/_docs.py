@@ -64,6 +64,9 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadataDoc]
     outputs: list[TensorMetadataDoc]
+    # dlstack's extension: the preprocessing the input tensor must have (scale, mean/std,
+    # layout; a table's columns), so a KServe/Triton client can build it.
+    parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelSummary(BaseModel):

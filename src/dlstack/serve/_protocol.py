@@ -136,6 +136,34 @@ def model_metadata(spec: Any, versions: list[int]) -> dict[str, Any]:
         "platform": PLATFORM,
         "inputs": [TensorMetadata(spec.input.name, "FP32", list(spec.input.shape)).as_dict()],
         "outputs": [t.as_dict() for t in model_outputs(spec)],
+        "parameters": preprocessing(spec),
+    }
+
+
+def preprocessing(spec: Any) -> dict[str, Any]:
+    """What a client must do to its data to make the input tensor, as the model was
+    trained: for images, pixels / pixel_scale, then (x - mean) / std per channel, in
+    ``layout``; for a table, the encoder's columns (``/predict`` with a JSON row does it)."""
+    inp = spec.input
+    if inp.kind == "table":
+        encoder = inp.encoder()
+        return {
+            "input_kind": "table",
+            "layout": inp.layout,
+            "features": encoder.feature_names,
+            "columns": [{"name": c.name, "kind": c.kind} for c in encoder.columns],
+            "hint": 'POST /predict with {"row": {column: value}} encodes a row as in training',
+        }
+    return {
+        "input_kind": "image",
+        "layout": inp.layout,
+        "color": inp.color,
+        "pixel_scale": inp.pixel_scale,
+        "mean": list(inp.norm.mean),
+        "std": list(inp.norm.std),
+        "resize": inp.resize,
+        "background": inp.background,
+        "hint": "tensor = (pixels / pixel_scale - mean) / std, per channel",
     }
 
 

@@ -6,6 +6,7 @@ graph's hash is checked, and the graph is run by onnxruntime (no torch).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from dlstack.errors import DataError, PackageError
-from dlstack.inputs import DEFAULT_MAX_PIXELS, ImageSource, preprocess_images, to_model_input
+from dlstack.inputs import (
+    DEFAULT_MAX_PIXELS,
+    ImageSource,
+    TableEncoder,
+    preprocess_images,
+    to_model_input,
+)
 from dlstack.package._spec import SPEC_FILE, PackageSpec, read_spec, sha256_file
 from dlstack.package._versions import resolve_package
 
@@ -46,6 +53,12 @@ class ModelPackage:
     def __repr__(self) -> str:
         return f"ModelPackage({self.spec.name!r}, version={self.spec.version}, path={self.path})"
 
+    @functools.cached_property
+    def encoder(self) -> TableEncoder:
+        """A table input's encoder, built once per loaded package (PackageError for an
+        image input): serving uses it on every request."""
+        return self.spec.input.encoder()
+
     @property
     def labels(self) -> list[str]:
         return self.spec.labels
@@ -64,7 +77,7 @@ class ModelPackage:
         if spec.kind == "table":
             if features is None:
                 raise DataError(f"package {self.spec.name} takes table rows, not images")
-            return spec.encoder().transform(features)
+            return self.encoder.transform(features)
         if images is None:
             raise DataError(f"package {self.spec.name} takes images")
         return to_model_input(images, spec.norm.mean, spec.norm.std)
@@ -142,7 +155,7 @@ class ModelPackage:
             raise DataError(f"top_k must be >= 1, got {top_k}")
         if len(rows) == 0:
             raise DataError("no rows given; pass one or more rows of column: value")
-        encoder = self.spec.input.encoder()
+        encoder = self.encoder
         raw = encoder.rows_to_raw(rows)
         notes = []
         for i, row in enumerate(rows):

@@ -86,7 +86,7 @@ async def _predict(
             row = await table_row(request, state.config.max_request_bytes)
             try:
                 x, notices, pixels = (
-                    served.package.model_input(features=spec.input.encoder().rows_to_raw([row])),
+                    served.package.model_input(features=served.package.encoder.rows_to_raw([row])),
                     [],
                     None,
                 )
@@ -113,7 +113,7 @@ async def _predict(
             latency_ms=1000 * call.elapsed,
             notices=[notices],
             table_rows=None if pixels is not None else [row],
-            encoder=None if pixels is not None else spec.input.encoder(),
+            encoder=None if pixels is not None else served.package.encoder,
         )
     p = probabilities[0]
     order = np.argsort(-p, kind="stable")[: min(top_k, len(spec.labels))]

@@ -29,7 +29,7 @@ def test_config_is_frozen():
         ("[train]\nlr = -1", "train.lr must be > 0, got -1"),
         ("[train]\nbatch_size = 0", "train.batch_size must be >= 1, got 0"),
         ("[train]\nlrr = 0.1", "train.lrr is not a known key; allowed here: augment, batch_size"),
-        ("[trian]\nlr = 0.1", "trian is not a known key; allowed here: data, metric"),
+        ("[trian]\nlr = 0.1", "trian is not a known key; allowed here: data, gate, metric"),
         ("[train]\noptimizer = 'rmsprop'", "train.optimizer must be one of 'adam', 'adamw'"),
         ("[model]\narchitecture = 'vgg'", "model.architecture must be one of 'auto'"),
         ("[data]\nsplit = [0.5, 0.5, 0.5]", "data.split must be three non-negative fractions"),

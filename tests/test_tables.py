@@ -227,12 +227,16 @@ def test_monitor_flags_a_shifted_feature_and_not_a_held_out_sample(cancer) -> No
     assert "feature mean_radius" in html
 
 
-def test_init_refuses_a_continuous_target_with_what_to_do(tmp_path: Path) -> None:
-    from dlstack.errors import ConfigError
-
+def test_init_infers_regression_from_a_target_of_fractions(tmp_path: Path) -> None:
+    # Numbers with fractions are a measured quantity: regression, optimized for R^2;
+    # a few whole numbers stay class codes.
     source = write_csv(tmp_path / "d.csv", ["age", "y"], [[30, 151.5], [40, 75.0], [50, 141.25]])
-    with pytest.raises(ConfigError, match=r"'y' .* numbers with fractions .* regression"):
-        init_project(tmp_path / "p", str(source))
-    assert not (tmp_path / "p" / "dlstack.toml").exists()
+    config = init_project(tmp_path / "p", str(source)).config
+    assert (config.project.task, config.data.target, config.metric.optimize) == (
+        "regression",
+        "y",
+        "r2",
+    )
     codes = write_csv(tmp_path / "c.csv", ["age", "y"], [[30, 1], [40, 2], [50, 1]])
-    assert init_project(tmp_path / "q", str(codes)).config.data.target == "y"
+    q = init_project(tmp_path / "q", str(codes)).config
+    assert (q.project.task, q.data.target) == ("classification", "y")

@@ -52,7 +52,10 @@ DEFAULT_OPTIMIZE = "accuracy"
 # stored as the decimals they print as (metrics.as_printed), so a measured 0.9 is 0.9.
 EQUAL_TOLERANCE = 1e-9
 LOWER_IS_BETTER = frozenset(
-    {"error", "loss", "calibration_error", "cer", "wer", "latency", "size", "cost", "ece"}
+    {
+        *("error", "loss", "calibration_error", "cer", "wer", "latency", "size", "cost", "ece"),
+        *("mae", "mse", "rmse"),  # a regression's errors, in the target's units
+    }
 )
 LOWER_SUFFIXES = ("_ms", "_s", "_seconds", "_mb", "_kb", "_bytes", "_loss", "_error", "_usd")
 # A candidate that violates a constraint gets this far below any feasible score when the

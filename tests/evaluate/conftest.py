@@ -16,6 +16,7 @@ from eval_fixtures import (
     fit_linear,
     git_commit,
     make_linear_package,
+    serve_with_feedback,
     write_manifest,
 )
 
@@ -130,6 +131,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> ScoredProject:
     """`dlstack run` on digits8 (from a manifest with a writer column and 3 files that are
     no image), in a git repository, then a second identical training run and a second
     package version tested against the first: every automated check of the score has run.
+    Then v1 serves 40 test digits; people flag 34 of them with their true label, and a
+    labeler decides 4 of those in the labeling queue.
 
     One epoch keeps it fast (~20 s) and leaves the model below the logistic regression,
     so the simpler-model line has a failure to report."""
@@ -153,4 +156,6 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> ScoredProject:
     tune = project.tune_dir / "study-1" / "result.json"
     tune.parent.mkdir(parents=True)
     tune.write_text(json.dumps({"trials": 24}), encoding="utf-8")
-    return ScoredProject(project, out, again, second, tests)
+    # v1 failed its release gate (one epoch); it serves anyway, as with --allow-failed.
+    traffic = serve_with_feedback(project, out.package, out.snapshot, n=40, flagged=34, decided=4)
+    return ScoredProject(project, out, again, second, tests, traffic)

@@ -141,6 +141,15 @@ class ManifestProject:
 
 
 @dataclass(frozen=True)
+class ServedTraffic:
+    """What `serve_with_feedback` sent: prediction ids, and the flagged examples."""
+
+    prediction_ids: list[str]
+    flagged: dict[str, str]  # example id -> the label given with the feedback
+    decided: list[str]  # flagged examples a labeler then labeled in the queue
+
+
+@dataclass(frozen=True)
 class ScoredProject:
     """A project after `dlstack run`, a second identical training run, and a second
     package version checked against the first (see conftest.scored)."""
@@ -150,6 +159,7 @@ class ScoredProject:
     again: Any  # the second run's TrainResult
     second_package: Path
     tests: Any  # the EvalTestReport of the second package
+    traffic: ServedTraffic  # v1 served, with people's feedback (see serve_with_feedback)
 
 
 def git_commit(root: Path, message: str) -> None:
@@ -167,3 +177,59 @@ def git_commit(root: Path, message: str) -> None:
         (root / ".gitignore").write_text(".dlstack/\n", encoding="utf-8")
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", message], check=True, env=env)
+
+
+def serve_with_feedback(
+    project: Project, package: Path, snapshot: Snapshot, *, n: int, flagged: int, decided: int
+) -> ServedTraffic:
+    """The real server (in process, with the project's prediction log) answers ``n`` test
+    digits; people send "this is wrong" feedback with the true label for the first
+    ``flagged`` of them, and a labeler labels the first ``decided`` flagged examples in
+    the labeling queue. Each served digit has one pixel inverted, so that it is a new
+    input, not a stored training example."""
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from dlstack.config import ServeConfig
+    from dlstack.data import Catalog
+    from dlstack.data.labeling import LabelingRules, create_user, record_label
+    from dlstack.serve import create_app
+
+    cfg = ServeConfig.model_validate(
+        {"log_sample_rate": 0.0, "feedback_requires_key": False, "feedback_per_minute": 10_000}
+    )
+    test = snapshot.split("test")
+    truth = [snapshot.classes[int(y)] for y in test.labels[:n]]
+    ids: list[str] = []
+    examples: dict[str, str] = {}
+    with TestClient(create_app([package], config=cfg, project=project)) as client:
+        for i in range(n):
+            pixels = np.array(test.images[i], copy=True)
+            pixels[0, 0] = 255 - pixels[0, 0]
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="PNG")
+            png = {"content": buf.getvalue(), "headers": {"content-type": "image/png"}}
+            r = client.post("/predict", **png)
+            assert r.status_code == 200, r.text
+            ids.append(r.json()["prediction_id"])
+        for i in range(flagged):
+            r = client.post("/feedback", json={"prediction_id": ids[i], "label": truth[i]})
+            assert r.status_code == 202, r.text
+            examples[r.json()["example_id"]] = truth[i]
+    catalog = Catalog(project.catalog_url, namespace=project.config.project.name)
+    try:
+        create_user(catalog, "labeler-1")
+        chosen = list(examples)[:decided]
+        for example_id in chosen:
+            record_label(
+                catalog,
+                example_id,
+                "labeler-1",
+                examples[example_id],
+                rules=LabelingRules.from_project(project),
+            )
+    finally:
+        catalog.close()
+    return ServedTraffic(ids, examples, chosen)

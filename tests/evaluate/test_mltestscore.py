@@ -93,7 +93,8 @@ def test_every_rubric_test_has_a_check() -> None:
 def test_evidence_from_artifacts_scores_full_points(scored: ScoredProject) -> None:
     # Every stage really ran (see conftest.scored): ingest of a manifest with 3 files that
     # are no image, `dlstack run` (train, doctor, evaluate, export, test, report) in a git
-    # repository, a second identical run, and a second package tested against the first.
+    # repository, a second identical run, a second package tested against the first, and
+    # v1 served with people's feedback on 34 of its answers.
     project = scored.project
     score = score_project(project)
     lines = _lines(score)
@@ -101,6 +102,7 @@ def test_evidence_from_artifacts_scores_full_points(scored: ScoredProject) -> No
         "data-schema",
         "data-feature-code-tested",
         "model-spec-reviewed",
+        "model-offline-online",
         "model-hyperparameters-tuned",
         "model-simpler-not-better",
         "model-slices",
@@ -108,7 +110,6 @@ def test_evidence_from_artifacts_scores_full_points(scored: ScoredProject) -> No
         "infra-reproducible",
         "infra-spec-unit-tested",
         "infra-integration-tested",
-        "infra-validated-before-serving",
         "infra-debuggable",
         "infra-rollback",
         "monitor-skew",
@@ -132,8 +133,17 @@ def test_evidence_from_artifacts_scores_full_points(scored: ScoredProject) -> No
     assert "FAILED" in lines["model-slices"].evidence  # the point is for running it
     assert "writer" in lines["model-inclusion"].evidence  # a slice by who wrote the digit
     assert "v1" in lines["infra-rollback"].evidence
-    assert lines["model-offline-online"].points == 0 and lines["infra-canary"].points == 0
-    assert score.sections == {"data": 2.0, "model": 5.0, "infrastructure": 6.0, "monitoring": 5.0}
+    # Online accuracy from the people's labels (4 decided in the labeling queue), never
+    # from the log's label column, which is the model's own answer.
+    assert (
+        "34 served predictions of digits8 v1 have a person's label (4 labeled in the "
+        "catalog, 30 with the feedback)" in lines["model-offline-online"].evidence
+    )
+    # v1 served although its release gate failed: no point for validating before serving.
+    validated = lines["infra-validated-before-serving"]
+    assert validated.points == 0 and "digits8 v1 FAILED: tests, baselines" in validated.evidence
+    assert lines["infra-canary"].points == 0
+    assert score.sections == {"data": 2.0, "model": 6.0, "infrastructure": 5.0, "monitoring": 5.0}
     assert score.final == 2.0  # the weakest section
     path = score.write_json(project)
     assert json.loads(path.read_text())["final"] == 2.0
@@ -169,8 +179,11 @@ def test_damaged_or_fake_evidence_earns_no_point(scored: ScoredProject, tmp_path
     ]
     assert {k: lines[k].points for k in withheld} == dict.fromkeys(withheld, 0.0)
     assert all(lines[k].advice for k in withheld)  # each says what would earn it
-    # Evidence that is intact still counts: the lake's ingest reports, the v2 package.
-    assert lines["data-schema"].points == 1 and lines["infra-validated-before-serving"].points == 1
+    # Online labels without the served package's test accuracy compare with nothing.
+    assert lines["model-offline-online"].points == 0
+    assert "test accuracy is unknown" in lines["model-offline-online"].evidence
+    # Evidence that is intact still counts: the lake's ingest reports.
+    assert lines["data-schema"].points == 1
 
 
 def test_runs_that_disagree_or_uncommitted_code_are_reported(tmp_path: Path) -> None:

@@ -124,9 +124,14 @@ def checkout(
     """Materialize a version as local files that training reads fast."""
     proj, repo = _repo(project)
     v, snap = repo.checkout(version, progress=not quiet)
+    shape = (
+        f"{len(snap.table.columns)} columns"
+        if snap.table is not None
+        else "x".join(str(d) for d in snap.input_shape[:2])
+    )
     console.print(
-        f"version {v.short} -> {proj.snapshots_dir / v.short} "
-        f"({len(snap.labels)} examples, {snap.input_shape[0]}x{snap.input_shape[1]})"
+        f"version {v.short} -> {proj.snapshots_dir / v.short} ({len(snap.labels)} examples, "
+        f"{shape})"
     )
 
 

@@ -1,5 +1,6 @@
 """`dlstack scope`, `dlstack test` and `dlstack score`: feasibility, evaluation tests and
-production readiness (the evaluate stage beyond `dlstack evaluate`)."""
+production readiness (the evaluate stage beyond `dlstack evaluate`, whose output is in
+``_evaluation``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dlstack.cli._common import ProjectOpt, QuietOpt, console, fmt, open_project
 from dlstack.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
-    from dlstack.evaluate import EvalTestReport, EvaluationDetails, ScopeResult, TestScore
+    from dlstack.evaluate import ComputeEstimate, EvalTestReport, ScopeResult, TestScore
 
 
 def register(app: typer.Typer) -> None:
@@ -84,13 +85,13 @@ def scope(
 
 
 def print_scope(result: ScopeResult) -> None:
-    from dlstack.report import duration
-
     fit = result.fit
     if fit is not None:
+        # A fitted floor of 1e-16 prints as "0.00%": say it is about zero, and what it is.
+        floor = f"{fit.c:.2%}" if fit.c >= 5e-5 else f"about 0: c = {fit.c:.2g}"
         console.print(
             f"learning curve: err(n) = {fit.a:.4g} * n^-{fit.b:.4f} + {fit.c:.4g} "
-            f"(irreducible {fit.c:.2%})",
+            f"(irreducible error {floor})",
             highlight=False,
         )
         console.print(
@@ -115,28 +116,58 @@ def print_scope(result: ScopeResult) -> None:
         console.print(styled("[yellow]note:[/] {note}", note=note))
     c = result.compute
     if c is not None:
+        print_compute(result)
+
+
+def print_compute(result: ScopeResult) -> None:
+    """Time and cost here and on each GPU, for today's train split and, when the
+    requirement is reachable, for the data it needs (same epochs, more examples)."""
+    from dlstack.report import duration
+
+    c, need = result.compute, result.compute_needed
+    assert c is not None
+    console.print(
+        f"here: {duration(c.seconds_per_epoch)} per epoch of {c.examples_per_epoch:,} "
+        f"examples; GPU prices as of {c.table.as_of} ({c.table.path})",
+        highlight=False,
+    )
+    columns = ["GPU", "s/epoch", "total", "USD", "x faster", "bound"]
+    rows: list[list[Any]] = [
+        [
+            r.gpu.name,
+            duration(r.seconds_per_epoch),
+            duration(r.seconds_total),
+            f"{r.usd_total:.4f}",
+            f"{r.speedup:.1f}",
+            r.bound,
+        ]
+        for r in c.rows
+    ]
+    title = f"estimated for {c.epochs} epochs (train.max_epochs) of {c.examples_per_epoch:,}"
+    if need is not None:
         console.print(
-            f"here: {duration(c.seconds_per_epoch)} per epoch of {c.examples_per_epoch:,} "
-            f"examples; GPU prices as of {c.table.as_of} ({c.table.path})",
+            f"here, for the {need.n_train:,} examples the requirement needs "
+            f"({need.factor:,.1f}x): {duration(need.estimate.seconds_per_epoch)} per epoch, "
+            f"{duration(need.estimate.seconds_total)} in all",
             highlight=False,
         )
-        console.print(
-            table(
-                f"estimated for {c.epochs} epochs (train.max_epochs)",
-                ["GPU", "s/epoch", "total", "USD", "x faster", "bound"],
-                [
-                    [
-                        r.gpu.name,
-                        duration(r.seconds_per_epoch),
-                        duration(r.seconds_total),
-                        f"{r.usd_total:.4f}",
-                        f"{r.speedup:.1f}",
-                        r.bound,
-                    ]
-                    for r in c.rows
-                ],
-            )
-        )
+        title += f" examples (today) and {need.n_train:,} (the requirement's)"
+        columns += ["total needed", "USD needed (band)"]
+        n_gpus = len(need.estimate.rows)
+        lows, highs = _usd(need.low, n_gpus), _usd(need.high, n_gpus)
+        for row, r, lo, hi in zip(rows, need.estimate.rows, lows, highs, strict=True):
+            row += [duration(r.seconds_total), f"{r.usd_total:.4f} ({lo} - {hi})"]
+    else:
+        title += " examples (today)"
+    console.print(table(title, columns, rows))
+
+
+def _usd(estimate: ComputeEstimate | None, n_gpus: int) -> list[str]:
+    """Each GPU's cost at one end of the band; '?' where the band has no finite end (some
+    plausible curves never reach the requirement)."""
+    if estimate is None:
+        return ["?"] * n_gpus
+    return [f"{r.usd_total:.4f}" for r in estimate.rows]
 
 
 def test_package(
@@ -235,35 +266,3 @@ def print_score(result: TestScore) -> None:
             f"[bold]final score {result.final:g}[/] (lowest section): {{band}}", band=result.band
         )
     )
-
-
-def print_details(details: EvaluationDetails) -> None:
-    """The objective, reference points and operating threshold (for `dlstack evaluate`)."""
-    s = details.model_score
-    verdict = "[green](meets constraints)[/]" if s.feasible else "[red]({violations})[/]"
-    console.print(
-        styled(
-            f"objective: {{objective}} -> {s.value:.4f} {verdict}",
-            objective=details.objective.describe(),
-            violations=s.describe(),
-        )
-    )
-    rows = [
-        [
-            ref.name,
-            ref.kind,
-            ", ".join(f"{k} {v:.4f}" for k, v in ref.metrics.items()),
-            verdict,
-        ]
-        for ref, _, verdict in details.reference_rows()
-    ]
-    if rows:
-        console.print(table("reference points", ["reference", "kind", "metrics", "model"], rows))
-    t = details.threshold
-    if t is not None:
-        console.print(
-            f"operating threshold for {t.positive_label!r}: {t.threshold:.4f} "
-            f"(precision "
-            f"{t.metrics['precision']:.4f}, recall {t.metrics['recall']:.4f})",
-            highlight=False,
-        )

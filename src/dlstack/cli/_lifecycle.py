@@ -1,8 +1,7 @@
-"""`dlstack init`, `dlstack run` (the whole lifecycle), `dlstack ui`."""
+"""`dlstack init`, `dlstack run` (the whole lifecycle), `dlstack ui` (in ``_ui``)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,10 +16,12 @@ from dlstack.cli._common import (
     styled,
     table,
 )
+from dlstack.cli._ui import ui
 
 if TYPE_CHECKING:
     from dlstack.data import IngestReport
     from dlstack.evaluate import EvaluationDetails
+    from dlstack.package import GateVerdict
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +55,8 @@ def run_lifecycle(
         float, typer.Option(help="Seconds for the doctor's checks (0 skips the doctor).")
     ] = 60.0,
 ) -> None:
-    """Run the whole lifecycle: data -> train -> doctor -> evaluate -> export -> test -> report."""
+    """Run the whole lifecycle: data -> train -> doctor -> evaluate -> export -> test -> gate
+    -> report. Exits 1 when a gate that [gate] requires failed (the package is marked so)."""
     from dlstack import lifecycle
 
     proj = open_project(project)
@@ -71,6 +73,12 @@ def run_lifecycle(
             console.print(
                 f"run {output.run_id}: {len(output.history)} epochs, "
                 f"best checkpoint {output.best_checkpoint.name}"
+            )
+        elif name == "record" and output is not None:  # None: not tracked, or warned why
+            console.print(
+                f"MLflow: registered {output.name} version {output.version} as "
+                f"{output.alias} (MLflow run {output.run_id})",
+                soft_wrap=True,
             )
 
     out = lifecycle.run(
@@ -92,19 +100,9 @@ def run_lifecycle(
     )
     console.print(f"model package: {out.package}")
     console.print(styled("report: [bold]{path}[/]", path=out.report))
-
-
-def ui(
-    project: ProjectOpt = Path("."),
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
-) -> None:
-    """Start the MLflow UI on this project's runs."""
-    from dlstack.train import mlflow_ui_command
-
-    proj = open_project(project)
-    cmd = mlflow_ui_command(proj, host="127.0.0.1", port=port)
-    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(cmd))
+    if out.gate is not None:
+        print_gate(out.gate)
+        fail_on_gate(out.gate)
 
 
 def print_ingest(report: IngestReport) -> None:
@@ -137,7 +135,38 @@ def print_evaluation(
 ) -> None:
     """The model and its baselines; the verdicts are the objective's ranking (``details``,
     else the default objective's)."""
-    from dlstack.lifecycle import SUMMARY_HEADERS, summary_rows
+    from dlstack.lifecycle import summary_headers, summary_rows
 
     rows = [list(r) for r in summary_rows(evaluation, baselines, details)]
-    console.print(table(title, list(SUMMARY_HEADERS), rows))
+    console.print(table(title, list(summary_headers(evaluation.task)), rows))
+
+
+_GATE_STYLE = {"good": "green", "bad": "bold red", "warn": "yellow", "info": "dim"}
+
+
+def print_gate(verdict: GateVerdict) -> None:
+    """The release gate: one line per gate (PASS, FAIL, not run) and the decision."""
+    from dlstack.lifecycle import GATE_HEADERS, gate_kind, gate_rows
+
+    rows: list[list[Any]] = []
+    for check, row in zip(verdict.gates, gate_rows(verdict), strict=True):
+        style = _GATE_STYLE[gate_kind(check)]
+        rows.append([row[0], row[1], styled(f"[{style}]{{v}}[/]", v=row[2]), row[3]])
+    title = f"release gate of {verdict.name} v{verdict.version}"
+    console.print(table(title, list(GATE_HEADERS), rows))
+    line = f"release gate: {verdict.name} v{verdict.version} {verdict.summary()}"
+    console.print(styled("[green]{t}[/]" if verdict.passed else "[bold red]{t}[/]", t=line))
+
+
+def fail_on_gate(verdict: GateVerdict) -> None:
+    """Exit 1 (CheckFailed) when a required gate failed, saying what to do."""
+    from dlstack.errors import CheckFailed
+
+    if verdict.passed:
+        return
+    raise CheckFailed(
+        f"the release gate failed for {verdict.name} v{verdict.version}: "
+        + "; ".join(f"{g.name}: {g.detail}" for g in verdict.failed)
+        + ". The package is marked failed (gate.json) and `dlstack serve` will not serve it "
+        "by default; fix what failed and run again, or change [gate] required in dlstack.toml"
+    )

@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dlstack.cli._common import ProjectOpt, console, styled, table
 from dlstack.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from dlstack.serve import OnlineAccuracy
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +29,8 @@ def serve(
         list[Path] | None,
         typer.Argument(
             help="Model packages (.dlstack/models/NAME or NAME/N); default: every model "
-            "of the project, newest version.",
+            "of the project. A model folder (NAME) serves its newest version that passed "
+            "its release gate.",
             show_default=False,
         ),
     ] = None,
@@ -40,6 +44,13 @@ def serve(
     max_queue_delay_ms: Annotated[float | None, typer.Option(help="Batch fill wait.")] = None,
     latency_slo_ms: Annotated[float | None, typer.Option(help="Per-request deadline.")] = None,
     max_queue_size: Annotated[int | None, typer.Option(help="Rows queued per model.")] = None,
+    allow_failed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-failed",
+            help="Serve a version whose release gate failed (the newest one, or the one named).",
+        ),
+    ] = False,
     new_key: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +64,8 @@ def serve(
     """Serve model packages over HTTP: Open Inference Protocol, /predict, a web page.
 
     Settings come from [serve] in dlstack.toml; options override them for this run.
+    Without a version, each model serves its newest version that passed its release gate
+    (`dlstack run` judges it); a failed version is refused unless --allow-failed.
     """
     if new_key is not None:
         _print_new_key(new_key)
@@ -89,6 +102,7 @@ def serve(
         paths = [root / name for name in ModelRepository(root).names()]
         if not paths:
             raise DataError(f"no model packages in {root}; create one with `dlstack export`")
+    paths = choose_versions(paths, allow_failed=allow_failed)
     console.print(
         f"serving {', '.join(str(p) for p in paths)} on http://{config.host}:{config.port} "
         f"(batching {'on' if config.batching else 'off'}, SLO {config.latency_slo_ms:g} ms); "
@@ -97,6 +111,26 @@ def serve(
         soft_wrap=True,
     )
     run(paths, config=config, project=proj)
+
+
+def choose_versions(paths: list[Path], *, allow_failed: bool = False) -> list[Path]:
+    """Each path as the version dir to serve: a model folder gives its newest version that
+    passed the release gate, a version dir is checked; the choice and its reason are
+    printed. Other paths are left to the loader, whose error names them."""
+    from dlstack.package import SPEC_FILE, check_servable, select_version, version_numbers
+
+    chosen = []
+    for path in paths:
+        if (path.is_file() and path.name == SPEC_FILE) or (path / SPEC_FILE).is_file():
+            selection = check_servable(path, allow_failed=allow_failed)
+        elif path.is_dir() and version_numbers(path):
+            selection = select_version(path, allow_failed=allow_failed)
+        else:
+            chosen.append(path)
+            continue
+        console.print(f"serving {selection.reason}", highlight=False, soft_wrap=True)
+        chosen.append(selection.path)
+    return chosen
 
 
 def _override(base: Any, overrides: dict[str, Any]) -> Any:
@@ -138,13 +172,24 @@ def monitor(
         typer.Option(help="Only predictions since: 7d, 24h, 30m or a date YYYY-MM-DD."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="HTML report path.")] = None,
+    window: Annotated[
+        str,
+        typer.Option(
+            help="Online accuracy per hour, day or week of serving, or per N labeled "
+            "predictions (a number)."
+        ),
+    ] = "day",
 ) -> None:
-    """Compare served inputs and predictions with the training data; flag drift (exit 1)."""
+    """Compare served inputs and predictions with the training data; flag drift (exit 1).
+    Also online accuracy over time: served predictions against the labels people gave
+    them (POST /feedback with a label, or `dlstack label` on the flagged examples)."""
     from dlstack.cli._common import open_project
     from dlstack.serve import monitor as run
+    from dlstack.serve import parse_window
 
     proj = open_project(project)
-    report = run(proj, model, version=version, since=_since(since))
+    every = parse_window(window)
+    report = run(proj, model, version=version, since=_since(since), window=every)
     path = out or proj.state_dir / "monitor" / f"{report.model}.html"
     report.write_html(path)
     if report.note:
@@ -168,9 +213,27 @@ def monitor(
                 ],
             )
         )
+    if report.online is not None:
+        print_online(report.online)
     console.print(f"report: {path}", highlight=False, soft_wrap=True)
     if report.drifted:
         raise typer.Exit(1)
+
+
+def print_online(online: OnlineAccuracy) -> None:
+    """Online accuracy per window (only people's labels), then the overall line."""
+    if online.windows:
+        console.print(
+            table(
+                online.title(),
+                ["served in", "served", "labeled", "correct", "accuracy"],
+                [
+                    [online.window_label(w), w.served, w.labeled, w.correct, w.accuracy]
+                    for w in online.windows
+                ],
+            )
+        )
+    console.print(online.describe(), highlight=False, soft_wrap=True)
 
 
 def _since(text: str | None) -> datetime | None:

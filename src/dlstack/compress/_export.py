@@ -22,13 +22,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlstack.compress._inputs import (
+    INPUT_NAME,
+    ModelInput,
+    check_batches,
+    check_sample,
+    feeds,
+    input_shapes,
+    inputs_spec,
+    named_inputs,
+)
+from dlstack.compress._train_range import add_train_ranges, train_model_input
 from dlstack.errors import CheckFailed, DataError, ModelError, PackageError
+from dlstack.inputs import IMAGE_INPUT, input_rows, map_input
 from dlstack.package import (
     MODEL_FILE,
+    PACKAGED_TASKS,
     SUPPORTED_SCHEMA,
     PackageSpec,
     check_package_name,
     load_package,
+    output_spec,
     publish_version,
     sha256_file,
     write_spec,
@@ -38,6 +52,7 @@ from dlstack.records import json_default
 if TYPE_CHECKING:
     import torch
 
+    from dlstack.data import SplitArrays
     from dlstack.train import TrainResult
 
 __all__ = ["DEFAULT_OPSET", "DEFAULT_TOLERANCE", "export_package"]
@@ -46,7 +61,6 @@ __all__ = ["DEFAULT_OPSET", "DEFAULT_TOLERANCE", "export_package"]
 # in summation order; 1e-4 is far above that noise (~1e-6) and far below a real bug.
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_OPSET = 18  # the torch.export-based exporter's default; onnxruntime >= 1.14 runs it
-INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 
 
@@ -55,33 +69,43 @@ def export_package(
     models_dir: str | Path,
     name: str,
     *,
-    sample: np.ndarray,
+    sample: np.ndarray | dict[str, np.ndarray],
     metrics: dict[str, Any] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    train: SplitArrays | None = None,
 ) -> Path:
     """Write ``models_dir/name/<n>/`` (n = next version) and return its path.
 
     ``sample`` is a batch of model input, float32 ``(N, *result.input_shape)`` as
-    ``dlstack.inputs.to_model_input`` makes it (a few test images are ideal). The ONNX graph
-    is checked against torch on it at batch size 1 and N; a difference above
-    ``tolerance`` raises CheckFailed and nothing is written.
+    ``dlstack.inputs.to_model_input`` makes it (a few test images are ideal), or for a
+    model of several inputs a dict of such batches by input name (what
+    ``result.normalization.model_input`` makes); the ONNX graph then has one named input
+    each. The graph is checked against torch on it at batch size 1 and N; a difference
+    above ``tolerance`` raises CheckFailed and nothing is written.
+
+    ``train`` is the split the model was trained on (``snapshot.split("train")``): the
+    range of its model input is recorded per input (``train_range`` in model.json), and
+    serving warns on requests far outside it. Without it no range is recorded.
     """
     try:
         check_package_name(name)
     except PackageError as e:
         raise DataError(str(e)) from None
-    if result.task != "classification":
+    if result.task not in PACKAGED_TASKS:
         raise ModelError(
-            f"model.json schema {SUPPORTED_SCHEMA} packages classification "
+            f"model.json schema {SUPPORTED_SCHEMA} packages {', '.join(PACKAGED_TASKS)} "
             f"models; this run's task is {result.task!r}"
         )
-    channels = result.input_shape[0] if len(result.input_shape) == 3 else -1
-    if result.normalization.table is None and channels not in (1, 3):
+    shapes = input_shapes(result)
+    image_shape = shapes.get(IMAGE_INPUT, ())
+    channels = image_shape[0] if len(image_shape) == 3 else -1
+    if IMAGE_INPUT in shapes and channels not in (1, 3):
         raise ModelError(
             f"packages take images (C, H, W) with 1 or 3 channels, or table rows; the "
             f"model's input shape is {result.input_shape}"
         )
-    x = _check_sample(sample, tuple(result.input_shape))
+    x = check_sample(sample, result.input_shape)
+    train_input = None if train is None else train_model_input(result, train)
 
     name_dir = Path(models_dir) / name
     made_name_dir = not name_dir.exists()
@@ -93,7 +117,7 @@ def export_package(
         model.eval()
         try:
             exporter = _export_onnx(model, x, tmp / MODEL_FILE)
-            checks = [(batch, _torch_reference(model, batch)) for batch in _check_batches(x)]
+            checks = [(batch, _torch_reference(model, batch)) for batch in check_batches(x)]
         finally:
             model.train(was_training)
         _check_single_file(tmp)
@@ -104,9 +128,11 @@ def export_package(
                 f"the model returns shape {out_shape}, expected logits (N, "
                 f"{num_classes}) for its {num_classes} classes"
             )
-        spec = _spec(result, name, exporter, tmp / MODEL_FILE, metrics)
+        spec = _spec(result, name, exporter, tmp / MODEL_FILE, metrics, train_input)
         write_spec(tmp, spec)  # version 0 until publish_version claims a number
-        _verify(tmp, checks, tolerance)
+        # A regression answers in the target's units: the float32 noise grows with them.
+        scale = max([1.0, *(float(np.abs(c).max()) for _, c in checks)])
+        _verify(tmp, checks, tolerance * (scale if result.task == "regression" else 1.0))
         return publish_version(tmp, name_dir, spec)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,30 +142,12 @@ def export_package(
         raise
 
 
-def _check_sample(sample: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    x = np.asarray(sample)
-    if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != input_shape or len(x) < 1:
-        dims = ", ".join(map(str, input_shape))
-        raise DataError(
-            f"sample must be a batch of model input (N, {dims}) with N >= 1, got "
-            f"{x.shape}; make it with dlstack.inputs.to_model_input"
-        )
-    if not np.isfinite(x).all():
-        raise DataError("sample contains NaN or infinite values; pass real model input")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def _check_batches(x: np.ndarray) -> list[np.ndarray]:
-    """Batch size 1 and the sample's size (at least 2): checks that the batch axis is dynamic."""
-    return [x[:1], x if len(x) > 1 else np.concatenate([x, x])]
-
-
-def _torch_reference(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+def _torch_reference(model: torch.nn.Module, x: ModelInput) -> np.ndarray:
     """What the exported graph must reproduce: the torch model's logits on ``x``."""
     import torch
 
     with torch.inference_mode():
-        return model(torch.from_numpy(x)).float().cpu().numpy()
+        return model(map_input(torch.from_numpy, x)).float().cpu().numpy()
 
 
 @contextlib.contextmanager
@@ -167,11 +175,21 @@ def _quiet() -> Iterator[io.StringIO]:
         trace.disabled = trace_disabled
 
 
-def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: Path) -> str:
-    """torch.export-based exporter first (dynamic batch dim); the TorchScript one if it fails."""
+def _export_onnx(model: torch.nn.Module, x: ModelInput, path: Path) -> str:
+    """torch.export-based exporter first (dynamic batch dim); the TorchScript one if it fails.
+
+    A model of several inputs takes one dict; it is exported through
+    :func:`_named_inputs`, so the graph has one named input per entry, sharing the batch
+    dimension."""
     import torch
 
-    args = (torch.from_numpy(x),)
+    names = list(x) if isinstance(x, dict) else [INPUT_NAME]
+    if isinstance(x, dict):
+        model = named_inputs(model, names)
+        args: tuple[torch.Tensor, ...] = tuple(torch.from_numpy(x[n]) for n in names)
+    else:
+        args = (torch.from_numpy(x),)
+    batch = torch.export.Dim("batch")
     try:
         with _quiet():
             torch.onnx.export(
@@ -182,9 +200,12 @@ def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: Path) -> str:
                 external_data=False,
                 verbose=False,
                 opset_version=DEFAULT_OPSET,
-                input_names=[INPUT_NAME],
+                input_names=names,
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                # NamedInputs takes *tensors: one entry for the varargs, one dim each.
+                dynamic_shapes=(tuple({0: batch} for _ in names),)
+                if isinstance(x, dict)
+                else ({0: batch},),
             )
         return "torch.export"
     except Exception as first:  # the new exporter fails on many unsupported constructs
@@ -197,9 +218,9 @@ def _export_onnx(model: torch.nn.Module, x: np.ndarray, path: Path) -> str:
                     str(path),
                     dynamo=False,
                     opset_version=DEFAULT_OPSET,
-                    input_names=[INPUT_NAME],
+                    input_names=names,
                     output_names=[OUTPUT_NAME],
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                    dynamic_axes={n: {0: "batch"} for n in [*names, OUTPUT_NAME]},
                 )
         except Exception as second:
             raise ModelError(
@@ -230,7 +251,12 @@ def _check_single_file(tmp: Path) -> None:
 
 
 def _spec(
-    result: TrainResult, name: str, exporter: str, onnx_path: Path, metrics: dict[str, Any] | None
+    result: TrainResult,
+    name: str,
+    exporter: str,
+    onnx_path: Path,
+    metrics: dict[str, Any] | None,
+    train_input: ModelInput | None = None,
 ) -> PackageSpec:
     import onnx
 
@@ -243,8 +269,14 @@ def _spec(
             "version": 0,  # set when the version number is taken
             "task": result.task,
             "labels": list(result.classes),
-            "input": _input_spec(result),
-            "output": {"name": OUTPUT_NAME, "kind": "logits", "shape": [-1, len(result.classes)]},
+            **(
+                inputs_spec(result)
+                if train_input is None
+                else add_train_ranges(inputs_spec(result), train_input)
+            ),
+            "output": output_spec(
+                result.task, OUTPUT_NAME, result.classes, scaling=result.target_scaling
+            ),
             "data_version": result.data_version,
             "run_id": result.run_id,
             "mlflow_run_id": result.mlflow_run_id,
@@ -264,44 +296,12 @@ def _spec(
     )
 
 
-def _input_spec(result: TrainResult) -> dict[str, Any]:
-    """model.json's ``input``: how serving makes the model's input, as training did."""
-    norm = result.normalization
-    if norm.table is not None:
-        (width,) = result.input_shape
-        return {
-            "name": INPUT_NAME,
-            "dtype": "float32",
-            "kind": "table",
-            "shape": [-1, width],
-            "layout": "NC",
-            "table": norm.table,
-        }
-    c, h, w = result.input_shape
-    mean, std = list(norm.mean), list(norm.std)
-    # Runs from before [data.image]: the background from the train split's brightness.
-    legacy_background = "dark" if sum(mean) / len(mean) < 0.5 else "light"
-    image = result.image or {"resize": "fit", "background": legacy_background}
-    return {
-        "name": INPUT_NAME,
-        "dtype": "float32",
-        "kind": "image",
-        "shape": [-1, c, h, w],
-        "layout": "NCHW",
-        "pixel_scale": 255,
-        "normalization": {"mean": mean, "std": std},
-        "color": "grayscale" if c == 1 else "rgb",
-        "background": image["background"],
-        "resize": image["resize"],
-    }
-
-
-def _verify(tmp: Path, checks: list[tuple[np.ndarray, np.ndarray]], tolerance: float) -> None:
+def _verify(tmp: Path, checks: list[tuple[ModelInput, np.ndarray]], tolerance: float) -> None:
     """Load the package as serving will and compare its logits with torch's."""
     session = load_package(tmp).session
     for inputs, expected in checks:
-        batch = len(inputs)
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: inputs})[0]
+        batch = input_rows(inputs)
+        got = session.run([OUTPUT_NAME], feeds(inputs))[0]
         if got.shape != expected.shape:
             raise CheckFailed(
                 f"ONNX Runtime returned shape {got.shape} at batch size {batch}, "

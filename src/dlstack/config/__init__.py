@@ -6,7 +6,8 @@ inside trusts the objects. torch-free: serving reads its ``[serve]`` section too
 
     [project]  _project.py    [data]   _data.py     [model], [train]  _train.py
     [metric]   _metric.py     [tests]  _tests.py    [score]  _score.py (+ _rubric.py)
-    [serve]    _serve.py      the whole file, Project, load_project   _root.py
+    [gate]     _gate.py       [serve]  _serve.py
+    the whole file, Project, load_project                             _root.py
     `dlstack init`'s template, written from the defaults              _template.py
 
 >>> cfg = Config.model_validate({"project": {"name": "demo"}})
@@ -24,7 +25,13 @@ from dlstack.config._data import (
     StepConfig,
     TableConfig,
 )
-from dlstack.config._metric import BaselinesConfig, ExternalBaselineConfig, MetricConfig
+from dlstack.config._gate import DEFAULT_REQUIRED_GATES, GATE_NAMES, GateConfig
+from dlstack.config._metric import (
+    TASK_OBJECTIVES,
+    BaselinesConfig,
+    ExternalBaselineConfig,
+    MetricConfig,
+)
 from dlstack.config._project import ProjectConfig
 from dlstack.config._root import Config, Project, load_project, parse_config
 from dlstack.config._rubric import BANDS as SCORE_BANDS
@@ -60,13 +67,16 @@ __all__ = [
     "DEFAULT_LR",
     "DEFAULT_MAX_EPOCHS",
     "DEFAULT_OPTIMIZER",
+    "DEFAULT_REQUIRED_GATES",
     "DEFAULT_SPLIT",
+    "GATE_NAMES",
     "OPTIMIZERS",
     "SCORE_BANDS",
     "SCORE_SECTIONS",
     "SCORE_TESTS",
     "SCORE_TEST_IDS",
     "SGD_MOMENTUM",
+    "TASK_OBJECTIVES",
     "AugmentConfig",
     "BaselinesConfig",
     "Config",
@@ -74,6 +84,7 @@ __all__ = [
     "DirectionalTestConfig",
     "EvalTestsConfig",
     "ExternalBaselineConfig",
+    "GateConfig",
     "ImageConfig",
     "InvarianceTestConfig",
     "ManualCheckConfig",

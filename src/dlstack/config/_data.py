@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from dlstack.config._base import Section
 from dlstack.layout import STATE_DIR
+from dlstack.targets import DEFAULT_SEPARATOR
 
 __all__ = [
     "BUILTIN_SOURCES",
@@ -91,7 +92,32 @@ class DataConfig(Section):
     steps: tuple[StepConfig, ...] = ()
     image: ImageConfig = ImageConfig()
     table: TableConfig = TableConfig()
-    target: Annotated[str, Field(min_length=1)] = "label"  # the manifest column to learn
+    # The manifest column to learn; a regression may name several: ["y1", "y2"].
+    target: (
+        Annotated[str, Field(min_length=1)] | tuple[Annotated[str, Field(min_length=1)], ...]
+    ) = "label"
+    # A multilabel column's separator between labels ("cat|dog"); a JSON list also reads.
+    separator: Annotated[str, Field(min_length=1)] = DEFAULT_SEPARATOR
+    # The classes (a ctc task: the alphabet's characters); empty: those the data holds.
+    # Declared, a label outside them is an error.
+    classes: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+    @field_validator("target")
+    @classmethod
+    def _targets(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(v, tuple):
+            if not v:
+                raise ValueError('must name at least one column, e.g. "label" or ["y1", "y2"]')
+            if len(set(v)) != len(v):
+                raise ValueError(f"names a column twice: {list(v)}")
+            if len(v) == 1:
+                return v[0]
+        return v
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The target column(s) as a tuple."""
+        return (self.target,) if isinstance(self.target, str) else tuple(self.target)
 
     @field_validator("split")
     @classmethod

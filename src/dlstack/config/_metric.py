@@ -10,7 +10,17 @@ from dlstack.config._base import Section
 from dlstack.errors import ConfigError
 from dlstack.objective import Constraint, Objective
 
-__all__ = ["BaselinesConfig", "ExternalBaselineConfig", "MetricConfig"]
+__all__ = ["TASK_OBJECTIVES", "BaselinesConfig", "ExternalBaselineConfig", "MetricConfig"]
+
+# What [metric] optimizes when it says nothing, per [project] task: accuracy for one
+# class; macro F1 for a set of classes (every class counts, rare ones too); R^2 for numbers
+# (scale-free, and the same ranking as RMSE on one split); character error rate for lines.
+TASK_OBJECTIVES = {
+    "classification": "accuracy",
+    "multilabel": "f1_macro",
+    "regression": "r2",
+    "ctc": "cer",
+}
 
 
 def _formula_error(err: Exception) -> ValueError:

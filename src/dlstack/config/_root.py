@@ -13,11 +13,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from dlstack.config._base import Section, format_validation_error
 from dlstack.config._data import DataConfig
-from dlstack.config._metric import MetricConfig
+from dlstack.config._gate import GateConfig
+from dlstack.config._metric import TASK_OBJECTIVES, MetricConfig
 from dlstack.config._project import ProjectConfig
 from dlstack.config._score import ScoreConfig
 from dlstack.config._serve import ServeConfig
@@ -37,7 +38,35 @@ class Config(Section):
     metric: MetricConfig = MetricConfig()
     tests: EvalTestsConfig = EvalTestsConfig()
     score: ScoreConfig = ScoreConfig()
+    gate: GateConfig = GateConfig()
     serve: ServeConfig = ServeConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_objective(cls, raw: Any) -> Any:
+        """``[metric] optimize`` left out: the task's own default (TASK_OBJECTIVES)."""
+        if not isinstance(raw, dict):
+            return raw
+        project, metric = raw.get("project"), raw.get("metric")
+        task = project.get("task") if isinstance(project, dict) else None
+        if not isinstance(task, str) or task not in TASK_OBJECTIVES or task == "classification":
+            return raw
+        if metric is None:
+            metric = {}
+        if not isinstance(metric, dict) or "optimize" in metric or "objective" in metric:
+            return raw
+        return {**raw, "metric": {**metric, "optimize": TASK_OBJECTIVES[task]}}
+
+    @model_validator(mode="after")
+    def _targets_fit_task(self) -> Config:
+        task, targets = self.project.task, self.data.targets
+        if len(targets) > 1 and task != "regression":
+            raise ValueError(
+                f"data.target names {len(targets)} columns ({', '.join(targets)}); only a "
+                f'regression learns several (project.task = "regression"); a {task} task '
+                f"learns one column"
+            )
+        return self
 
 
 class Project(Layout):

@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from dlstack.config._data import BUILTIN_SOURCES, DataConfig
+from dlstack.config._gate import DEFAULT_REQUIRED_GATES, GATE_NAMES
 from dlstack.config._infer import TableGuess, is_table_source, source_image_spec, source_table
-from dlstack.config._metric import MetricConfig
+from dlstack.config._metric import TASK_OBJECTIVES, MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
 from dlstack.errors import ConfigError
@@ -35,6 +36,19 @@ _COMMENT_COLUMN = 35  # where trailing comments start, as in the README's exampl
 # stroke changes drawn afresh each epoch tied fixed augmented copies (val 0.987 both) at
 # half the training time, and beat batch norm (0.982) and no change (0.984).
 _AUGMENT_ON_FOR = ("builtin:digits",)
+
+
+# What the task line of a fresh dlstack.toml says about the other tasks.
+TASK_COMMENTS = {
+    "classification": 'or "multilabel", "regression", "ctc" (line transcription)',
+    "multilabel": 'inferred: the target holds sets of labels ("cat|dog")',
+    "regression": 'inferred: the target holds numbers; "classification" for codes',
+}
+
+OBJECTIVE_COMMENTS = {
+    "multilabel": "or map, f1[CLASS]; per class f1/precision/recall/ap",
+    "regression": "or mae, rmse (lower is better); per target mae[y], r2[y]",
+}
 
 
 def toml_value(value: Any) -> str:
@@ -115,6 +129,16 @@ def _image_lines(image: ImageSpec | None, notes: Sequence[str]) -> list[str]:
     ]
 
 
+def _gate_lines() -> list[str]:
+    """``[gate]``, commented: the defaults hold until the user changes them."""
+    others = ", ".join(g for g in GATE_NAMES if g not in DEFAULT_REQUIRED_GATES)
+    return [
+        "",
+        "# [gate]".ljust(_COMMENT_COLUMN - 2) + "  # what `dlstack run` requires to release",
+        _line("required", list(DEFAULT_REQUIRED_GATES), f"also: {others}", commented=True),
+    ]
+
+
 def render_template(
     *,
     name: str,
@@ -133,11 +157,16 @@ def render_template(
     lines = [
         "[project]",
         _line("name", name),
-        _line("task", task, 'or "ctc" for line transcription'),
+        _line("task", task, TASK_COMMENTS.get(task, "")),
         "",
         "[data]",
         _line("source", source),
         *([_line("target", table.target, "the column to learn")] if table is not None else []),
+        *(
+            [_line("separator", data.separator, "between the labels of one example")]
+            if task == "multilabel"
+            else []
+        ),
         _line("store", data.store, 'or "s3://bucket/prefix"'),
         _line("catalog", data.catalog),
         _line("split", data.split, "train, val, test fractions of each class"),
@@ -150,7 +179,8 @@ def render_template(
         '# call = "augment"                 # or "package.module:function"',
         "# params = {copies = 1, max_shift = 2}",
         "",
-        *(_table_lines(table) if table is not None else _image_lines(image, image_notes)),
+        *(_image_lines(image, image_notes) if table is None or table.images else []),
+        *(_table_lines(table) if table is not None else []),
         "[model]",
         _line("architecture", model.architecture, f'by modality; or {names}, "pkg.mod:build"'),
         "",
@@ -162,7 +192,7 @@ def render_template(
         _line("seed", train.seed),
         *(
             []
-            if table is not None  # shifts and strokes: images only
+            if table is not None and not table.images  # shifts and strokes: images only
             else [
                 _line(
                     "augment",
@@ -174,7 +204,10 @@ def render_template(
         ),
         "",
         "[metric]",
-        _line("optimize", metric.optimize),
+        _line(
+            "optimize", TASK_OBJECTIVES.get(task, metric.optimize), OBJECTIVE_COMMENTS.get(task, "")
+        ),
+        *_gate_lines(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -192,20 +225,23 @@ def init_project(
     path = root / CONFIG_FILE
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; edit it, or pass --force to overwrite it")
-    table = source_table(source) if is_table_source(source) else None
-    known = source in BUILTIN_SOURCES or Path(source).expanduser().is_dir() or table
+    manifest = is_table_source(source)
+    table = source_table(source) if manifest else None
+    known = source in BUILTIN_SOURCES or Path(source).expanduser().is_dir() or manifest
     if not (known or is_hf_source(source)):
         raise ConfigError(
             f"--from must be one of {', '.join(BUILTIN_SOURCES)}, an existing folder of "
-            f"class subfolders, a table ({', '.join(MANIFEST_SUFFIXES)} without a "
-            f"'path' column), or a Hugging Face dataset (a save_to_disk folder, a "
-            f"Parquet export, hf:NAME), got {source!r}"
+            f"class subfolders, a manifest ({', '.join(MANIFEST_SUFFIXES)}: feature "
+            f"columns, a 'path' column naming images, or both), or a Hugging Face dataset "
+            f"(a save_to_disk folder, a Parquet export, hf:NAME), got {source!r}"
         )
     if name is None:
         name = source.split(":", 1)[1] if source.startswith("builtin:") else root.name
-    image, notes = (None, []) if table is not None else source_image_spec(source)
+    tabular = table is not None and not table.images
+    image, notes = (None, []) if tabular else source_image_spec(source)
     if max_epochs is None:
-        max_epochs = table.epochs if table is not None else DEFAULT_MAX_EPOCHS
+        # Images train for the default epochs; a small table needs more (TableGuess.epochs).
+        max_epochs = table.epochs if tabular and table is not None else DEFAULT_MAX_EPOCHS
     if not source.startswith(("builtin:", "hf:")):
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.
@@ -213,6 +249,7 @@ def init_project(
     text = render_template(
         name=name,
         source=source,
+        task=table.task if table is not None else "classification",
         max_epochs=max_epochs,
         image=image,
         image_notes=notes,

@@ -21,16 +21,19 @@ from typing import TYPE_CHECKING, Any
 from dlstack._progress import track
 from dlstack.data._catalog import Catalog, examples, staged
 from dlstack.data._image_spec import IMAGE_META, LEGACY_SIZE_META, TABLE_META, inferred_spec
-from dlstack.data._sources import SourceItem, read_source
+from dlstack.data._sources import SourceItem, SourceRead, read_source
 from dlstack.data._splits import SPLITS, assign_splits
 from dlstack.data._store import ObjectStore, sha256
 from dlstack.errors import DataError
 from dlstack.inputs import IMAGE_SUFFIXES, ImageInfo, TableSpec, infer_image_spec, inspect_image
+from dlstack.targets import TargetSpec, multilabel_names
 
 if TYPE_CHECKING:
     from dlstack.config import ImageConfig, TableConfig
 
-__all__ = ["IngestReport", "ingest"]
+__all__ = ["TASK_META", "IngestReport", "ingest"]
+
+TASK_META = "task"  # catalog meta: the task the stored labels are written for
 
 TABLE_INFO = ImageInfo(0, 0, "table")  # a table example in the examples table: no pixels
 STORE_CHUNK = 500  # objects per concurrent batch to a remote store
@@ -64,6 +67,7 @@ def ingest(
     image: ImageConfig | None = None,
     table: TableConfig | None = None,
     target: str = "label",
+    targets: TargetSpec | None = None,
 ) -> IngestReport:
     """Add the examples of ``source`` to the working set (``staged``) of the catalog.
 
@@ -78,12 +82,16 @@ def ingest(
             {m: catalog.get_meta(conn, m) for m in (IMAGE_META, LEGACY_SIZE_META)}
         )
         known_table = catalog.get_meta(conn, TABLE_META)
+        stored_task = catalog.get_meta(conn, TASK_META)
+    spec = targets if targets is not None else TargetSpec(columns=(target,))
+    _check_task(spec, stored_task, declared)
     read = read_source(
         source,
         progress,
         target=target,
         table=table,
         known_table=TableSpec.from_dict(known_table) if known_table else None,
+        targets=spec,
     )
     items = read.items
     if not items:
@@ -91,20 +99,15 @@ def ingest(
             f"source {source!r} holds no examples; a folder source needs "
             f"class subfolders with images ({', '.join(IMAGE_SUFFIXES)})"
         )
-    is_table = read.table is not None
-    if (known_table is not None or known is not None) and is_table != (known_table is not None):
-        if is_table:
-            raise DataError(
-                f"this dataset holds images; source {source!r} has no 'path' column, so it "
-                f"reads as a table. Name each image file in a 'path' column (relative to "
-                f"the manifest), or start another project for the table"
-            )
-        raise DataError(
-            f"this dataset holds a table; source {source!r} holds images. One project "
-            f"holds one kind of example (several inputs per example are planned)"
-        )
+    _check_kind(source, read, known is not None, known_table is not None)
     report = IngestReport(source=source, inferred=list(read.notes))
     classes = list(declared or read.classes)
+    if spec.task == "regression" and declared and list(declared) != list(read.classes):
+        raise DataError(
+            f"this dataset's regression targets are {', '.join(declared)}; [data] target "
+            f"names {', '.join(read.classes)}. Keep the target columns of the first ingest, "
+            f"or start another project"
+        )
     declared_channels = image.channels if image is not None else None
     inferred_channels = known.channels if known is not None else None
 
@@ -112,15 +115,15 @@ def ingest(
     shapes: dict[str, ImageInfo] = {}
     for item in track(items, "checking", total=len(items), enabled=progress):
         report.seen += 1
-        if item.label is not None and item.label not in classes:
+        if item.label is not None and (outside := _outside(spec.task, item.label, classes)):
             report.rejected.append(
-                (item.name, f"label {item.label!r} is not a declared class ({', '.join(classes)})")
+                (item.name, f"label {outside!r} is not a declared class ({', '.join(classes)})")
             )
             continue
         if item.error is not None:
             report.rejected.append((item.name, item.error))
             continue
-        if item.kind == "table" and item.label is None:
+        if item.kind != "image" and item.label is None:
             report.rejected.append(
                 (
                     item.name,
@@ -130,7 +133,11 @@ def ingest(
             )
             continue
         try:
-            info = TABLE_INFO if item.kind == "table" else inspect_image(item.data)
+            info = (
+                TABLE_INFO
+                if item.kind == "table"
+                else inspect_image(item.image if item.kind == "several" else item.data)
+            )
         except DataError as e:
             report.rejected.append((item.name, str(e)))
             continue
@@ -164,7 +171,9 @@ def ingest(
         total=-(-len(keys) // STORE_CHUNK),
         enabled=progress and len(keys) > 0,
     ):
-        store.put_many([accepted[k].data for k in keys[start : start + STORE_CHUNK]])
+        chunk = [accepted[k] for k in keys[start : start + STORE_CHUNK]]
+        # An example of several inputs refers to its image by key: the image goes in too.
+        store.put_many([i.data for i in chunk] + [i.image for i in chunk if i.kind == "several"])
 
     if not accepted:
         return report
@@ -178,7 +187,9 @@ def ingest(
             for k in accepted
             if k not in current and accepted[k].label is not None and accepted[k].split is None
         ]
-        new_splits = assign_splits(new_ids, [accepted[k].label for k in new_ids], split, seed)
+        # Stratified by class; a set of classes or a number is no stratum: one group.
+        strata = [accepted[k].label if spec.task == "classification" else "" for k in new_ids]
+        new_splits = assign_splits(new_ids, strata, split, seed)
         split_of = dict(zip(new_ids, new_splits, strict=True))
         example_rows: list[dict[str, Any]] = []
         staged_rows: list[dict[str, Any]] = []
@@ -224,10 +235,58 @@ def ingest(
             report.queued = enqueue(catalog, fresh, source="ingest", conn=conn)
             report.unchanged += len(unlabeled) - report.queued
         catalog.set_meta(conn, "classes", classes)
-        if read.table is not None:
-            if known_table is None:
-                catalog.set_meta(conn, TABLE_META, read.table.to_dict())
-        elif known is None:
-            spec, report.inferred = infer_image_spec(shapes.values())
-            catalog.set_meta(conn, IMAGE_META, spec.to_dict())
+        if stored_task is None and spec.task != "classification":
+            catalog.set_meta(conn, TASK_META, spec.task)
+        if read.table is not None and known_table is None:
+            catalog.set_meta(conn, TABLE_META, read.table.to_dict())
+        if read.has_images and known is None:
+            image_spec, inferred = infer_image_spec(shapes.values())
+            report.inferred += inferred
+            catalog.set_meta(conn, IMAGE_META, image_spec.to_dict())
     return report
+
+
+def _outside(task: str, label: str, classes: list[str]) -> str | None:
+    """The part of ``label`` that is not among ``classes`` (None: it fits)."""
+    if task == "regression":
+        return None  # numbers: the target columns were checked for the whole source
+    if task == "multilabel":
+        unknown = [n for n in multilabel_names(label) if n not in classes]
+        return ", ".join(unknown) or None
+    if task == "ctc":
+        return "".join(sorted({ch for ch in label if ch not in classes})) or None
+    return None if label in classes else label
+
+
+def _check_task(spec: TargetSpec, stored: str | None, declared: list[str] | None) -> None:
+    """The stored labels are written for one task: another task cannot read them."""
+    had = stored or ("classification" if declared else None)
+    if had is not None and had != spec.task:
+        raise DataError(
+            f"this dataset's labels were ingested for project.task = {had!r}; dlstack.toml "
+            f"says {spec.task!r}. Set project.task back to {had!r}, or start another "
+            f"project (a new .dlstack) for the {spec.task} task"
+        )
+
+
+def _check_kind(source: str, read: SourceRead, has_images: bool, has_table: bool) -> None:
+    """One project holds one kind of example: images, table rows, or both per example."""
+    if not (has_images or has_table):
+        return  # the first ingest decides
+    got = (read.has_images, read.table is not None)
+    if got == (has_images, has_table):
+        return
+    names = {
+        (True, False): "images",
+        (False, True): "a table",
+        (True, True): "an image and table columns per example",
+    }
+    fix = {
+        (True, False): "Name each image file in a 'path' column (relative to the manifest)",
+        (False, True): "Give the same feature columns as its first ingest, without 'path'",
+        (True, True): "Give a 'path' column and the [data.table] features of its first ingest",
+    }
+    raise DataError(
+        f"this dataset holds {names[(has_images, has_table)]}; source {source!r} holds "
+        f"{names[got]}. {fix[(has_images, has_table)]}, or start another project"
+    )

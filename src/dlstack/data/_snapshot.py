@@ -3,9 +3,10 @@
 The practice's rule: at training time, copy the data that is needed onto the local
 filesystem. A snapshot directory holds ``images.npy`` (uint8, N x H x W for grayscale,
 N x H x W x 3 for RGB: every image already prepared by the input spec), ``labels.npy``
-(int64 class index), ``splits.npy`` (uint8: 0 train, 1 val, 2 test), ``ids.npy`` (the
-examples' sha256) and ``meta.json`` (with the input spec); ``Snapshot.load`` memory-maps
-them.
+(int64 class index; zeros for a multilabel or regression task, whose ``targets.npy``
+holds float32 0/1 per class or the numbers), ``splits.npy`` (uint8: 0 train, 1 val, 2
+test), ``ids.npy`` (the examples' sha256) and ``meta.json`` (with the input spec);
+``Snapshot.load`` memory-maps them.
 """
 
 from __future__ import annotations
@@ -34,9 +35,17 @@ class SplitArrays:
     labels: np.ndarray  # int64 (n,)
     ids: np.ndarray  # str (n,)
     features: np.ndarray | None = None  # float64 (n, F): a table's raw values (NaN missing)
+    # float32 (n, K): a multilabel's 0/1 per class or a regression's numbers (None:
+    # classification, where ``labels`` is the target).
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def y(self) -> np.ndarray:
+        """What the task learns: ``targets`` when the task has them, else ``labels``."""
+        return self.labels if self.targets is None else self.targets
 
     def rows(self, start: int, stop: int) -> SplitArrays:
         """Examples ``start:stop`` (a batch)."""
@@ -45,6 +54,7 @@ class SplitArrays:
             self.labels[start:stop],
             self.ids[start:stop],
             None if self.features is None else self.features[start:stop],
+            None if self.targets is None else self.targets[start:stop],
         )
 
 
@@ -64,10 +74,20 @@ class Snapshot:
     # column's categories) and its columns. ``images`` is then (N, 0).
     features: np.ndarray | None = None
     table: TableSpec | None = None
+    # The task the targets are for (dlstack.targets.TASKS); multilabel and regression keep
+    # float32 (N, K) ``targets`` (K = len(classes): the classes, or the target names).
+    task: str = "classification"
+    targets: np.ndarray | None = None
 
     @property
     def is_table(self) -> bool:
-        return self.table is not None
+        """Table rows alone (no image per example)."""
+        return self.table is not None and self.images.ndim < 3
+
+    @property
+    def has_several_inputs(self) -> bool:
+        """An image and a table row per example: the model takes both (a dict)."""
+        return self.table is not None and self.images.ndim >= 3
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -101,6 +121,7 @@ class Snapshot:
             np.asarray(self.labels[mask]),
             np.asarray(self.ids[mask]),
             None if self.features is None else np.asarray(self.features[mask]),
+            None if self.targets is None else np.asarray(self.targets[mask]),
         )
 
     def select(self, keep: np.ndarray | slice, version: str | None = None) -> Snapshot:
@@ -115,6 +136,8 @@ class Snapshot:
             self.image,
             None if self.features is None else np.asarray(self.features[keep]),
             self.table,
+            self.task,
+            None if self.targets is None else np.asarray(self.targets[keep]),
         )
 
     def counts(self) -> dict[str, int]:
@@ -189,6 +212,8 @@ class Snapshot:
         }
         if self.features is not None:
             arrays["features.npy"] = np.ascontiguousarray(self.features, dtype=np.float64)
+        if self.targets is not None:
+            arrays["targets.npy"] = np.ascontiguousarray(self.targets, dtype=np.float32)
         with atomic_dir(path) as tmp:
             files = {}
             for name, array in arrays.items():
@@ -201,6 +226,7 @@ class Snapshot:
                 "classes": list(self.classes),
                 "image": None if self.is_table else self.image_spec.to_dict(),
                 "table": self.table.to_dict() if self.table is not None else None,
+                "task": self.task,
                 "counts": self.counts(),
                 "files": files,
             }
@@ -226,6 +252,7 @@ class Snapshot:
             version, classes = str(meta["version"]), tuple(str(c) for c in meta["classes"])
             image = ImageSpec.from_dict(meta["image"]) if meta.get("image") else None
             table = TableSpec.from_dict(meta["table"]) if meta.get("table") else None
+            task = str(meta.get("task") or "classification")
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SnapshotDamaged(f"snapshot {path}: meta.json cannot be read ({e})") from None
         if meta.get("format") != _FORMAT:
@@ -245,12 +272,16 @@ class Snapshot:
                 image,
                 None if table is None else np.load(path / "features.npy", allow_pickle=False),
                 table,
+                task,
+                np.load(path / "targets.npy", allow_pickle=False)
+                if "targets.npy" in files
+                else None,
             )
         except (OSError, ValueError) as e:
             raise SnapshotDamaged(f"snapshot {path}: an array cannot be read ({e})") from None
         n = len(snap.labels)
-        if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n) or (
-            snap.features is not None and len(snap.features) != n
+        if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n) or any(
+            a is not None and len(a) != n for a in (snap.features, snap.targets)
         ):
             raise SnapshotDamaged(f"snapshot {path}: its arrays disagree on the example count")
         return snap
@@ -263,13 +294,16 @@ class Snapshot:
                 [
                     self.version,
                     list(self.classes),
-                    self.table.to_dict() if self.table is not None else self.image_spec.to_dict(),
+                    *([self.table.to_dict()] if self.table is not None else []),
+                    *([] if self.is_table else [self.image_spec.to_dict()]),
                 ]
             ).encode()
         )
         arrays = [self.images, self.labels, self.splits, self.ids.astype("U64")]
         if self.features is not None:
             arrays.append(self.features)
+        if self.targets is not None:
+            arrays.append(self.targets)
         for array in arrays:
             h.update(f"{array.dtype.str}{array.shape}".encode())
             rows = max(1, (64 << 20) // max(1, array[:1].nbytes))  # ~64 MB at a time

@@ -6,7 +6,9 @@ one without is a **table**: each row's feature columns are the example. The targ
 is ``label`` unless ``[data] target`` names another; ``split`` is optional; any other
 column is metadata (slices) — or, in a table, a feature unless ``[data.table] features``
 lists the features. A table example is stored as canonical JSON of its values, so the
-same values are the same object and a changed value is a new example.
+same values are the same object and a changed value is a new example. A manifest with a
+``path`` column *and* ``[data.table] features`` is an example of **several inputs**: the
+image and those columns (the other columns stay metadata).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlstack._progress import track
+from dlstack.data._store import sha256
 from dlstack.errors import DataError
 from dlstack.inputs import (
     IMAGE_SUFFIXES,
@@ -29,11 +32,20 @@ from dlstack.inputs import (
     parse_value,
     read_rows,
 )
+from dlstack.targets import TargetSpec
 
 if TYPE_CHECKING:
     from dlstack.config import TableConfig
 
-__all__ = ["MANIFEST_SUFFIXES", "SourceItem", "SourceRead", "read_source", "table_values"]
+__all__ = [
+    "MANIFEST_SUFFIXES",
+    "SourceItem",
+    "SourceRead",
+    "image_key",
+    "read_source",
+    "several_object",
+    "table_values",
+]
 _RESERVED = ("path", "split")  # manifest columns that are never features or metadata
 
 
@@ -45,8 +57,11 @@ class SourceItem:
     source: str
     split: str | None = None  # a split the source asks for; else assigned by seeded hash
     meta: dict[str, Any] = field(default_factory=dict)
-    kind: Literal["image", "table"] = "image"
+    # "several": ``data`` is the canonical JSON of a table row and its image's key, and
+    # ``image`` the image's bytes (stored as their own object).
+    kind: Literal["image", "table", "several"] = "image"
     error: str | None = None  # why this item cannot be stored (ingest rejects it)
+    image: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,11 @@ class SourceRead:
     table: TableSpec | None = None  # the source's columns, when it is a table
     notes: list[str] = field(default_factory=list)  # how the table's columns were read
 
+    @property
+    def has_images(self) -> bool:
+        """Its examples hold an image (alone, or with a table row)."""
+        return self.table is None or any(i.kind == "several" for i in self.items)
+
 
 def read_source(
     source: str,
@@ -64,20 +84,41 @@ def read_source(
     target: str = "label",
     table: TableConfig | None = None,
     known_table: TableSpec | None = None,
+    targets: TargetSpec | None = None,
 ) -> SourceRead:
+    """``targets``: how the target column(s) read for the project's task (default: one
+    class per example, from ``target``); a value the task cannot take is a DataError
+    before anything is stored."""
+    spec = targets if targets is not None else TargetSpec(columns=(target,))
+    target = spec.column
+    if spec.task != "classification" and not _is_manifest(source):
+        raise DataError(
+            f"project.task = {spec.task!r} reads its target from a manifest column "
+            f"({', '.join(spec.columns)}); source {source!r} gives one class per example "
+            f"(a folder's subfolders, a built-in). Use a CSV, JSONL or Parquet manifest"
+        )
     if source.startswith("builtin:"):
         items, classes = _read_builtin(source, progress)
         return SourceRead(items, classes)
     if is_hf_source(source):
+        if spec.task != "classification":
+            raise DataError(
+                f"a Hugging Face source reads one class per example; project.task = "
+                f"{spec.task!r} needs a CSV, JSONL or Parquet manifest (export the dataset "
+                f"to one, e.g. Dataset.to_csv)"
+            )
         return _read_hf(source, target, table, known_table)
     root = Path(source).expanduser()
     if root.is_file() and root.suffix.lower() in MANIFEST_SUFFIXES:
         rows = read_rows(root)
         columns = list(dict.fromkeys(k for row in rows for k in row))
+        if "path" in columns and ((table is not None and table.features) or known_table):
+            # An image and declared feature columns: an example of several inputs.
+            return _several_rows(root, rows, columns, target, table, known_table, spec)
         if "path" in columns:
-            items = _image_rows(root, rows, target)
-            return SourceRead(items, _classes(items))
-        return _table_rows(root, rows, columns, target, table, known_table)
+            items = _image_rows(root, rows, target, spec)
+            return SourceRead(items, spec.classes_of(i.label for i in items))
+        return _table_rows(root, rows, columns, target, table, known_table, spec)
     if not root.is_dir():
         raise DataError(
             f"data source {source!r} is neither a built-in (builtin:digits, "
@@ -97,34 +138,100 @@ def _classes(items: list[SourceItem]) -> list[str]:
     return sorted({i.label for i in items if i.label is not None})
 
 
-def _label(row: dict[str, Any], target: str) -> str | None:
+def _is_manifest(source: str) -> bool:
+    path = Path(source).expanduser()
+    return path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES
+
+
+def _label(
+    row: dict[str, Any], target: str, spec: TargetSpec | None = None, where: str = ""
+) -> str | None:
+    if spec is not None and spec.task != "classification":
+        return spec.read(row, where)  # the task's canonical label (dlstack.targets)
     label = row.pop(target, None)
     return None if label is None or str(label).strip() == "" else str(label).strip()
 
 
-def _image_rows(path: Path, rows: list[dict[str, Any]], target: str) -> list[SourceItem]:
+def _image_rows(
+    path: Path, rows: list[dict[str, Any]], target: str, spec: TargetSpec | None = None
+) -> list[SourceItem]:
     """Rows of ``path,label[,split,...]``; paths are relative to the manifest's folder."""
     root = path.parent.resolve()
     items = []
     for i, row in enumerate(rows, start=1):
         where = f"{path.name}:{i}"
         rel = str(row.pop("path", "") or "").strip()
-        label = _label(row, target)
+        label = _label(row, target, spec, where)
         split = row.pop("split", None) or None
         meta = {k: v for k, v in row.items() if v not in (None, "")}
-        if not rel:
-            items.append(SourceItem(f"{where} (no path)", b"", label, str(path), split, meta))
-            continue
-        file = (root / rel).resolve()
-        if not file.is_relative_to(root):
-            items.append(SourceItem(f"{where} {rel}", b"", label, str(path), split, meta))
-            continue
-        try:
-            data = file.read_bytes()
-        except OSError as e:
-            data, rel = b"", f"{rel} ({e.strerror})"
-        items.append(SourceItem(f"{where} {rel}", data, label, str(path), split, meta))
+        data, name = _image_file(root, rel)
+        items.append(SourceItem(f"{where} {name}", data, label, str(path), split, meta))
     return items
+
+
+def _image_file(root: Path, rel: str) -> tuple[bytes, str]:
+    """(the bytes, how to name it) of a manifest's image ``rel``; no bytes when it is not
+    there or lies outside the manifest's folder (ingest rejects the row, saying why)."""
+    if not rel:
+        return b"", "(no path)"
+    file = (root / rel).resolve()
+    if not file.is_relative_to(root):
+        return b"", rel
+    try:
+        return file.read_bytes(), rel
+    except OSError as e:
+        return b"", f"{rel} ({e.strerror})"
+
+
+def _several_rows(
+    path: Path,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    target: str,
+    table: TableConfig | None,
+    known: TableSpec | None,
+    targets: TargetSpec | None,
+) -> SourceRead:
+    """Rows of ``path`` and feature columns: an image and a table row per example.
+
+    The stored object is the canonical JSON of the row's values and the image's sha256
+    (the image bytes are an object of their own), so a changed value or a changed image
+    is a new example, and the same pair the same one."""
+    root = path.parent.resolve()
+    read = _table_rows(
+        path,
+        [{k: v for k, v in row.items() if k != "path"} for row in rows],
+        [c for c in columns if c != "path"],
+        target,
+        table,
+        known,
+        targets,
+    )
+    items = []
+    for row, item in zip(rows, read.items, strict=True):
+        image, name = _image_file(root, str(row.get("path") or "").strip())
+        values = json.loads(item.data)["values"]
+        items.append(
+            replace(
+                item,
+                name=f"{item.name} {name}",
+                data=several_object(values, sha256(image)),
+                kind="several",
+                image=image,
+            )
+        )
+    return SourceRead(items, read.classes, read.table, read.notes)
+
+
+def several_object(values: dict[str, Any], image_key: str) -> bytes:
+    """The stored object of an example with an image and a table row."""
+    doc = {"image": image_key, "values": values}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def image_key(data: bytes) -> str:
+    """The image object's key in a stored example of several inputs."""
+    return str(json.loads(data.decode())["image"])
 
 
 def _table_columns(
@@ -133,6 +240,7 @@ def _table_columns(
     target: str,
     table: TableConfig | None,
     known: TableSpec | None,
+    targets: tuple[str, ...] = (),
 ) -> tuple[TableSpec, list[str]]:
     """The feature columns and their kinds: what the catalog already has, else what
     ``[data.table]`` declares, else every other column (numeric when every value reads
@@ -145,13 +253,14 @@ def _table_columns(
                 f"dataset's examples have; every ingest must give the same feature columns"
             )
         return known, []
-    if target not in columns:
+    targets = targets or (target,)
+    if absent := [t for t in targets if t not in columns]:
         raise DataError(
-            f"the table has no target column {target!r} (columns: {', '.join(columns)}); "
-            f"set [data] target to the column to learn"
+            f"the table has no target column {', '.join(map(repr, absent))} (columns: "
+            f"{', '.join(columns)}); set [data] target to the column(s) to learn"
         )
     declared = tuple(table.features) if table is not None else ()
-    names = list(declared) or [c for c in columns if c not in (target, *_RESERVED)]
+    names = list(declared) or [c for c in columns if c not in (*targets, *_RESERVED)]
     unknown = [c for c in names if c not in columns]
     if unknown:
         raise DataError(
@@ -170,14 +279,17 @@ def _table_rows(
     target: str,
     table: TableConfig | None,
     known: TableSpec | None,
+    targets: TargetSpec | None = None,
 ) -> SourceRead:
-    spec, notes = _table_columns(rows, columns, target, table, known)
+    spec, notes = _table_columns(
+        rows, columns, target, table, known, targets.columns if targets is not None else ()
+    )
     refuse_missing = table is not None and table.missing == "refuse"
     items = []
     for i, raw in enumerate(rows, start=1):
         row = dict(raw)
         where = f"{path.name}:{i}"
-        label = _label(row, target)
+        label = _label(row, target, targets, where)
         split = row.pop("split", None) or None
         values: dict[str, float | str | None] = {}
         error = None
@@ -197,7 +309,8 @@ def _table_rows(
         items.append(
             SourceItem(where, data, label, str(path), split, meta, kind="table", error=error)
         )
-    return SourceRead(items, _classes(items), spec, notes)
+    classes = _classes(items) if targets is None else targets.classes_of(i.label for i in items)
+    return SourceRead(items, classes, spec, notes)
 
 
 def _read_hf(

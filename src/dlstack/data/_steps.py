@@ -31,6 +31,16 @@ def _with(
         return out
     if snap.is_table:
         raise ConfigError(f"step {tag!r} makes new images; a table's data has none")
+    if snap.has_several_inputs:
+        raise ConfigError(
+            f"step {tag!r} makes new images without table rows; this data has an image and "
+            f"a table row per example. Remove the step from [[data.steps]]"
+        )
+    if snap.targets is not None:
+        raise ConfigError(
+            f"step {tag!r} copies examples with their class; a {snap.task} task's targets "
+            f"are not classes. Remove the step from [[data.steps]]"
+        )
     return replace(
         out,
         images=np.ascontiguousarray(np.concatenate([out.images, extra[0]])),
@@ -45,6 +55,11 @@ def resample(snap: Snapshot, *, seed: int = 0, strategy: str = "oversample") -> 
     if strategy not in ("oversample", "undersample"):
         raise ConfigError(
             f"resample strategy must be 'oversample' or 'undersample', got {strategy!r}"
+        )
+    if snap.targets is not None:
+        raise ConfigError(
+            f"resample balances classes; a {snap.task} task's targets are not one class per "
+            f"example. Remove the step from [[data.steps]]"
         )
     rng = np.random.default_rng(seed)
     train = np.flatnonzero(snap.splits == 0)

@@ -34,14 +34,15 @@ from dlstack.data._image_spec import (
     inferred_spec,
     resolve_image_spec,
 )
-from dlstack.data._ingest import IngestReport, ingest
+from dlstack.data._ingest import TASK_META, IngestReport, ingest
 from dlstack.data._lake import Lake
 from dlstack.data._snapshot import Snapshot, SnapshotDamaged
-from dlstack.data._sources import table_values
+from dlstack.data._sources import image_key, table_values
 from dlstack.data._splits import SPLITS
 from dlstack.data._store import ObjectStore
 from dlstack.errors import DataError, DlstackWarning
 from dlstack.inputs import Column, ImageSpec, TableSpec, decode_image, prepare_with
+from dlstack.targets import FLOAT_TARGETS, TargetSpec, target_matrix
 
 if TYPE_CHECKING:
     from dlstack.config import ImageConfig, Project, TableConfig
@@ -92,6 +93,7 @@ class DataRepo:
         image: ImageConfig | None = None,
         table: TableConfig | None = None,
         target: str = "label",
+        targets: TargetSpec | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -100,6 +102,8 @@ class DataRepo:
         self.image = image  # [data.image]: what the project declares of its input
         self.table = table  # [data.table]: a tabular source's feature columns
         self.target = target  # [data] target: the manifest column to learn
+        # [project] task with [data] target/separator/classes: how targets are read.
+        self.targets = targets
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
@@ -111,7 +115,8 @@ class DataRepo:
             Lake(project.lake_url, **project.lake_options),
             project.config.data.image,
             project.config.data.table,
-            project.config.data.target,
+            project.config.data.targets[0],
+            TargetSpec.from_config(project.config),
         )
 
     def close(self) -> None:
@@ -137,6 +142,7 @@ class DataRepo:
             image=self.image,
             table=self.table,
             target=self.target,
+            targets=self.targets,
         )
         if self.lake is not None:  # the ingest report goes to the lake, for `data query`
             now = datetime.now(UTC)
@@ -506,6 +512,17 @@ class DataRepo:
             meta = self.catalog.get_meta(conn, TABLE_META)
         return TableSpec.from_dict(meta) if meta else None
 
+    def task(self) -> str:
+        """The task the stored labels are written for (classification unless ingest
+        recorded another)."""
+        with self.catalog.connect() as conn:
+            return str(self.catalog.get_meta(conn, TASK_META) or "classification")
+
+    def _holds_images(self) -> bool:
+        """The examples hold an image (the first ingest inferred its spec)."""
+        with self.catalog.connect() as conn:
+            return any(self.catalog.get_meta(conn, m) for m in (IMAGE_META, LEGACY_SIZE_META))
+
     def image_spec(self) -> ImageSpec:
         """The input spec checkout applies: ``[data.image]`` over what ingest inferred."""
         with self.catalog.connect() as conn:
@@ -520,7 +537,9 @@ class DataRepo:
         version; objects verified."""
         version = self.resolve(ref)
         table = self.table_spec()
-        spec = None if table is not None else (image or self.image_spec())
+        # A table's examples have no image, unless they hold one each (several inputs).
+        holds_images = table is None or self._holds_images()
+        spec = (image or self.image_spec()) if holds_images else None
         # One folder per version: arrays made with another spec (the project's [data.image]
         # changed) are rebuilt in its place.
         path = self.snapshots_dir / version.short
@@ -540,6 +559,7 @@ class DataRepo:
             ).all()
         if not rows:
             raise DataError(f"version {version.short} has no examples")
+        task = self.task()
         class_index = {c: i for i, c in enumerate(version.classes)}
         images: list[np.ndarray] = []
         values: list[dict[str, Any]] = []
@@ -552,25 +572,40 @@ class DataRepo:
         ):
             part = rows[start : start + chunk]
             blobs = self.store.get_many([r.example_id for r in part])
-            if spec is None:
+            if table is not None:
                 values.extend(table_values(b) for b in blobs)
-            else:
+            if table is not None and spec is not None:
+                images.extend(
+                    _pixels(r.example_id, b, spec)
+                    for r, b in zip(
+                        part, self.store.get_many([image_key(b) for b in blobs]), strict=True
+                    )
+                )
+            elif spec is not None:
                 images.extend(
                     _pixels(r.example_id, b, spec) for r, b in zip(part, blobs, strict=True)
                 )
         features = None
         if table is not None:
             features, table = table_arrays(values, table)
+        float_targets = task in FLOAT_TARGETS
         snap = Snapshot(
             version=version.id,
             classes=version.classes,
             images=np.stack(images) if spec is not None else np.zeros((len(rows), 0), np.uint8),
-            labels=np.array([class_index[r.label] for r in rows], dtype=np.int64),
+            # A set of classes or numbers is no class index: zeros, and the targets below.
+            labels=np.zeros(len(rows), np.int64)
+            if task != "classification"
+            else np.array([class_index[r.label] for r in rows], dtype=np.int64),
             splits=np.array([SPLITS.index(r.split) for r in rows], dtype=np.uint8),
             ids=np.array([r.example_id for r in rows]),
             image=spec,
             features=features,
             table=table,
+            task=task,
+            targets=target_matrix(task, [r.label for r in rows], version.classes)
+            if float_targets
+            else None,
         )
         snap.save(path)
         return version, Snapshot.load(path)

@@ -7,9 +7,11 @@ perfect fit can reach (``loss_floor``). They are known for torch's own losses an
 defaults; for any other callable they stay None and the checks that need them say so.
 
 Conventions: classification targets are class indices (int64, (N,)) and outputs logits
-(N, C); ``task="ctc"`` outputs are (T, N, C) or (N, T, C) per-step scores with blank 0,
-targets (N, S) label sequences padded with 0, or ``(targets, lengths)``. Other targets that
-are a tuple or dict of tensors need the user's loss; their kind is "structured": the
+(N, C); ``task="multilabel"`` targets are 0/1 per class (float, (N, C)) with one logit
+per class (binary cross-entropy on each; an error is a wrong label decision);
+``task="ctc"`` outputs are (T, N, C) or (N, T, C) per-step scores with blank 0, targets
+(N, S) label sequences padded with 0, or ``(targets, lengths)``. Other targets that are a
+tuple or dict of tensors need the user's loss; their kind is "structured": the
 doctor cannot count errors for them, and judges by the loss alone where it can.
 """
 
@@ -29,7 +31,7 @@ from dlstack.errors import ConfigError
 
 __all__ = ["TASKS", "LossFn", "Problem", "ctc_pair", "loss_for", "make_problem"]
 
-TASKS = ("classification", "ctc", "regression")
+TASKS = ("classification", "multilabel", "ctc", "regression")
 LossFn = Callable[[Tensor, Any], Tensor]
 
 
@@ -135,6 +137,9 @@ def loss_for(task: str, loss_fn: LossFn | None) -> tuple[LossFn, str, bool]:
         return ctc, "CTC (default)", False
     if task == "regression":
         return F.mse_loss, "mean squared error (default)", False
+    if task == "multilabel":
+        bce = F.binary_cross_entropy_with_logits
+        return bce, "binary cross-entropy with logits (default)", False
     return cross_entropy, "cross-entropy (default)", False
 
 
@@ -150,7 +155,8 @@ def make_problem(
         return Problem(
             task, "structured", loss_fn, name, user, expects or "unknown", None, None, floor
         )
-    kind, c = _kind(task, output, target)
+    # A set of classes: each class is a yes/no decision (errors counted per decision).
+    kind, c = ("binary", 2) if task == "multilabel" else _kind(task, output, target)
     if kind == "regression":
         mean = target.float().mean(0) if target.is_floating_point() else None
         return Problem(

@@ -51,20 +51,20 @@ def examine_project(
     >>> html.name  # doctest: +SKIP
     'report.html'
     """
-    import numpy as np
     import torch
     from torch.utils.data import TensorDataset
 
     from dlstack.doctor._runner import examine
+    from dlstack.inputs import example_shape, map_input
     from dlstack.models import build_model
-    from dlstack.train import Normalization, resolve_optimizer
+    from dlstack.train import Normalization, get_task, resolve_optimizer
 
     cfg = project.config
-    if cfg.project.task != "classification":
+    if cfg.project.task not in ("classification", "multilabel", "regression"):
         raise ConfigError(
-            f'dlstack doctor on a project supports task = "classification", '
-            f"got {cfg.project.task!r}; call dlstack.doctor.examine with your "
-            f"own model and data instead"
+            f'dlstack doctor on a project supports task = "classification", "multilabel" '
+            f'and "regression", got {cfg.project.task!r}; call dlstack.doctor.examine with '
+            f"your own model and data instead"
         )
     if snapshot is None:
         snapshot = _head_snapshot(project)
@@ -76,18 +76,22 @@ def examine_project(
             f"{snapshot.version} has {snapshot.counts()}"
         )
     normalization = Normalization.fit(train, snapshot.table)  # as training does
+    task = get_task(cfg.project.task)
+    task.fit(train.y)  # a regression's targets standardized with train's mean/std, as training
 
-    def dataset(name: str) -> TensorDataset | None:
+    def dataset(name: str) -> Any:  # a torch Dataset of (input, label), or None
         s = snapshot.split(name)
         if len(s) == 0:
             return None
-        x = torch.from_numpy(normalization.model_input(s))
-        return TensorDataset(x, torch.from_numpy(np.asarray(s.labels, dtype=np.int64)))
+        x = map_input(torch.from_numpy, normalization.model_input(s))
+        y = task.targets(s.y)  # class indices, 0/1 per class, or standardized numbers
+        # Several inputs: each example is ({name: tensor}, label), as training batches them.
+        return _DictDataset(x, y) if isinstance(x, dict) else TensorDataset(x, y)
 
     sample = normalization.model_input(train.rows(0, 1))
     model, _ = build_model(
         cfg.model.architecture,
-        sample.shape[1:],
+        example_shape(sample),
         snapshot.num_classes,
         dropout=cfg.train.dropout,
         search_path=project.root,
@@ -104,12 +108,26 @@ def examine_project(
         human_error=human_error,
         batch_size=cfg.train.batch_size,
         progress=progress,
+        task=cfg.project.task,
     )
     report.settings["data_version"] = snapshot.version
     report.settings["architecture"] = cfg.model.architecture
     out = Path(out_dir) if out_dir is not None else project.doctor_dir
     report.to_json(out / DOCTOR_RECORD)
     return report, report.to_html(out / "report.html")
+
+
+class _DictDataset:
+    """(``{name: x[name][i]}``, ``y[i]``) pairs: a dataset of several inputs per example."""
+
+    def __init__(self, x: dict[str, Any], y: Any) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[dict[str, Any], Any]:
+        return {name: v[i] for name, v in self.x.items()}, self.y[i]
 
 
 def _head_snapshot(project: Project) -> Snapshot:

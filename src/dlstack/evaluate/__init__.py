@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         threshold_section,
     )
     from dlstack.evaluate._rules import register_rule
+    from dlstack.evaluate._scope_result import NeededCompute
     from dlstack.evaluate._score import ScoreLine, TestScore, rubric, score_project
     from dlstack.evaluate._slices import SliceResult, slice_metrics
     from dlstack.evaluate._threshold import ThresholdChoice, choose_threshold
@@ -111,6 +112,7 @@ _HOME = {
     "EvaluationDetails": "_details",
     "EvaluationRecord": "_records",
     "GpuTable": "_compute",
+    "NeededCompute": "_scope_result",
     "Objective": "dlstack.objective",
     "PowerLawFit": "_learning_curve",
     "PytestRecord": "_records",
@@ -182,6 +184,7 @@ __all__ = [
     "EvaluationDetails",
     "EvaluationRecord",
     "GpuTable",
+    "NeededCompute",
     "Objective",
     "PowerLawFit",
     "PytestRecord",

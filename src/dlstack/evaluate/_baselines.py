@@ -19,13 +19,22 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlstack.errors import DataError
+from dlstack.evaluate._baseline_result import (
+    LOGREG_C,
+    LOGREG_MAX_ITER,
+    LOGREG_SOLVER,
+    LOGREG_TOL,
+    MLP_ALPHA,
+    MLP_HIDDEN,
+    MLP_MAX_ITER,
+    BaselineResult,
+)
 from dlstack.metrics import ClassificationMetrics, classification_metrics
 
 if TYPE_CHECKING:
@@ -47,33 +56,6 @@ __all__ = [
     "project_baselines",
 ]
 
-# lbfgs: scikit-learn's default multinomial solver, deterministic, and with a loose tol it
-# converges in ~30 iterations on 4,000 x 784 MNIST (about 0.6 s on 2 cores, ~0.92 test
-# accuracy). saga needs more passes; newton-cg is no faster here.
-LOGREG_SOLVER = "lbfgs"
-LOGREG_C = 0.1  # mild L2: standardized near-constant border pixels otherwise get huge weights
-LOGREG_TOL = 1e-3  # 1e-4 (the default) takes ~4x the iterations for no accuracy gain
-LOGREG_MAX_ITER = 200  # a safety cap; convergence is normally reached well before
-# "A basic neural network": one hidden layer, scikit-learn's Adam. 40 passes reach ~0.94 on
-# 4,000 MNIST digits (~0.96 on digits8) in a few seconds on 2 cores; more adds little.
-MLP_HIDDEN = 64
-MLP_MAX_ITER = 40
-MLP_ALPHA = 1e-3  # mild L2, as for the logistic regression
-
-
-@dataclass(frozen=True)
-class BaselineResult:
-    """One baseline's scores on the evaluation split."""
-
-    name: str
-    description: str
-    scores: ClassificationMetrics
-    seconds: float = 0.0
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return self.scores.summary()
-
 
 def baselines(snapshot: Snapshot, *, split: str = "test", seed: int = 0) -> list[BaselineResult]:
     """Fit the majority-class and logistic-regression baselines on train, score on ``split``.
@@ -89,6 +71,8 @@ def baselines(snapshot: Snapshot, *, split: str = "test", seed: int = 0) -> list
             f"baselines need a non-empty train split and {split!r} split; data version "
             f"{snapshot.version} has {snapshot.counts()}"
         )
+    if snapshot.task != "classification":
+        return task_baselines(snapshot, split=split, seed=seed)
     c = snapshot.num_classes
     x_train, x_target, what = _flat_inputs(snapshot, train, target)
     return [
@@ -131,6 +115,8 @@ def baseline_suite(
     """
     from dlstack.evaluate._rules import resolve_rule
 
+    if snapshot.task != "classification":
+        return task_baselines(snapshot, split=split, seed=seed, neural_net=neural_net)
     first, logreg = baselines(snapshot, split=split, seed=seed)
     if rules is None:
         digits = looks_like_digits(snapshot.classes) and not snapshot.is_table
@@ -149,6 +135,32 @@ def baseline_suite(
             )
         )
     return out
+
+
+def task_baselines(
+    snapshot: Snapshot, *, split: str = "test", seed: int = 0, neural_net: bool = False
+) -> list[BaselineResult]:
+    """A multilabel or regression task's baselines (``_baselines_tasks``), on the same
+    inputs the classification baselines see."""
+    from dlstack.evaluate._baselines_tasks import multilabel_baselines, regression_baselines
+
+    train, target = snapshot.split("train"), snapshot.split(split)
+    if len(train) == 0 or len(target) == 0:
+        raise DataError(
+            f"baselines need a non-empty train split and {split!r} split; data version "
+            f"{snapshot.version} has {snapshot.counts()}"
+        )
+    x_train, x_target, what = _flat_inputs(snapshot, train, target)
+    make = regression_baselines if snapshot.task == "regression" else multilabel_baselines
+    return make(
+        x_train,
+        np.asarray(train.y, dtype=np.float64),
+        x_target,
+        np.asarray(target.y, dtype=np.float64),
+        what=what,
+        seed=seed,
+        neural_net=neural_net,
+    )
 
 
 def looks_like_digits(classes: Sequence[str]) -> bool:

@@ -126,6 +126,7 @@ class EvaluationDetails:
 
 
 _HEADLINE = (
+    *("mae", "rmse", "r2", "exact_match", "hamming_loss"),  # regression, multilabel
     "accuracy",
     "precision_macro",
     "recall_macro",
@@ -155,14 +156,16 @@ def evaluation_details(
     the model's metrics so constraints on them are checked. ``positive``: a class label
     to choose a one-vs-rest operating threshold for (always done for two classes).
     """
-    from dlstack.evaluate._slices import slice_keys, slice_metrics
+    from dlstack.evaluate._slices import slice_keys, task_slice_metrics
     from dlstack.evaluate._threshold import choose_threshold
 
     if objective is None:
+        from dlstack.config import TASK_OBJECTIVES
+
         objective = (
             Objective.from_config(project.config.metric)
             if project is not None
-            else Objective.parse()
+            else Objective.parse(TASK_OBJECTIVES.get(evaluation.task, "accuracy"))
         )
     if references is None:
         from dlstack.evaluate._references import project_references
@@ -183,18 +186,21 @@ def evaluation_details(
     if metadata is None and project is not None:
         metadata = _metadata(project, evaluation)
     groups = {k: metadata[k] for k in slice_keys(metadata)} if metadata else {}
-    slices = slice_metrics(
+    slices = task_slice_metrics(
+        evaluation.task,
         evaluation.targets,
         evaluation.predictions,
-        len(classes),
+        evaluation.probabilities,
         groups,
         classes=classes,
+        thresholds=getattr(evaluation.scores, "thresholds", None),
     )
 
     threshold = None
     if positive is None and project is not None:
         positive = getattr(project.config.metric, "positive", None)
-    if positive is not None or len(classes) == 2:
+    one_class = evaluation.task == "classification"  # one class per example: a cut to choose
+    if one_class and (positive is not None or len(classes) == 2):
         if positive is not None and positive not in classes:
             raise ConfigError(
                 f"metric.positive = {positive!r} is not a class; classes: {', '.join(classes)}"

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dlstack.evaluate._eval_checks import CheckContext
 from dlstack.evaluate._eval_report import EvalCheck
-from dlstack.evaluate._package_eval import measure_latency, package_metrics
+from dlstack.evaluate._package_eval import decisions, measure_latency, package_metrics
+from dlstack.inputs import concat_inputs, input_rows
 
 if TYPE_CHECKING:
     from dlstack.inputs import TableSpec
@@ -34,23 +35,53 @@ __all__ = [
 ]
 
 SKEW_SAMPLE = 500  # examples sent through the serving path (PNG encode, decode, preprocess)
+SKEW_RELATIVE = 1e-4  # a regression's served number differs beyond this share of its size
+# The number "quality dropped" is read on, per task: the previous version must not beat it
+# by more than [tests] max_accuracy_drop.
+QUALITY_METRIC = {"classification": "accuracy", "multilabel": "f1_macro", "regression": "r2"}
 
 
-def _extremes(ctx: CheckContext) -> tuple[np.ndarray, str]:
-    """Model input far from the data: (the input, what it is)."""
+def _extremes(ctx: CheckContext) -> tuple[Any, str]:
+    """Model input far from the data: (the input, what it is). A model of an image and a
+    row gets each input's extremes with the other input taken from the data."""
+    data, package = ctx.data, ctx.package
+    rows = _extreme_rows(ctx) if data.features is not None else None
+    images = _extreme_images(data.images.shape[1:]) if data.images.ndim >= 3 else None
+    rows_what = "all missing, 100x the largest values"
+    images_what = "blank, saturated, noise, checkerboard"
+    if rows is not None and images is not None:
+        assert data.features is not None
+        real = np.arange(max(len(rows), len(images))) % len(data)  # data rows, repeated if few
+        x = concat_inputs(
+            [
+                package.model_input(images, data.features[real[: len(images)]]),
+                package.model_input(data.images[real[: len(rows)]], rows),
+            ]
+        )
+        return x, f"images {images_what}; rows {rows_what}"
+    if rows is not None:
+        return package.model_input(features=rows), rows_what
+    assert images is not None
+    return package.model_input(images), images_what
+
+
+def _extreme_rows(ctx: CheckContext) -> np.ndarray:
+    """Raw rows: every value missing; every number 100x its column's largest magnitude,
+    both signs."""
     features = ctx.data.features
-    if features is not None:
-        # Every value missing; every number 100x its column's largest magnitude, both signs.
-        big = np.nan_to_num(np.nanmax(np.abs(features), axis=0), nan=1.0) * 100 + 1
-        numeric = [c.kind == "numeric" for c in ctx.package.spec.input.encoder().columns]
-        high = np.where(numeric, big, np.nan)
-        raw = np.stack([np.full(features.shape[1], np.nan), high, -high])
-        return ctx.package.model_input(features=raw), "all missing, 100x the largest values"
-    shape = ctx.data.images.shape[1:]  # (H, W) or (H, W, 3)
+    assert features is not None
+    big = np.nan_to_num(np.nanmax(np.abs(features), axis=0), nan=1.0) * 100 + 1
+    numeric = [c.kind == "numeric" for c in ctx.package.encoder.columns]
+    high = np.where(numeric, big, np.nan)
+    return np.stack([np.full(features.shape[1], np.nan), high, -high])
+
+
+def _extreme_images(shape: tuple[int, ...]) -> np.ndarray:
+    """Blank, saturated, noise and a checkerboard, uint8 of ``shape`` (H, W) or (H, W, 3)."""
     h, w = shape[:2]
     rng = np.random.default_rng(0)
     checker = (np.indices((h, w)).sum(axis=0) % 2 * 255).astype(np.uint8)
-    extremes = np.stack(
+    return np.stack(
         [
             np.zeros(shape, np.uint8),
             np.full(shape, 255, np.uint8),
@@ -58,29 +89,33 @@ def _extremes(ctx: CheckContext) -> tuple[np.ndarray, str]:
             np.broadcast_to(checker.reshape(h, w, *([1] * (len(shape) - 2))), shape),
         ]
     )
-    return ctx.package.model_input(extremes), "blank, saturated, noise, checkerboard"
 
 
 def stability_check(ctx: CheckContext) -> list[EvalCheck]:
-    """Finite probabilities that sum to 1, on the data and on extreme inputs."""
+    """Finite probabilities that sum to 1 (multilabel: each in [0, 1]; regression:
+    finite numbers), on the data and on extreme inputs."""
     extremes, what_extremes = _extremes(ctx)
     extreme_probs = ctx.package.predict_arrays(extremes)
+    task = ctx.package.task
     problems = []
     for what, p in (("the data", ctx.probabilities), ("extreme inputs", extreme_probs)):
         if not np.isfinite(p).all():
             problems.append(f"{int((~np.isfinite(p)).any(axis=1).sum())} NaN/inf rows on {what}")
-        elif np.abs(p.sum(axis=1) - 1).max() > 1e-3:
+        elif task == "multilabel" and ((p < 0) | (p > 1)).any():
+            problems.append(f"probabilities on {what} fall outside [0, 1]")
+        elif task == "classification" and np.abs(p.sum(axis=1) - 1).max() > 1e-3:
             problems.append(f"probabilities on {what} do not sum to 1")
+    things = "values" if task == "regression" else "probabilities"
     return [
         EvalCheck(
-            "numerical stability: finite probabilities",
+            f"numerical stability: finite {things}",
             "stability",
             not problems,
             float(len(problems)),
             0.0,
             "; ".join(problems)
-            or f"{len(ctx.probabilities)} examples and {len(extremes)} extreme inputs "
-            f"({what_extremes}) give finite probabilities",
+            or f"{len(ctx.probabilities)} examples and {input_rows(extremes)} extreme inputs "
+            f"({what_extremes}) give finite {things}",
         )
     ]
 
@@ -89,9 +124,11 @@ def _served(ctx: CheckContext, n: int) -> tuple[list[Prediction], str]:
     """The first ``n`` examples sent the way a client sends them: PNG bytes, or JSON rows
     (what ``/predict`` takes); and the name of that path."""
     package, data = ctx.package, ctx.data
+    rows = None
     if data.features is not None and data.table is not None:
         rows = [_json_row(raw, data.table) for raw in data.features[:n]]
-        return package.predict_rows(rows, top_k=len(package.labels)), "predict_rows"
+        if data.images.ndim < 3:  # a table alone
+            return package.predict_rows(rows, top_k=len(package.labels)), "predict_rows"
     from PIL import Image
 
     encoded = []
@@ -99,6 +136,8 @@ def _served(ctx: CheckContext, n: int) -> tuple[list[Prediction], str]:
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
         encoded.append(buffer.getvalue())
+    if rows is not None:  # an image and a row per example
+        return package.predict(encoded, rows, top_k=len(package.labels)), "predict (PNG + row)"
     return package.predict_images(encoded, top_k=len(package.labels)), "predict_images"
 
 
@@ -120,19 +159,26 @@ def skew_check(ctx: CheckContext) -> list[EvalCheck]:
     package, data = ctx.package, ctx.data
     n = min(len(data), SKEW_SAMPLE)
     served, path = _served(ctx, n)
-    index = {label: i for i, label in enumerate(package.labels)}
-    serve_pred = np.array([index[p.label] for p in served])
-    train_pred = ctx.probabilities[:n].argmax(axis=1)
-    differ = serve_pred != train_pred
-    rate = float(differ.mean())
     serve_probs = np.array(
         [[dict(p.top_k)[label] for label in package.labels] for p in served], dtype=np.float64
     )
-    gap = float(np.abs(serve_probs - ctx.probabilities[:n]).max())
+    train = ctx.probabilities[:n].astype(np.float64)
+    if package.task == "regression":  # numbers: differ beyond float noise, relative to size
+        differ = (np.abs(serve_probs - train) > SKEW_RELATIVE * np.maximum(1, np.abs(train))).any(
+            axis=1
+        )
+    elif package.task == "multilabel":  # the sets of classes given
+        differ = (decisions(package, serve_probs) != decisions(package, train)).any(axis=1)
+    else:
+        index = {label: i for i, label in enumerate(package.labels)}
+        differ = np.array([index[p.label] for p in served]) != train.argmax(axis=1)
+    rate = float(differ.mean())
+    gap = float(np.abs(serve_probs - train).max())
     notices = sorted({note for p in served for note in p.notices})
     detail = (
         f"{int(differ.sum())} of {n} predictions differ between {path} (serving) and "
-        f"predict_arrays (training); max probability gap {gap:.2g}"
+        f"predict_arrays (training); max "
+        f"{'value' if package.task == 'regression' else 'probability'} gap {gap:.2g}"
     )
     if notices:
         detail += f"; serving preprocessing said: {'; '.join(notices[:3])}"
@@ -194,22 +240,25 @@ def regression_checks(ctx: CheckContext) -> list[EvalCheck]:
     previous, cfg = ctx.previous, ctx.cfg
     if previous is None:
         return []
+    if previous.task != ctx.package.task:
+        return []  # another kind of model: nothing to regress against
     before, _, _ = package_metrics(previous, ctx.data)
     # Both latencies measured now, on this machine: a fair comparison.
     old_latency = measure_latency(previous, ctx.data)["latency_p50_ms"]
     new_latency = measure_latency(ctx.package, ctx.data)["latency_p50_ms"]
-    accuracy = ctx.values["accuracy"]
-    drop = before["accuracy"] - accuracy
+    metric = QUALITY_METRIC.get(ctx.package.task, "accuracy")
+    now = ctx.values[metric]
+    drop = before[metric] - now
     increase = new_latency / old_latency - 1 if old_latency > 0 else 0.0
     who = f"v{previous.spec.version}"
     return [
         EvalCheck(
-            f"accuracy drop vs {who} <= {cfg.max_accuracy_drop:g}",
+            f"{metric} drop vs {who} <= {cfg.max_accuracy_drop:g}",
             "regression",
-            drop <= cfg.max_accuracy_drop,
+            bool(drop <= cfg.max_accuracy_drop),
             drop,
             cfg.max_accuracy_drop,
-            f"accuracy {before['accuracy']:.4f} ({who}) -> {accuracy:.4f}",
+            f"{metric} {before[metric]:.4f} ({who}) -> {now:.4f}",
         ),
         EvalCheck(
             f"latency increase vs {who} <= {cfg.max_latency_increase:.0%}",

@@ -17,15 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from dlstack.errors import ConfigError
 from dlstack.evaluate._eval_report import EvalCheck
-from dlstack.evaluate._package_eval import LATENCY_RUNS, LATENCY_WARMUP, latency_key, probabilities
+from dlstack.evaluate._package_eval import (
+    LATENCY_RUNS,
+    LATENCY_WARMUP,
+    decisions,
+    latency_key,
+    probabilities,
+)
 from dlstack.evaluate._perturbations import describe_transform, perturb
-from dlstack.evaluate._slices import CLASS_KEY, slice_metrics
+from dlstack.evaluate._slices import CLASS_KEY, task_slice_metrics
 from dlstack.objective import Constraint, lower_is_better
 
 if TYPE_CHECKING:
@@ -47,6 +53,11 @@ __all__ = [
 ]
 
 SLICE_METRICS = ("accuracy", "error", "precision", "recall", "f1")  # what a slice measures
+# ... per task, where it differs (dlstack.evaluate._slices.task_slice_metrics)
+TASK_SLICE_METRICS = {
+    "multilabel": (*SLICE_METRICS, "exact_match"),
+    "regression": ("mae", "rmse", "r2"),
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,9 @@ class CheckContext:
     package: ModelPackage
     data: EvalData
     values: Mapping[str, float]  # every metric (recall[7] too), latency_*_ms, size_mb
-    targets: np.ndarray  # (n,) in the package's label space
-    probabilities: np.ndarray  # (n, labels) the package's output on data.images
+    targets: np.ndarray  # (n,) in the package's label space; (n, K) multilabel, regression
+    # (n, labels) the package's output on the data: probabilities, a regression's numbers
+    probabilities: np.ndarray
     previous: ModelPackage | None = None  # the package's earlier version, for regressions
 
 
@@ -68,7 +80,7 @@ EvalStrategy = Callable[[CheckContext], list[EvalCheck]]
 
 def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalData) -> None:
     """ConfigError before any check runs when ``[tests]`` names a metric or key not here."""
-    if data.features is not None:
+    if data.features is not None and data.images.ndim < 3:  # a table alone: no image
         declared = [
             k for k, v in (("invariance", cfg.invariance), ("directional", cfg.directional)) if v
         ]
@@ -77,6 +89,22 @@ def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalDat
                 f"tests.{declared[0]} changes images (shift, blur, occlude...); this data is a "
                 f"table. Remove [[tests.{declared[0]}]] from dlstack.toml"
             )
+    task = getattr(data, "task", "classification")
+    if task != "classification":
+        why = {
+            "invariance": "counts answers that change; a regression's numbers always move "
+            "a little (declare a max_metrics bound instead)",
+            "directional": "moves the true class's probability; a "
+            f"{task} task has no single true class",
+        }
+        for key, declared_checks in (
+            ("invariance", cfg.invariance),
+            ("directional", cfg.directional),
+        ):
+            if declared_checks and (key == "directional" or task == "regression"):
+                raise ConfigError(
+                    f"tests.{key} {why[key]}. Remove [[tests.{key}]] from dlstack.toml"
+                )
     known = sorted(k for k in values if "[" not in k)
     for section, mapping in (("min_metrics", cfg.min_metrics), ("max_metrics", cfg.max_metrics)):
         for name in mapping:
@@ -85,12 +113,18 @@ def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalDat
                     f"tests.{section} names {name!r}, which is not a metric here; known: "
                     f"{', '.join(known)}, and per class e.g. 'recall[{data.classes[0]}]'"
                 )
+    allowed = TASK_SLICE_METRICS.get(task, SLICE_METRICS)
     for i, s in enumerate(cfg.slices):
-        bad = [m for m in s.min_metrics if m not in SLICE_METRICS]
+        bad = [m for m in s.min_metrics if m not in allowed]
         if bad:
             raise ConfigError(
                 f"tests.slices[{i}].min_metrics names {', '.join(map(repr, bad))}; a slice "
-                f"has {', '.join(SLICE_METRICS)}"
+                f"has {', '.join(allowed)}"
+            )
+        if s.by == CLASS_KEY and task == "regression":
+            raise ConfigError(
+                f"tests.slices[{i}].by = 'class': a regression has no classes to slice by; "
+                f"slice by a metadata column of the manifest"
             )
         if s.by != CLASS_KEY and (data.metadata is None or s.by not in data.metadata):
             have = [CLASS_KEY, *sorted((data.metadata or {}).keys())]
@@ -118,17 +152,20 @@ def slice_checks(ctx: CheckContext) -> list[EvalCheck]:
     bound; slices under ``min_examples`` are counted but not judged."""
     out = []
     package, data = ctx.package, ctx.data
-    predictions = ctx.probabilities.argmax(axis=1).astype(np.int64)
+    predictions = decisions(package, ctx.probabilities)
+    cut = package.spec.output.thresholds
     for s in ctx.cfg.slices:
         groups = {} if s.by == CLASS_KEY else {s.by: (data.metadata or {})[s.by]}
-        rows = slice_metrics(
+        rows = task_slice_metrics(
+            package.task,
             ctx.targets,
             predictions,
-            len(package.labels),
+            ctx.probabilities,
             groups,
             classes=package.labels,
-            include_classes=s.by == CLASS_KEY,
+            thresholds=None if cut is None else np.asarray(cut),
         )
+        rows = [r for r in rows if (r.key == CLASS_KEY) == (s.by == CLASS_KEY)]
         judged = [r for r in rows if r.n >= s.min_examples]
         small = [r for r in rows if r.n < s.min_examples]
         for metric, bound in s.min_metrics.items():
@@ -194,18 +231,27 @@ def size_check(ctx: CheckContext) -> list[EvalCheck]:
     ]
 
 
+def _background(package: ModelPackage) -> Literal["dark", "light", "any"]:
+    """The image input's background (what a perturbation pads with)."""
+    image = package.spec.input_of_kind("image")
+    return "dark" if image is None else image.background
+
+
 def invariance_checks(ctx: CheckContext) -> list[EvalCheck]:
     """``[[tests.invariance]]``: a perturbation changes few answers."""
     out = []
     cfg, package = ctx.cfg, ctx.package
-    before = ctx.probabilities.argmax(axis=1)
-    background = package.spec.input.background
+    before = decisions(package, ctx.probabilities)
+    background = _background(package)
     for i, inv in enumerate(cfg.invariance):
         changed_images = perturb(
             ctx.data.images, inv.transform, inv.amount, background=background, seed=cfg.seed + i
         )
-        after = probabilities(package, changed_images).argmax(axis=1)
-        rate = float((after != before).mean())
+        # A model of an image and a row: the image changes, its row stays.
+        after = decisions(package, probabilities(package, changed_images, ctx.data.features))
+        changed = after != before
+        changed = changed.any(axis=1) if changed.ndim == 2 else changed  # a set: any class
+        rate = float(changed.mean())
         out.append(
             EvalCheck(
                 f"invariance: {describe_transform(inv.transform, inv.amount)}",
@@ -213,7 +259,7 @@ def invariance_checks(ctx: CheckContext) -> list[EvalCheck]:
                 rate <= inv.max_changed,
                 rate,
                 inv.max_changed,
-                f"{int((after != before).sum())} of {len(before)} predictions changed "
+                f"{int(changed.sum())} of {len(before)} predictions changed "
                 f"(at most {inv.max_changed:.1%} allowed)",
             )
         )
@@ -223,16 +269,18 @@ def invariance_checks(ctx: CheckContext) -> list[EvalCheck]:
 def directional_checks(ctx: CheckContext) -> list[EvalCheck]:
     """``[[tests.directional]]``: a perturbation moves the true class's probability the
     expected way for enough examples."""
-    out = []
+    out: list[EvalCheck] = []
     cfg, package, targets = ctx.cfg, ctx.package, ctx.targets
+    if not cfg.directional:
+        return out
     rows = np.arange(len(targets))
     before = ctx.probabilities[rows, targets]
-    background = package.spec.input.background
+    background = _background(package)
     for i, d in enumerate(cfg.directional):
         changed = perturb(
             ctx.data.images, d.transform, d.amount, background=background, seed=cfg.seed + 100 + i
         )
-        after = probabilities(package, changed)[rows, targets]
+        after = probabilities(package, changed, ctx.data.features)[rows, targets]
         moved = after < before if d.expect == "decrease" else after > before
         rate = float(moved.mean())
         out.append(

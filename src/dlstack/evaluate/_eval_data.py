@@ -33,6 +33,9 @@ class EvalData:
     split: str = "test"
     features: np.ndarray | None = None  # a table's raw rows float64 (n, F)
     table: TableSpec | None = None  # its columns (categorical codes index their categories)
+    task: str = "classification"
+    # multilabel: 0/1 per class, regression: the numbers (n, K), in ``classes`` order
+    targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -65,4 +68,6 @@ def eval_data(
         split,
         None if arrays.features is None else np.asarray(arrays.features),
         snapshot.table,
+        snapshot.task,
+        None if arrays.targets is None else np.asarray(arrays.targets),
     )

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import DataError, ModelError
-from dlstack.metrics import ClassificationMetrics, classification_metrics
+from dlstack.inputs import map_input
+from dlstack.metrics import (
+    ClassificationMetrics,
+    MultilabelMetrics,
+    RegressionMetrics,
+    classification_metrics,
+    multilabel_metrics,
+    regression_metrics,
+)
+from dlstack.targets import sigmoid
 
 if TYPE_CHECKING:
     import torch
@@ -17,7 +26,7 @@ if TYPE_CHECKING:
     from dlstack.data import Snapshot
     from dlstack.train import Normalization
 
-__all__ = ["DEFAULT_EVAL_BATCH_SIZE", "Evaluation", "evaluate"]
+__all__ = ["DEFAULT_EVAL_BATCH_SIZE", "Evaluation", "evaluate", "evaluation_of"]
 
 DEFAULT_EVAL_BATCH_SIZE = 256  # no gradients kept, so larger than training's 64 is cheap
 
@@ -27,19 +36,23 @@ class Evaluation:
     """A model's predictions on one split, with their scores.
 
     Arrays are aligned: row ``i`` of ``targets``, ``predictions``, ``probabilities``,
-    ``ids`` and ``images`` is the same example.
+    ``ids`` and ``images`` is the same example. Per task: classification holds class
+    indices (n,) and softmax probabilities (n, C); multilabel 0/1 per class (n, C) and
+    each class's sigmoid; regression the numbers (n, T) in the target's units (its
+    ``probabilities`` are the predicted numbers too) and ``classes`` are the targets.
     """
 
     split: str
     data_version: str
     classes: tuple[str, ...]
-    scores: ClassificationMetrics
-    targets: np.ndarray  # int64 (n,)
-    predictions: np.ndarray  # int64 (n,)
-    probabilities: np.ndarray  # float32 (n, C), softmax of the logits
+    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics
+    targets: np.ndarray  # int64 (n,); float32 (n, C) or (n, T)
+    predictions: np.ndarray  # int64 (n,); float32 (n, C) 0/1 or (n, T) numbers
+    probabilities: np.ndarray  # float32 (n, C): softmax or sigmoid; regression: numbers
     ids: np.ndarray  # str (n,)
     images: np.ndarray  # uint8 (n, H, W), as stored: for showing mistakes
     seconds: float = 0.0
+    task: str = "classification"
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -48,6 +61,9 @@ class Evaluation:
 
     @property
     def confusion(self) -> np.ndarray:
+        """Classification's confusion matrix (DataError for another task)."""
+        if not isinstance(self.scores, ClassificationMetrics):
+            raise DataError(f"a {self.task} evaluation has no confusion matrix")
         return self.scores.confusion
 
     @property
@@ -56,12 +72,27 @@ class Evaluation:
 
     @property
     def confidences(self) -> np.ndarray:
-        """Probability of the predicted class, per example."""
+        """Probability of the predicted class, per example; multilabel: of the least sure
+        decision; regression: NaN (a number has no confidence)."""
+        if self.task == "regression":
+            return np.full(self.n, np.nan)
+        if self.task == "multilabel":
+            p = self.probabilities
+            return np.where(self.predictions > 0, p, 1.0 - p).min(axis=1)
         return self.probabilities[np.arange(self.n), self.predictions]
 
     def mistakes(self, limit: int | None = None) -> np.ndarray:
-        """Indices of misclassified examples, most confident first (the most telling)."""
-        wrong = np.flatnonzero(self.predictions != self.targets)
+        """Indices of the worst answers first: misclassified examples, most confident
+        first (the most telling); multilabel: any wrong decision; regression: the
+        largest errors (relative to each target's spread)."""
+        if self.task == "regression":
+            spread = np.where(self.targets.std(axis=0) > 0, self.targets.std(axis=0), 1.0)
+            error = (np.abs(self.predictions - self.targets) / spread).max(axis=1)
+            return np.argsort(-error, kind="stable")[:limit]
+        if self.task == "multilabel":
+            wrong = np.flatnonzero((self.predictions != self.targets).any(axis=1))
+        else:
+            wrong = np.flatnonzero(self.predictions != self.targets)
         order = np.argsort(-self.confidences[wrong], kind="stable")
         return wrong[order][:limit]
 
@@ -100,29 +131,77 @@ def evaluate(
         with torch.inference_mode():
             for i in range(0, len(arrays), batch_size):
                 x = normalization.model_input(arrays.rows(i, i + batch_size))
-                logits = model(torch.from_numpy(x).to(device))
+                logits = model(map_input(lambda a: torch.from_numpy(a).to(device), x))
                 if logits.ndim != 2 or logits.shape[1] != num_classes:
+                    what = "values" if snapshot.task == "regression" else "logits"
                     raise ModelError(
-                        f"the model returned shape {tuple(logits.shape)}, expected logits "
-                        f"(batch, {num_classes}) for the {num_classes} classes of data "
+                        f"the model returned shape {tuple(logits.shape)}, expected {what} "
+                        f"(batch, {num_classes}) for the {num_classes} "
+                        f"{'targets' if what == 'values' else 'classes'} of data "
                         f"version {snapshot.version}; was it trained on this data?"
                     )
-                chunks.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+                chunks.append(logits.float().cpu().numpy())
     finally:
         model.train(was_training)
-    probabilities = np.concatenate(chunks).astype(np.float32)
-    predictions = probabilities.argmax(axis=1).astype(np.int64)
-    targets = arrays.labels.astype(np.int64)
-    scores = classification_metrics(targets, predictions, num_classes, probabilities)
-    return Evaluation(
+    return evaluation_of(
+        snapshot.task,
+        np.concatenate(chunks),
+        arrays.y,
         split=split,
         data_version=snapshot.version,
         classes=tuple(snapshot.classes),
-        scores=scores,
-        targets=targets,
-        predictions=predictions,
-        probabilities=probabilities,
         ids=arrays.ids,
         images=arrays.images,
         seconds=time.perf_counter() - start,
+    )
+
+
+def evaluation_of(
+    task: str,
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    split: str,
+    data_version: str,
+    classes: tuple[str, ...],
+    ids: np.ndarray,
+    images: np.ndarray,
+    seconds: float = 0.0,
+    thresholds: np.ndarray | None = None,
+) -> Evaluation:
+    """An Evaluation from a model's raw outputs (logits; a regression's numbers) and the
+    stored targets (``SplitArrays.y``), scored by the task's metrics."""
+    out = np.asarray(outputs, dtype=np.float64)
+    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics
+    if task == "regression":
+        y = np.asarray(targets, dtype=np.float32).reshape(len(out), -1)
+        probabilities = out.astype(np.float32)
+        predictions = probabilities
+        scores = regression_metrics(y, probabilities)
+    elif task == "multilabel":
+        y = np.asarray(targets, dtype=np.float32)
+        probabilities = sigmoid(out)
+        cut = np.full(len(classes), 0.5) if thresholds is None else np.asarray(thresholds)
+        predictions = (probabilities >= cut).astype(np.float32)
+        scores = multilabel_metrics(y, probabilities, cut)
+    else:
+        import torch
+
+        logits = torch.from_numpy(np.ascontiguousarray(outputs, dtype=np.float32))
+        probabilities = torch.softmax(logits, dim=1).numpy().astype(np.float32)
+        predictions = probabilities.argmax(axis=1).astype(np.int64)
+        y = np.asarray(targets).astype(np.int64)
+        scores = classification_metrics(y, predictions, len(classes), probabilities)
+    return Evaluation(
+        split=split,
+        data_version=data_version,
+        classes=classes,
+        scores=scores,
+        targets=y,
+        predictions=predictions,
+        probabilities=probabilities,
+        ids=ids,
+        images=images,
+        seconds=seconds,
+        task=task,
     )

@@ -6,7 +6,8 @@ train split, measures each one's error on the val split, fits the learning curve
 (:mod:`dlstack.evaluate._learning_curve`) and answers: the error expected with N times more
 data, and the data needed to meet ``[metric] requirement`` (or that it looks out of reach).
 It also measures the time per epoch here and estimates time and cost on common GPUs
-(:mod:`dlstack.evaluate._compute`).
+(:mod:`dlstack.evaluate._compute`), for today's train split and for the data the
+requirement needs (:func:`dlstack.evaluate._scope_result.price_needed`).
 
 To stay practical on a laptop, each fraction is a short training run, not ``dlstack
 train``: the same architecture, optimizer, learning rate and batch size as the project,
@@ -26,7 +27,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,13 +39,8 @@ from dlstack.evaluate._compute import (
     load_gpu_table,
     training_flops_per_example,
 )
-from dlstack.evaluate._learning_curve import (
-    DEFAULT_BAND,
-    OUT_OF_REACH_FACTOR,
-    DataNeeded,
-    PowerLawFit,
-    fit_power_law,
-)
+from dlstack.evaluate._learning_curve import fit_power_law
+from dlstack.evaluate._scope_result import ScopePoint, ScopeResult, price_needed
 
 if TYPE_CHECKING:
     import torch
@@ -72,100 +67,6 @@ DEFAULT_SCOPE_EPOCHS = 5  # short runs: the whole scope of digits finishes in mi
 MIN_STEPS = 60  # optimizer steps per subset at the least: 5% of 4,000 examples is 4 steps/pass
 MORE_DATA_FACTORS = (2.0, 5.0, 10.0)
 SCOPE_EVAL_BATCH = 512
-
-
-@dataclass(frozen=True)
-class ScopePoint:
-    """One training subset: its size, the error it reached, what it cost."""
-
-    fraction: float
-    n_train: int
-    error: float  # best val error seen (1 - accuracy)
-    seconds: float  # training time (optimizer steps only)
-    examples_seen: int  # examples processed by optimizer steps
-    rounds: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fraction": self.fraction,
-            "n_train": self.n_train,
-            "error": self.error,
-            "seconds": self.seconds,
-            "examples_seen": self.examples_seen,
-            "rounds": self.rounds,
-        }
-
-
-@dataclass
-class ScopeResult:
-    """The learning curve, its fit, and the answers to the feasibility questions."""
-
-    points: list[ScopePoint]
-    fit: PowerLawFit | None
-    architecture: str
-    epochs: int
-    split: str
-    data_version: str
-    requirement: float | None  # required accuracy, from [metric] requirement
-    needed: DataNeeded | None  # data to meet it (None without a requirement or a fit)
-    more_data: list[tuple[float, float, float, float]] = field(default_factory=list)
-    compute: ComputeEstimate | None = None
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def n_train(self) -> int:
-        """Examples in the full train split (the largest subset)."""
-        return max(p.n_train for p in self.points)
-
-    def curve(self, points: int = 60) -> dict[str, Any] | None:
-        """The fit and its band on a log grid from the smallest subset to 10x the largest
-        (further when the data needed for the requirement is further, up to 1000x)."""
-        if self.fit is None:
-            return None
-        smallest = min(p.n_train for p in self.points)
-        reach = 10.0
-        if self.needed is not None and self.needed.factor is not None:
-            reach = min(max(reach, self.needed.factor * 1.5), OUT_OF_REACH_FACTOR)
-        grid = np.geomspace(smallest, self.n_train * reach, points)
-        low, high = self.fit.band(grid, DEFAULT_BAND)
-        return {
-            "n": grid.tolist(),
-            "error": self.fit.predict(grid).tolist(),
-            "low": low.tolist(),
-            "high": high.tolist(),
-            "level": DEFAULT_BAND,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        needed = self.needed
-        return {
-            "architecture": self.architecture,
-            "epochs": self.epochs,
-            "split": self.split,
-            "data_version": self.data_version,
-            "points": [p.to_dict() for p in self.points],
-            "fit": self.fit.to_dict() if self.fit else None,
-            "curve": self.curve(),
-            "requirement": self.requirement,
-            "needed": None
-            if needed is None
-            else {
-                "target_error": needed.target,
-                "n": needed.n,
-                "low": needed.low,
-                "high": needed.high,
-                "reachable_share": needed.reachable_share,
-                "reachable": needed.reachable,
-                "summary": needed.describe(),
-            },
-            "more_data": [
-                {"factor": f, "error": e, "low": lo, "high": hi} for f, e, lo, hi in self.more_data
-            ],
-            "compute": self.compute.to_dict() if self.compute else None,
-            "notes": self.notes,
-            "seconds": self.seconds,
-        }
 
 
 def scope(
@@ -217,6 +118,10 @@ def scope(
     result.compute = _compute(
         points, model, input_shape, cfg.train.batch_size, cfg.train.max_epochs, gpu_table, project
     )
+    # What the requirement's data would cost, not only today's: the question scope answers.
+    result.compute_needed, unpriced = price_needed(result.compute, result.needed, result.n_train)
+    if unpriced is not None:
+        result.notes.append(unpriced)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -302,15 +207,19 @@ def measure_learning_curve(
     """
     import torch
 
-    from dlstack.inputs import channel_stats, to_model_input
     from dlstack.models import build_model
-    from dlstack.train import get_task, make_optimizer
+    from dlstack.train import Normalization, get_task, make_optimizer
 
     clean = sorted({float(f) for f in fractions})
     if not clean or clean[0] <= 0 or clean[-1] > 1:
         raise DataError(f"fractions must be in (0, 1], got {list(fractions)}")
     if epochs < 1:
         raise DataError(f"epochs must be >= 1, got {epochs}")
+    if snapshot.table is not None:
+        raise DataError(
+            "scope measures learning curves of image models; this data's examples hold a "
+            "table row (alone or with an image), which it does not train yet"
+        )
     target = snapshot.split(split)
     if len(target) == 0 or len(snapshot.split("train")) == 0:
         raise DataError(
@@ -325,11 +234,14 @@ def measure_learning_curve(
     for fraction in clean:
         sub = snapshot.with_train_subset(None if fraction >= 1 else fraction, seed)
         train = sub.split("train")
-        mean, std = channel_stats(train.images)
-        x = torch.from_numpy(to_model_input(train.images, mean, std))  # (n, C, H, W)
-        y = task_impl.targets(train.labels)
-        x_eval = torch.from_numpy(to_model_input(target.images, mean, std))
-        y_eval = task_impl.targets(target.labels)
+        # As training does, from this fraction's train split only: the input's
+        # normalization (images or a table), a regression's target mean and std.
+        normalization = Normalization.fit(train, snapshot.table)
+        task_impl.fit(train.y)
+        x = torch.from_numpy(normalization.model_input(train))  # (n, C, H, W) or (n, D)
+        y = task_impl.targets(train.y)
+        x_eval = torch.from_numpy(normalization.model_input(target))
+        y_eval = task_impl.targets(target.y)
         shape = tuple(x.shape[1:])
         torch.manual_seed(seed)
         model, _ = build_model(architecture, shape, num_classes, search_path=search_path)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import DataError
-from dlstack.metrics import classification_metrics
+from dlstack.inputs import input_rows, take_rows
+from dlstack.metrics import classification_metrics, multilabel_metrics, regression_metrics
 
 if TYPE_CHECKING:
     from dlstack.evaluate._eval_data import EvalData
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_PERCENTILES",
     "LATENCY_RUNS",
     "LATENCY_WARMUP",
+    "decisions",
     "label_map",
     "latency_key",
     "measure_latency",
@@ -51,23 +53,49 @@ def label_map(package: ModelPackage, classes: Sequence[str]) -> np.ndarray:
     return np.array([index[c] for c in classes], dtype=np.int64)
 
 
-def probabilities(package: ModelPackage, images: np.ndarray) -> np.ndarray:
-    """Class probabilities (n, classes) of uint8 images, preprocessed as the package says."""
-    from dlstack.inputs import to_model_input
-
-    norm = package.spec.input.norm
-    return package.predict_arrays(to_model_input(images, norm.mean, norm.std))
+def probabilities(
+    package: ModelPackage, images: np.ndarray, features: np.ndarray | None = None
+) -> np.ndarray:
+    """Class probabilities (n, classes) of uint8 images (with their table rows, for a
+    model of both), preprocessed as the package says."""
+    return package.predict_arrays(package.model_input(images, features))
 
 
 def package_metrics(
     package: ModelPackage, data: EvalData
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """(metric values by name, targets, probabilities), in the package's label space."""
-    targets = label_map(package, data.classes)[data.labels]
+    """(metric values by name, targets, probabilities), in the package's label space.
+
+    Multilabel: targets 0/1 (n, labels) and each label's sigmoid; regression: the true
+    and the predicted numbers (n, targets), the package's targets matched by name."""
     probs = package.predict_arrays(package.model_input(data.images, data.features))
+    if package.task != "classification":
+        if data.targets is None or data.task != package.task:
+            raise DataError(
+                f"package {package.spec.name} is a {package.task} model; the data's task "
+                f"is {data.task}: test it on the data it was trained for"
+            )
+        order = np.argsort(label_map(package, data.classes))  # package column -> data column
+        targets = np.asarray(data.targets, dtype=np.float64)[:, order]
+        if package.task == "regression":
+            return regression_metrics(targets, probs).values(package.labels), targets, probs
+        cut = package.spec.output.thresholds
+        return multilabel_metrics(targets, probs, cut).values(package.labels), targets, probs
+    targets = label_map(package, data.classes)[data.labels]
     predictions = probs.argmax(axis=1).astype(np.int64)
     scores = classification_metrics(targets, predictions, len(package.labels), probs)
     return scores.values(package.labels), targets, probs
+
+
+def decisions(package: ModelPackage, probs: np.ndarray) -> np.ndarray:
+    """The package's answers as arrays: class indices (n,); 0/1 per class at the
+    package's thresholds (n, C); a regression's numbers as they are."""
+    if package.task == "regression":
+        return probs
+    if package.task == "multilabel":
+        cut = package.spec.output.thresholds
+        return (probs >= (0.5 if cut is None else np.asarray(cut))).astype(np.float32)
+    return probs.argmax(axis=1).astype(np.int64)
 
 
 def measure_latency(
@@ -81,11 +109,12 @@ def measure_latency(
     ``latency_mean_ms``."""
     n = max(1, min(len(data), runs))
     x = package.model_input(data.images[:n], None if data.features is None else data.features[:n])
+    rows = input_rows(x)  # an array, or a dict of them for a model of several inputs
     for i in range(LATENCY_WARMUP):
-        package.predict_arrays(x[i % len(x) : i % len(x) + 1])
+        package.predict_arrays(take_rows(x, slice(i % rows, i % rows + 1)))
     times = []
     for i in range(runs):
-        one = x[i % len(x) : i % len(x) + 1]
+        one = take_rows(x, slice(i % rows, i % rows + 1))
         t = time.perf_counter()
         package.predict_arrays(one)
         times.append((time.perf_counter() - t) * 1000)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import ConfigError
-from dlstack.metrics import classification_metrics
+from dlstack.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from dlstack.objective import Constraint, Objective
 
 if TYPE_CHECKING:
@@ -28,9 +28,15 @@ MEASURED_PREFIXES = ("latency_p", "latency_mean")
 MEASURED = ("size_mb",)
 
 
-def known_metrics(classes: Sequence[str]) -> set[str]:
-    """Every metric name a classification over ``classes`` reports."""
+def known_metrics(classes: Sequence[str], task: str = "classification") -> set[str]:
+    """Every metric name the task reports over ``classes`` (a regression's targets)."""
     c = len(classes)
+    if task == "regression":
+        y = np.arange(3 * c, dtype=np.float64).reshape(3, c)
+        return set(regression_metrics(y, y).values(tuple(classes)))
+    if task == "multilabel":
+        y = np.eye(max(c, 2), c)
+        return set(multilabel_metrics(y, y).values(tuple(classes)))
     targets = np.arange(max(c, 2)) % c
     probabilities = np.full((len(targets), c), 1.0 / c, dtype=np.float32)
     scores = classification_metrics(targets, targets, c, probabilities)
@@ -42,7 +48,8 @@ def check_before_training(
 ) -> None:
     """ConfigError naming the key when the config cannot work with this data."""
     cfg = project.config
-    known = known_metrics(classes)
+    task = cfg.project.task
+    known = known_metrics(classes, task)
 
     def unknown(names: Iterable[str]) -> list[str]:
         return [
@@ -53,8 +60,9 @@ def check_before_training(
 
     def fail(key: str, names: list[str]) -> None:
         per_class = [n for n in names if "[" in n]
+        what = "targets" if task == "regression" else "classes"
         hint = (
-            f"; per-class names take a class in brackets, and the classes are "
+            f"; per-{what[:-1]} names take a {what[:-1]} in brackets, and the {what} are "
             f"{', '.join(classes[:12])}"
             if per_class
             else f"; known: {', '.join(sorted(k for k in known if '[' not in k))}"
@@ -65,6 +73,11 @@ def check_before_training(
         )
 
     positive = cfg.metric.positive
+    if positive is not None and task != "classification":
+        raise ConfigError(
+            f"metric.positive = {positive!r} chooses one class's operating threshold; a "
+            f"{task} task has none to choose. Remove metric.positive from dlstack.toml"
+        )
     if positive is not None and positive not in classes:
         raise ConfigError(
             f"metric.positive = {positive!r} is not one of the data's classes "
@@ -84,7 +97,7 @@ def check_before_training(
         if bad := unknown(names):
             fail(section, bad)
     if metadata_keys is not None:
-        have = {"class", *metadata_keys}
+        have = {*(() if task == "regression" else ("class",)), *metadata_keys}
         for i, s in enumerate(cfg.tests.slices):
             if s.by not in have:
                 raise ConfigError(

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlstack.report import HtmlReport, Kind, Section, duration
+from dlstack.evaluate._scope_report import scope_report, scope_section
+from dlstack.report import HtmlReport, Kind, Section
 
 if TYPE_CHECKING:
     from dlstack.evaluate._details import EvaluationDetails
@@ -184,87 +185,6 @@ def slices_section(report: HtmlReport, slices: Sequence[SliceResult]) -> Section
     return s
 
 
-def scope_section(report: HtmlReport, scope: Mapping[str, Any]) -> Section:
-    """The learning curve, its answers, and the compute estimate."""
-    from dlstack.evaluate._plots import learning_curve_png
-
-    s = report.section("Feasibility (scope)")
-    fit = scope.get("fit")
-    s.paragraph(
-        f"{scope.get('architecture')} trained on growing subsets of the data "
-        f"({scope.get('epochs')} short rounds each), error measured on the "
-        f"{scope.get('split')} split."
-    )
-    s.table(
-        ["fraction", "training examples", "error", "training seconds"],
-        [
-            [f"{p['fraction']:.0%}", p["n_train"], p["error"], duration(p["seconds"])]
-            for p in scope["points"]
-        ],
-    )
-    png = learning_curve_png(scope)
-    if png is not None:
-        s.image(
-            png,
-            alt="learning curve",
-            caption="Measured errors, the fitted power law "
-            "err(n) = a·n^-b + c and its band; dashed: the target error.",
-        )
-    if fit:
-        s.key_values(
-            {
-                "fit": f"err(n) = {fit['a']:.4g} · n^-{fit['b']:.4f} + {fit['c']:.4g}",
-                "irreducible error (c)": f"{fit['c']:.2%}",
-                **{
-                    f"with {m['factor']:g}x the data": f"{m['error']:.2%} "
-                    f"(band {m['low']:.2%} to {m['high']:.2%})"
-                    for m in scope.get("more_data", [])
-                },
-            }
-        )
-    needed = scope.get("needed")
-    if needed:
-        ok = needed.get("reachable")
-        s.paragraph(
-            f"Requirement: accuracy {scope.get('requirement'):.2%} (error "
-            f"{needed['target_error']:.2%}). Data needed: {needed['summary']}.",
-            kind="good" if ok else "bad",
-        )
-    elif scope.get("requirement") is None:
-        s.paragraph(
-            "No requirement set: add `requirement = 0.99` under [metric] to ask how much "
-            "data it would take.",
-            kind="info",
-        )
-    for note in scope.get("notes", []):
-        s.paragraph(note, kind="warn")
-    compute = scope.get("compute")
-    if compute:
-        table = compute["table"]
-        s.paragraph(
-            f"Measured here: {duration(compute['seconds_per_epoch_here'])} per epoch of "
-            f"{compute['examples_per_epoch']:,} examples ({compute['achieved_tflops_here']:.3f} "
-            f"TFLOP/s reached). GPU estimates assume {table['utilization']:.0%} of FP32 peak "
-            f"and at least {table['step_overhead_ms']:g} ms per step; prices as of "
-            f"{table['as_of']} ({table['path']})."
-        )
-        s.table(
-            ["GPU", "s / epoch", f"{compute['epochs']} epochs", "cost (USD)", "x faster", "bound"],
-            [
-                [
-                    g["name"],
-                    duration(g["seconds_per_epoch"]),
-                    duration(g["seconds_total"]),
-                    f"{g['usd_total']:.4f}",
-                    f"{g['speedup']:.1f}",
-                    g["bound"],
-                ]
-                for g in compute["gpus"]
-            ],
-        )
-    return s
-
-
 def eval_tests_section(report: HtmlReport, result: Mapping[str, Any]) -> Section:
     """What a package was required to meet, what was measured, whether it held."""
     s = report.section("Evaluation tests")
@@ -319,12 +239,6 @@ def score_section(report: HtmlReport, score: Mapping[str, Any]) -> Section:
         ],
     )
     return s
-
-
-def scope_report(path: str | Path, scope: Mapping[str, Any], *, project_name: str) -> Path:
-    report = HtmlReport(f"{project_name}: feasibility", f"data version {scope.get('data_version')}")
-    scope_section(report, scope)
-    return report.write(path)
 
 
 def score_report(path: str | Path, score: Mapping[str, Any], *, project_name: str) -> Path:

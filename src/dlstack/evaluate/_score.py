@@ -15,8 +15,8 @@ the paper's bands. Every line says what evidence was found, or what would add it
 'More of a research project than a productionized system.'
 
 Evidence is read, never assumed: a setting that exists is not a check that ran. The
-readers are in ``_score_evidence``, the 28 checks in ``_score_checks`` and
-``_score_checks_ops``.
+readers are in ``_score_evidence``, the 28 checks in ``_score_checks``,
+``_score_online`` (offline vs online, from people's labels only) and ``_score_checks_ops``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A check returns ``(points, evidence, advice)``: 1 point (:data:`AUTOMATED`) where an
 automated check ran, with what it found; 0 (:data:`MISSING`) and what would add it
 otherwise. The manual half point is `score_project`'s, from ``[score.manual]``. The
-data and model sections are here; infrastructure and monitoring in ``_score_checks_ops``.
+data and model sections are here (offline vs online in ``_score_online``); infrastructure
+and monitoring in ``_score_checks_ops``.
 
 >>> import tempfile
 >>> from dlstack.layout import Layout
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dlstack.evaluate._records import EvalCheckRecord
-from dlstack.evaluate._score_evidence import INGEST_REPORTS, PREDICTION_LOGS, Evidence
+from dlstack.evaluate._score_evidence import INGEST_REPORTS, Evidence
 
 __all__ = [
     "AUTOMATED",
@@ -30,7 +31,6 @@ __all__ = [
     "from_check",
     "inclusion",
     "manual_only",
-    "offline_online",
     "simpler_not_better",
     "slices",
     "spec_reviewed",
@@ -127,25 +127,6 @@ def spec_reviewed(ev: Evidence) -> Found:
         f"run {latest.run_id} was trained from committed code {code} (dlstack checks "
         f"git status at training time); the review itself is your team's process",
         "",
-    )
-
-
-def offline_online(ev: Evidence) -> Found:
-    for name in PREDICTION_LOGS:
-        table = ev.lake_datasets.get(name)
-        if table is not None and "label" in table.column_names:
-            labelled = sum(1 for v in table.column("label").to_pylist() if v is not None)
-            if labelled:
-                return (
-                    AUTOMATED,
-                    f"{labelled:,} served predictions have labels in the lake ({name})",
-                    "",
-                )
-    return (
-        MISSING,
-        "",
-        "serve with prediction logging and send labels back; online accuracy can then be "
-        "compared with the test set's",
     )
 
 

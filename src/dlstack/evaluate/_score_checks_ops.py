@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from dlstack.evaluate._score_checks import (
     AUTOMATED,
@@ -20,14 +21,17 @@ from dlstack.evaluate._score_checks import (
     from_check,
     inclusion,
     manual_only,
-    offline_online,
     simpler_not_better,
     slices,
     spec_reviewed,
     tuned,
 )
 from dlstack.evaluate._score_evidence import Evidence, PackageEvidence, RunEvidence
+from dlstack.evaluate._score_online import offline_online
 from dlstack.layout import EVALUATION_FILE, REPORT_FILE
+
+if TYPE_CHECKING:
+    from dlstack.package import GateVerdict
 
 __all__ = [
     "CHECKS",
@@ -101,21 +105,55 @@ def integration_tested(ev: Evidence) -> Found:
     return MISSING, "", "run the whole lifecycle with `dlstack run` (in CI on a small dataset)"
 
 
+def _gate_text(name: str, version: int, verdict: GateVerdict | None, problem: str) -> str:
+    if problem:
+        return f"{name} v{version}: no readable verdict ({problem})"
+    if verdict is None:
+        return f"{name} v{version} was never judged by the release gate"
+    if not verdict.passed:
+        return f"{name} v{version} {verdict.summary()}"
+    return f"{name} v{version} passed its release gate, which required nothing"
+
+
+def _validated(verdict: GateVerdict | None) -> bool:
+    """Passed, and by checking something: a gate that requires nothing validates nothing."""
+    return verdict is not None and verdict.passed and any(g.required for g in verdict.gates)
+
+
 def validated(ev: Evidence) -> Found:
-    if ev.test_results:
-        r = ev.test_results[0]
-        failed = [c.name for c in r.checks if not c.passed]
-        result = f"FAILED {', '.join(failed)}" if failed else f"all {len(r.checks)} checks held"
-        return AUTOMATED, f"`dlstack test` validated {r.name} v{r.version}: {result}", ""
-    if ev.packages:
-        spec = ev.packages[-1].spec
+    """A point when every package that served passed its release gate before it served
+    (or, before anything served, when a package passed it: `dlstack serve` serves only
+    those); a served package that failed, or was never judged, withholds it."""
+    advice = (
+        "let `dlstack run` judge each package ([gate]) and serve without --allow-failed: "
+        "`dlstack serve` then serves only packages that passed"
+    )
+    served = sorted(ev.served.items())
+    if served:
+        judged = [(name, v, n, *ev.gate_of(name, v)) for (name, v), n in served]
+        bad = [_gate_text(name, v, g, p) for name, v, _, g, p in judged if not _validated(g)]
+        if bad:
+            return MISSING, "served without passing the release gate: " + "; ".join(bad), advice
+        versions = ", ".join(f"{name} v{v} ({n:,} predictions)" for name, v, n, _, _ in judged)
         return (
             AUTOMATED,
-            f"{spec.name} v{spec.version} passed export's check (ONNX Runtime outputs equal "
-            f"torch's) before it was written",
-            "add quality gates: declare [tests] and run `dlstack test PACKAGE` in CI",
+            f"every served version passed its release gate before serving: {versions}",
+            "",
         )
-    return MISSING, "", "export a package (`dlstack export`) and run `dlstack test PACKAGE`"
+    found = [(p.spec, *ev.gate_of(p.spec.name, p.spec.version)) for p in ev.packages]
+    passed = [(spec, g) for spec, g, _ in found if g is not None and _validated(g)]
+    if passed:
+        spec, verdict = passed[-1]
+        return (
+            AUTOMATED,
+            f"{spec.name} v{spec.version} {verdict.summary()} in its release gate; nothing "
+            f"has served yet, and `dlstack serve` serves only packages that passed",
+            "",
+        )
+    judged_texts = [_gate_text(spec.name, spec.version, g, p) for spec, g, p in found if g or p]
+    if judged_texts:
+        return MISSING, "no package passed its release gate: " + "; ".join(judged_texts), advice
+    return MISSING, "", "run `dlstack run`: it tests the package and judges it ([gate])"
 
 
 def debuggable(ev: Evidence) -> Found:

@@ -3,7 +3,9 @@
 Runs (:class:`~dlstack.train.RunRecord`), packages (:class:`~dlstack.package.PackageSpec`
 through :class:`~dlstack.package.ModelRepository`), `dlstack test` and pytest-plugin
 results, the doctor's :class:`~dlstack.doctor.DoctorRecord`, the newest run's
-:class:`EvaluationRecord`, and the data lake's ingest reports and prediction logs. A
+:class:`EvaluationRecord`, the release gate's verdict beside each package
+(:func:`~dlstack.package.read_gate`), and the data lake's ingest reports, prediction logs
+and serving feedback. A
 record that cannot be read, or is of another kind, is no evidence: it is left out, never
 a crash, and never a point.
 
@@ -36,13 +38,21 @@ if TYPE_CHECKING:
     from dlstack.config import Project
     from dlstack.doctor import DoctorRecord
     from dlstack.layout import Layout
-    from dlstack.package import PackageSpec
+    from dlstack.package import GateVerdict, PackageSpec
     from dlstack.train import RunRecord
 
-__all__ = ["INGEST_REPORTS", "PREDICTION_LOGS", "Evidence", "PackageEvidence", "RunEvidence"]
+__all__ = [
+    "FEEDBACK_LOG",
+    "INGEST_REPORTS",
+    "PREDICTION_LOGS",
+    "Evidence",
+    "PackageEvidence",
+    "RunEvidence",
+]
 
 INGEST_REPORTS = "ingest_reports"  # lake datasets the score reads
 PREDICTION_LOGS = ("predictions", "prediction_logs")
+FEEDBACK_LOG = "feedback"  # "this is wrong" flags from the server, with a person's label
 
 
 class RunEvidence(NamedTuple):
@@ -155,13 +165,44 @@ class Evidence:
         except Exception:  # an unreachable lake is "no evidence", not a crash
             return {}
         out: dict[str, Any] = {}
-        for name in (INGEST_REPORTS, *PREDICTION_LOGS):
+        for name in (INGEST_REPORTS, *PREDICTION_LOGS, FEEDBACK_LOG):
             if name in names:
                 try:
                     out[name] = lake.read(name)
                 except Exception:
                     continue
         return out
+
+    @cached_property
+    def served(self) -> dict[tuple[str, int], int]:
+        """(model, version) -> predictions the server logged for it."""
+        counts: dict[tuple[str, int], int] = {}
+        for name in PREDICTION_LOGS:
+            table = self.lake_datasets.get(name)
+            if table is None or not {"model", "version"} <= set(table.column_names):
+                continue
+            models = table.column("model").to_pylist()
+            versions = table.column("version").to_pylist()
+            for model, version in zip(models, versions, strict=True):
+                if model and _count(version) > 0:
+                    key = (str(model), _count(version))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def gate_of(self, name: str, version: int) -> tuple[GateVerdict | None, str]:
+        """(the release gate's verdict of package ``name`` v``version``, a problem): None
+        and "" when it was not checked; None and why when the verdict or package is
+        unreadable, or the package is not in this project."""
+        from dlstack.errors import PackageError
+        from dlstack.package import SPEC_FILE, read_gate
+
+        folder = self.layout.models_dir / name / str(version)
+        if not (folder / SPEC_FILE).is_file():
+            return None, f"no package {name} v{version} in {self.layout.models_dir}"
+        try:
+            return read_gate(folder), ""
+        except PackageError as e:
+            return None, str(e)
 
     @cached_property
     def tune_results(self) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlstack.errors import DataError
-from dlstack.metrics import classification_metrics
+from dlstack.metrics import classification_metrics, multilabel_metrics, regression_metrics
 
 if TYPE_CHECKING:
     from dlstack.config import Project
@@ -34,6 +34,7 @@ __all__ = [
     "example_metadata",
     "slice_keys",
     "slice_metrics",
+    "task_slice_metrics",
 ]
 
 CLASS_KEY = "class"  # the slice by true label; always available
@@ -123,6 +124,79 @@ def slice_metrics(
                 )
             )
     return out
+
+
+def task_slice_metrics(
+    task: str,
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: np.ndarray,
+    groups: Mapping[str, Sequence[Any] | np.ndarray] | None = None,
+    *,
+    classes: Sequence[str],
+    thresholds: np.ndarray | None = None,
+) -> list[SliceResult]:
+    """:func:`slice_metrics` for a multilabel or regression task (classification: that).
+
+    Multilabel: per class (key ``class``: the examples that hold it) its precision, recall
+    and F1, and per other slice the share of right label decisions (``accuracy``,
+    ``error`` = Hamming loss), macro precision/recall/F1 and ``exact_match``.
+    Regression: per slice ``mae``, ``rmse`` and ``r2`` (NaN below two examples or on a
+    constant target); there is no slice by class.
+    """
+    if task == "classification":
+        return slice_metrics(targets, predictions, len(classes), groups, classes=classes)
+    y = np.asarray(targets)
+    out: list[SliceResult] = []
+    if task == "multilabel":
+        overall = multilabel_metrics(y, probabilities, thresholds)
+        for i, label in enumerate(classes):
+            n = int(overall.support[i])
+            if n:
+                recall = float(overall.recall[i])
+                metrics = {"accuracy": recall, "error": 1 - recall, "recall": recall}
+                metrics |= {"precision": float(overall.precision[i]), "f1": float(overall.f1[i])}
+                out.append(SliceResult(CLASS_KEY, str(label), n, metrics))
+    for key, column in (groups or {}).items():
+        values = np.asarray([_text(v) for v in column], dtype=object)
+        if values.shape[0] != y.shape[0]:
+            raise DataError(
+                f"slice key {key!r} has {values.shape[0]} values for {y.shape[0]} examples; "
+                f"pass one value per example"
+            )
+        for value in sorted(set(values.tolist())):
+            mask = values == value
+            out.append(
+                SliceResult(
+                    key,
+                    value,
+                    int(mask.sum()),
+                    _group_metrics(
+                        task, y[mask], predictions[mask], probabilities[mask], thresholds
+                    ),
+                )
+            )
+    return out
+
+
+def _group_metrics(
+    task: str,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray | None,
+) -> dict[str, float]:
+    if task == "regression":
+        return regression_metrics(y, predictions).summary()
+    m = multilabel_metrics(y, probabilities, thresholds)
+    return {
+        "accuracy": m.accuracy,
+        "error": m.hamming_loss,
+        "exact_match": m.exact_match,
+        "precision": m.precision_macro,
+        "recall": m.recall_macro,
+        "f1": m.f1_macro,
+    }
 
 
 def slice_keys(metadata: Mapping[str, Sequence[Any] | np.ndarray]) -> list[str]:

@@ -27,6 +27,17 @@ from dlstack.inputs._image import (
 )
 from dlstack.inputs._normalize import channel_stats, to_model_input, to_pixels
 from dlstack.inputs._rows import HF_PREFIX, MANIFEST_SUFFIXES, is_hf_source, read_rows
+from dlstack.inputs._several import (
+    FEATURES_INPUT,
+    IMAGE_INPUT,
+    INPUT_KINDS,
+    concat_inputs,
+    describe_shape,
+    example_shape,
+    input_rows,
+    map_input,
+    take_rows,
+)
 from dlstack.inputs._spec import (
     BACKGROUNDS,
     RESIZE_POLICIES,
@@ -40,8 +51,11 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "BACKGROUNDS",
     "DEFAULT_MAX_PIXELS",
+    "FEATURES_INPUT",
     "HF_PREFIX",
+    "IMAGE_INPUT",
     "IMAGE_SUFFIXES",
+    "INPUT_KINDS",
     "MANIFEST_SUFFIXES",
     "RESIZE_POLICIES",
     "Column",
@@ -52,17 +66,23 @@ __all__ = [
     "TableEncoder",
     "TableSpec",
     "channel_stats",
+    "concat_inputs",
     "decode_image",
     "decode_pixels",
+    "describe_shape",
+    "example_shape",
     "infer_columns",
     "infer_image_spec",
+    "input_rows",
     "inspect_image",
     "is_hf_source",
+    "map_input",
     "parse_value",
     "prepare_image",
     "prepare_with",
     "preprocess_images",
     "read_rows",
+    "take_rows",
     "to_model_input",
     "to_pixels",
 ]

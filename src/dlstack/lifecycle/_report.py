@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlstack.lifecycle._verdicts import MODEL_ROW, default_details, verdict
+from dlstack.lifecycle._gate import gate_section
+from dlstack.lifecycle._report_tasks import TRAINING_METRIC, task_evaluation, task_mistakes
+from dlstack.lifecycle._verdicts import MODEL_ROW, default_details, headlines, verdict
+from dlstack.metrics import ClassificationMetrics
 from dlstack.report import (
     HtmlReport,
     Kind,
@@ -25,6 +28,7 @@ from dlstack.report import (
 
 if TYPE_CHECKING:
     from dlstack.evaluate import BaselineResult, Evaluation, EvaluationDetails
+    from dlstack.package import GateVerdict
     from dlstack.train import TrainResult
 
 __all__ = ["DEFAULT_MAX_MISTAKES", "lifecycle_report"]
@@ -48,13 +52,14 @@ def lifecycle_report(
     scope: Mapping[str, Any] | None = None,
     eval_tests: Mapping[str, Any] | None = None,
     test_score: Mapping[str, Any] | None = None,
+    gate: GateVerdict | None = None,
 ) -> Path:
     """Write ``report.html`` (atomically) and return its path.
 
     Optional evaluate-stage parts, each a section when given: ``details`` (objective,
     reference points, operating threshold, slices: ``dlstack.evaluate.evaluation_details``),
     and the saved JSON records of ``scope`` (`dlstack scope`), ``eval_tests`` (`dlstack
-    test`) and ``test_score`` (`dlstack score`).
+    test`) and ``test_score`` (`dlstack score`); ``gate``, the release gate's verdict.
     """
     from dlstack import evaluate as sections
 
@@ -67,6 +72,8 @@ def lifecycle_report(
     _summary(report, evaluation, baselines, ranking)
     if details is not None or eval_tests is not None or test_score is not None:
         _summary_more(report.sections[-1], details, eval_tests, test_score)
+    if gate is not None:
+        gate_section(report, gate)
     _data(report, data_version, snapshot_counts, evaluation)
     _baselines(report, evaluation, baselines, ranking)
     if details is not None:
@@ -135,8 +142,10 @@ def _summary(
 ) -> None:
     s = report.section("Summary")
     m = ev.metrics
+    (first, first_name), (second, second_name) = headlines(ev.task)
     s.paragraph(
-        f"Accuracy {m['accuracy']:.4f} and macro F1 {m['f1_macro']:.4f} on the "
+        f"{first_name[:1].upper()}{first_name[1:]} {m.get(first, float('nan')):.4f} and "
+        f"{second_name} {m.get(second, float('nan')):.4f} on the "
         f"{ev.split} split ({ev.n:,} examples)."
     )
     kinds = {b.name: verdict(details, b.name)[0] for b in baselines}
@@ -168,7 +177,7 @@ def _data(report: HtmlReport, version: str, counts: Mapping[str, int], ev: Evalu
     s.key_values(
         {
             "data version": version,
-            "classes": f"{len(ev.classes)}: "
+            ("targets" if ev.task == "regression" else "classes"): f"{len(ev.classes)}: "
             + ", ".join(ev.classes[:20])
             + (" ..." if len(ev.classes) > 20 else ""),
         }
@@ -192,8 +201,9 @@ def _baselines(
         f"ranking ({details.objective.describe()})."
     )
     m = ev.metrics
+    (first, first_name), (second, second_name) = headlines(ev.task)
     rows: list[list[object]] = [
-        [MODEL_ROW, "the trained model", m["accuracy"], m["f1_macro"], ev.n, ""]
+        [MODEL_ROW, "the trained model", m.get(first), m.get(second), ev.n, ""]
     ]
     kinds: list[Kind | None] = ["info"]
     for b in baselines:
@@ -202,15 +212,17 @@ def _baselines(
             [
                 b.name,
                 b.description,
-                b.metrics["accuracy"],
-                b.metrics["f1_macro"],
+                b.metrics.get(first),
+                b.metrics.get(second),
                 b.scores.n,
                 text,
             ]
         )
         kinds.append(kind)
     s.table(
-        ["predictor", "what it is", "accuracy", "macro F1", "n", "verdict"], rows, row_kinds=kinds
+        ["predictor", "what it is", first_name, second_name, "n", "verdict"],
+        rows,
+        row_kinds=kinds,
     )
     if any(b.scores.n != ev.n for b in baselines):
         s.paragraph(
@@ -218,14 +230,15 @@ def _baselines(
             "the comparison is not like for like.",
             kind="warn",
         )
-    values = {MODEL_ROW: m["accuracy"], **{b.name: b.metrics["accuracy"] for b in baselines}}
+    values = {MODEL_ROW: m[first], **{b.name: b.metrics[first] for b in baselines}}
     s.image(
-        bar_chart_png(values, title=f"accuracy on {ev.split}", highlight=MODEL_ROW),
-        alt="accuracy of the model and each baseline",
+        bar_chart_png(values, title=f"{first_name} on {ev.split}", highlight=MODEL_ROW),
+        alt=f"{first_name} of the model and each baseline",
     )
 
 
 def _training(report: HtmlReport, result: TrainResult) -> None:
+    metric = TRAINING_METRIC.get(result.task, TRAINING_METRIC["classification"])
     s = report.section("Training")
     train = result.config.train
     s.key_values(
@@ -248,7 +261,7 @@ def _training(report: HtmlReport, result: TrainResult) -> None:
             ),
         }
     )
-    png = training_curves_png(result.history)
+    png = training_curves_png(result.history, metric)
     if png is None:
         s.paragraph("No per-epoch history was recorded for this run.", kind="warn")
     else:
@@ -261,14 +274,18 @@ def _training(report: HtmlReport, result: TrainResult) -> None:
         s.image(
             png,
             alt="training curves",
-            caption="Loss and accuracy per epoch. Val far "
+            caption=f"Loss and {metric[1]} per epoch. Val far "
             "above train loss is variance (overfitting); both high is bias." + augmented,
         )
 
 
 def _evaluation(report: HtmlReport, ev: Evaluation) -> None:
+    if ev.task != "classification":
+        task_evaluation(report, ev)
+        return
     s = report.section(f"Evaluation on {ev.split}")
     sc = ev.scores
+    assert isinstance(sc, ClassificationMetrics)
     s.table(["metric", "value"], [[k.replace("_", " "), v] for k, v in ev.metrics.items()])
     s.table(
         ["class", "support", "precision", "recall", "F1"],
@@ -291,6 +308,9 @@ def _evaluation(report: HtmlReport, ev: Evaluation) -> None:
 
 
 def _mistakes(report: HtmlReport, ev: Evaluation, limit: int) -> None:
+    if ev.task != "classification":
+        task_mistakes(report, ev, limit)
+        return
     s = report.section("Sample mistakes")
     wrong = ev.mistakes()
     if len(wrong) == 0:
@@ -348,7 +368,10 @@ def _package(report: HtmlReport, package_path: str | Path | None) -> None:
             "path": str(spec_file.parent),
             "name / version": f"{spec.name} / {spec.version}",
             "schema": spec.schema_version,
-            "input": f"{spec.input.shape} {spec.input.dtype}",
+            "input": "; ".join(
+                f"{'' if len(spec.inputs) == 1 else f'{i.name} '}{i.shape} {i.dtype}"
+                for i in spec.inputs
+            ),
             "ONNX": f"{spec.onnx.file}, {size / 1024:.1f} KiB, opset {spec.onnx.opset}, "
             f"{spec.onnx.exporter}"
             if size is not None

@@ -1,6 +1,7 @@
 """The whole lifecycle on one project, stage by stage, through each stage's public API.
 
-    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> test -> report
+    data (ingest, commit, checkout) -> train -> evaluate + baselines -> export -> test
+    -> gate -> report
 
 ``dlstack run`` (and so ``make demo``) calls :func:`run`; the single-stage verbs call the
 functions below it.
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from dlstack.config import Project
     from dlstack.data import IngestReport, Snapshot, Version
     from dlstack.evaluate import EvaluationDetails
+    from dlstack.package import GateVerdict
     from dlstack.train import TrainResult
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "details_of",
     "evaluate_run",
     "export_run",
+    "gate_run",
     "prepare_data",
     "run",
     "write_report",
@@ -48,6 +51,7 @@ class LifecycleResult:
     seconds: dict[str, float] = field(default_factory=dict)
     tests: Any = None  # dlstack.evaluate.EvalTestReport of the exported package
     details: EvaluationDetails | None = None  # model and baselines under the objective
+    gate: GateVerdict | None = None  # the release gate's verdict (gate.json of the package)
 
 
 def prepare_data(
@@ -107,6 +111,7 @@ def export_run(project: Project, result: TrainResult, snapshot: Snapshot, evalua
         project.config.project.name,
         sample=sample,
         metrics=dict(evaluation.metrics),
+        train=snapshot.split("train"),  # its range: serving warns on inputs far outside it
     )
 
 
@@ -136,10 +141,11 @@ def write_report(
     tests: Any = None,
     doctor_html: Path | None = None,
     details: EvaluationDetails | None = None,
+    gate: GateVerdict | None = None,
 ) -> Path:
     """report.html with the evaluate stage's parts: objective, reference points, slices,
     threshold (written to evaluation.json too), ``tests`` of the package, the latest saved
-    `dlstack scope`, and the ML Test Score as of now. ``details`` default:
+    `dlstack scope`, the release ``gate``, and the ML Test Score as of now. ``details`` default:
     :func:`details_of` the evaluation."""
     from dlstack.evaluate import score_project, write_evaluation_record
     from dlstack.layout import REPORT_FILE
@@ -167,6 +173,7 @@ def write_report(
         eval_tests=tests.to_dict() if tests is not None else None,
         test_score=score.to_dict(),
         links=links or None,
+        gate=gate,
     )
 
 
@@ -176,6 +183,13 @@ def _saved_scope(project: Project) -> dict[str, Any] | None:
 
     record = saved_scope(project)
     return record.model_dump(mode="json") if record is not None else None
+
+
+def gate_run(project: Project, package: Path, tests: Any, details: Any, doctor: Any) -> GateVerdict:
+    """The release gate on the exported package, written beside it (``gate.json``)."""
+    from dlstack.lifecycle._gate import release_gate
+
+    return release_gate(project, package, tests=tests, details=details, doctor=doctor)
 
 
 DEFAULT_DOCTOR_BUDGET_S = 60.0  # the doctor's short trainings, on top of the real one
@@ -188,11 +202,15 @@ def run(
     on_stage: Callable[[str, Any], None] | None = None,
     doctor_budget_s: float | None = DEFAULT_DOCTOR_BUDGET_S,
 ) -> LifecycleResult:
-    """Data -> train -> doctor -> evaluate -> export -> test -> report, on the project's config.
+    """Data -> train -> doctor -> evaluate -> export -> test -> gate -> report, on the
+    project's config.
 
     ``on_stage(name, output)`` is called as each stage finishes (the CLI prints there).
     ``doctor_budget_s=None`` skips the doctor (the troubleshooting checks of dlstack.doctor).
+    The release gate's verdict is ``LifecycleResult.gate`` (also written beside the
+    package); a failed gate does not raise: the caller decides (`dlstack run` exits 1).
     """
+    from dlstack.lifecycle._record import record_in_mlflow
     from dlstack.train import fit
 
     seconds: dict[str, float] = {}
@@ -208,14 +226,14 @@ def run(
     report, version, snapshot = stage("data", lambda: prepare_data(project, progress=progress))
     preflight(project, snapshot)
     result = stage("train", lambda: fit(project, snapshot, progress=progress))
-    doctor_html = None
+    doctor_report, doctor_html = None, None
     if doctor_budget_s is not None:
         from dlstack.doctor import examine_project
 
         def say(text: str) -> None:
             print(f"doctor: {text}", file=sys.stderr, flush=True)
 
-        _, doctor_html = stage(
+        doctor_report, doctor_html = stage(
             "doctor",
             lambda: examine_project(
                 project, snapshot, budget_s=doctor_budget_s, progress=say if progress else None
@@ -227,6 +245,7 @@ def run(
     package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
     tests = stage("test", lambda: check_run(project, package))
     details = details_of(project, evaluation, baseline_results, tests)
+    gate = stage("gate", lambda: gate_run(project, package, tests, details, doctor_report))
     html = stage(
         "report",
         lambda: write_report(
@@ -240,9 +259,10 @@ def run(
             tests,
             doctor_html,
             details,
+            gate,
         ),
     )
-    return LifecycleResult(
+    out = LifecycleResult(
         version,
         snapshot,
         result,
@@ -254,4 +274,7 @@ def run(
         seconds,
         tests,
         details,
+        gate,
     )
+    stage("record", lambda: record_in_mlflow(project, out, doctor_html))  # MLflow, last
+    return out

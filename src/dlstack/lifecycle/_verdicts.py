@@ -5,8 +5,12 @@ project's objective; a baseline ranked above the model is not beaten. The lifecy
 report, the CLI's summary table, ``evaluation.json`` and `dlstack score` all read that
 one ranking (``EvaluationDetails.not_beaten``).
 
+The table's two metric columns are the task's headline numbers (:data:`HEADLINES`).
+
 >>> SUMMARY_HEADERS
 ('predictor', 'accuracy', 'macro F1', 'n', 'verdict')
+>>> summary_headers("regression")
+('predictor', 'R²', 'RMSE', 'n', 'verdict')
 """
 
 from __future__ import annotations
@@ -18,10 +22,43 @@ if TYPE_CHECKING:
     from dlstack.evaluate import BaselineResult, Evaluation, EvaluationDetails
     from dlstack.report import Kind
 
-__all__ = ["MODEL_ROW", "SUMMARY_HEADERS", "default_details", "summary_rows", "verdict"]
+__all__ = [
+    "HEADLINES",
+    "MODEL_ROW",
+    "SUMMARY_HEADERS",
+    "default_details",
+    "headlines",
+    "summary_headers",
+    "summary_rows",
+    "verdict",
+]
 
+# (metric, column header) of the two numbers a summary shows first, per task; the first is
+# the one a bar chart compares. A regression's R^2 is scale-free; its RMSE in the target's
+# units. A multilabel's macro F1 needs a threshold, its mAP does not.
+HEADLINES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "classification": (("accuracy", "accuracy"), ("f1_macro", "macro F1")),
+    "multilabel": (("f1_macro", "macro F1"), ("map", "mAP")),
+    "regression": (("r2", "R²"), ("rmse", "RMSE")),
+}
 SUMMARY_HEADERS = ("predictor", "accuracy", "macro F1", "n", "verdict")
 MODEL_ROW = "model"  # the model's name in EvaluationDetails.ranking too
+
+
+def headlines(task: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The task's two headline (metric, header) pairs (classification's for others)."""
+    return HEADLINES.get(task, HEADLINES["classification"])
+
+
+def summary_headers(task: str = "classification") -> tuple[str, ...]:
+    """``SUMMARY_HEADERS`` with the task's metric columns."""
+    (_, first), (_, second) = headlines(task)
+    return ("predictor", first, second, "n", "verdict")
+
+
+def _number(metrics: dict[str, float], key: str) -> str:
+    value = metrics.get(key)
+    return "-" if value is None else f"{value:.4f}"
 
 
 def summary_rows(
@@ -29,7 +66,8 @@ def summary_rows(
     baselines: Sequence[BaselineResult],
     details: EvaluationDetails | None = None,
 ) -> list[tuple[str, ...]]:
-    """The model and each baseline as rows of strings, headed by ``SUMMARY_HEADERS``.
+    """The model and each baseline as rows of strings, headed by
+    ``summary_headers(evaluation.task)`` (``SUMMARY_HEADERS`` for classification).
 
     For the CLI: ``table.add_row(*row)`` for each row into a rich Table. The verdict is the
     objective's ranking (``details``, from ``dlstack.evaluate.evaluation_details``; without
@@ -37,16 +75,17 @@ def summary_rows(
     starting with ``NOT BEATEN``.
     """
     details = details if details is not None else default_details(evaluation, baselines)
+    (first, _), (second, _) = headlines(evaluation.task)
     m = evaluation.metrics
     rows: list[tuple[str, ...]] = [
-        (MODEL_ROW, f"{m['accuracy']:.4f}", f"{m['f1_macro']:.4f}", str(evaluation.n), "")
+        (MODEL_ROW, _number(m, first), _number(m, second), str(evaluation.n), "")
     ]
     for b in baselines:
         rows.append(
             (
                 b.name,
-                f"{b.metrics['accuracy']:.4f}",
-                f"{b.metrics['f1_macro']:.4f}",
+                _number(b.metrics, first),
+                _number(b.metrics, second),
                 str(b.scores.n),
                 verdict(details, b.name)[1],
             )

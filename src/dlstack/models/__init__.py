@@ -18,6 +18,7 @@ from dlstack.models._names import ARCHITECTURE_NAMES
 
 if TYPE_CHECKING:
     from dlstack.models._build import build_model, is_user_spec, user_model_source
+    from dlstack.models._fusion import FEATURE_HIDDEN, FUSION_HIDDEN, Fusion
     from dlstack.models._init import init_weights
     from dlstack.models._zoo import (
         ARCHITECTURES,
@@ -34,11 +35,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ARCHITECTURES",
     "ARCHITECTURE_NAMES",
+    "FEATURE_HIDDEN",
+    "FUSION_HIDDEN",
     "LENET_CHANNELS",
     "LENET_HIDDEN",
     "MLP",
     "MLP_HIDDEN",
     "RESNET_WIDTHS",
+    "Fusion",
     "LeNet",
     "ResNet",
     "build_model",
@@ -54,6 +58,9 @@ _HOME = {
     "is_user_spec": "_build",
     "user_model_source": "_build",
     "init_weights": "_init",
+    "Fusion": "_fusion",
+    "FUSION_HIDDEN": "_fusion",
+    "FEATURE_HIDDEN": "_fusion",
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from dlstack.errors import ModelError
+from dlstack.models._init import init_weights
 from dlstack.models._zoo import build_builtin, resolve_architecture
 from dlstack.resolve import is_code_spec, resolve
 
@@ -24,7 +25,7 @@ def is_user_spec(architecture: str) -> bool:
 
 def build_model(
     architecture: str,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | Mapping[str, Sequence[int]],
     num_classes: int,
     *,
     dropout: float = 0.0,
@@ -32,22 +33,40 @@ def build_model(
 ) -> tuple[nn.Module, str]:
     """Build a freshly initialized model; returns ``(module, resolved_name)``.
 
-    ``architecture`` is "auto" (LeNet-like CNN for images, MLP for flat features), a
-    registered name ("mlp", "lenet", "resnet"), or "package.module:callable". A user
-    callable is called with ``input_shape=`` and ``num_classes=`` (those its signature
-    accepts) and keeps its own initialization; dlstack's architectures get He-normal
-    weights. ``search_path`` (the project directory) is tried when the user's module
-    cannot be imported from ``sys.path`` as it is.
+    ``architecture`` is "auto" (LeNet-like CNN for images, MLP for flat features, Fusion
+    for several inputs), a registered name ("mlp", "lenet", "resnet", "fusion"), or
+    "package.module:callable". ``input_shape`` is one example's shape, or for several
+    inputs a dict of them by input name (``{"image": (1, 28, 28), "features": (3,)}``):
+    the model is then called with one dict argument of that form. A user callable is
+    called with ``input_shape=`` (the dict, for several inputs) and ``num_classes=``
+    (those its signature accepts) and keeps its own initialization; dlstack's
+    architectures get He-normal weights. ``search_path`` (the project directory) is tried
+    when the user's module cannot be imported from ``sys.path`` as it is.
 
     >>> import torch
     >>> model, name = build_model("auto", (1, 8, 8), 10)
     >>> name, tuple(model(torch.zeros(2, 1, 8, 8)).shape)
     ('lenet', (2, 10))
     """
-    shape = tuple(int(d) for d in input_shape)
+    shape: tuple[int, ...] | dict[str, tuple[int, ...]]
+    if isinstance(input_shape, Mapping):
+        shape = {str(k): tuple(int(d) for d in v) for k, v in input_shape.items()}
+    else:
+        shape = tuple(int(d) for d in input_shape)
     if is_user_spec(architecture):
         return _build_user(architecture, shape, num_classes, search_path), architecture
     name = resolve_architecture(architecture, shape)
+    if isinstance(shape, dict):
+        if name != "fusion":
+            shapes = ", ".join(f"{k} {v}" for k, v in shape.items())
+            raise ModelError(
+                f"architecture {name!r} takes one input; this data has several ({shapes}). "
+                f'Use "auto" (or "fusion": one encoder per input, concatenated), or your '
+                f"own model that takes a dict of them ('package.module:callable')"
+            )
+        from dlstack.models._fusion import Fusion
+
+        return init_weights(Fusion(shape, num_classes, dropout=dropout)), name
     return build_builtin(name, shape, num_classes, dropout), name
 
 
@@ -67,7 +86,10 @@ def user_model_source(
 
 
 def _build_user(
-    spec: str, input_shape: tuple[int, ...], num_classes: int, search_path: str | Path | None
+    spec: str,
+    input_shape: tuple[int, ...] | dict[str, tuple[int, ...]],
+    num_classes: int,
+    search_path: str | Path | None,
 ) -> nn.Module:
     fn = _resolve_user_callable(spec, search_path)
     kwargs = _accepted_kwargs(fn, {"input_shape": input_shape, "num_classes": num_classes})

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 __all__ = ["ARCHITECTURE_NAMES"]
 
-# The zoo's order: by modality, smallest first (dlstack.models._zoo builds them).
-ARCHITECTURE_NAMES = ("mlp", "lenet", "resnet")
+# The zoo's order: by modality, smallest first (dlstack.models._zoo builds them); then
+# "fusion", the model of several inputs (dlstack.models._fusion).
+ARCHITECTURE_NAMES = ("mlp", "lenet", "resnet", "fusion")

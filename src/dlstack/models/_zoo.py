@@ -1,12 +1,13 @@
 """The architecture zoo: one simple, strong-enough network per modality.
 
 "Start simple": flat features get an MLP, images a LeNet-like CNN, and a small ResNet is
-there for when LeNet underfits. ``build_model("auto", ...)`` picks by the input's shape.
+there for when LeNet underfits. ``build_model("auto", ...)`` picks by the input's shape;
+several inputs (an image and features) get ``Fusion`` (``dlstack.models._fusion``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -178,27 +179,41 @@ def _image_shape(input_shape: Sequence[int], name: str, *, min_side: int) -> tup
 
 Builder = Callable[..., nn.Module]
 
-ARCHITECTURES: dict[str, Builder] = dict(zip(ARCHITECTURE_NAMES, (MLP, LeNet, ResNet), strict=True))
+# The architectures of one input ("fusion", of several, is dlstack.models._fusion's).
+ARCHITECTURES: dict[str, Builder] = {"mlp": MLP, "lenet": LeNet, "resnet": ResNet}
 
 
-def resolve_architecture(architecture: str, input_shape: Sequence[int]) -> str:
-    """The registered name ``architecture`` stands for: "auto" picks by modality.
+def resolve_architecture(
+    architecture: str, input_shape: Sequence[int] | Mapping[str, Sequence[int]]
+) -> str:
+    """The registered name ``architecture`` stands for: "auto" picks by modality, and
+    "fusion" for several inputs (a shape per input name).
 
     >>> resolve_architecture("auto", (1, 28, 28)), resolve_architecture("auto", (64,))
     ('lenet', 'mlp')
+    >>> resolve_architecture("auto", {"image": (1, 28, 28), "features": (3,)})
+    'fusion'
     """
     if architecture != "auto":
         return architecture
+    if isinstance(input_shape, Mapping):
+        return "fusion"
     return "lenet" if len(input_shape) == 3 else "mlp"
 
 
 def build_builtin(
     name: str, input_shape: Sequence[int], num_classes: int, dropout: float
 ) -> nn.Module:
-    if name not in ARCHITECTURES:
-        valid = ", ".join(repr(n) for n in ("auto", *ARCHITECTURES))
+    if name not in ARCHITECTURE_NAMES:
+        valid = ", ".join(repr(n) for n in ("auto", *ARCHITECTURE_NAMES))
         raise ModelError(
             f"unknown architecture {name!r}; use one of {valid}, or 'package.module:callable' "
             f"for your own model"
+        )
+    if name not in ARCHITECTURES:
+        raise ModelError(
+            f"architecture {name!r} takes several inputs (a dict of them); this data has one "
+            f'input of shape {tuple(input_shape)}: use "auto" or one of '
+            f"{', '.join(map(repr, ARCHITECTURES))}"
         )
     return init_weights(ARCHITECTURES[name](input_shape, num_classes, dropout=dropout))

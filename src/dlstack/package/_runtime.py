@@ -19,13 +19,16 @@ from dlstack.inputs import (
     DEFAULT_MAX_PIXELS,
     ImageSource,
     TableEncoder,
-    preprocess_images,
+    input_rows,
+    take_rows,
     to_model_input,
 )
-from dlstack.package._spec import SPEC_FILE, PackageSpec, read_spec, sha256_file
-from dlstack.package._versions import resolve_package
+from dlstack.package._feed import check_model_input, encode_rows, prepare_images
+from dlstack.package._outputs import output_scores
+from dlstack.package._spec import PackageSpec
+from dlstack.targets import Answer, decide
 
-__all__ = ["DEFAULT_TOP_K", "ModelPackage", "Prediction", "load_package", "softmax"]
+__all__ = ["DEFAULT_TOP_K", "ModelPackage", "Prediction", "softmax"]
 
 DEFAULT_TOP_K = 3
 _RUN_BATCH = 256  # rows per onnxruntime call: bounds memory on large inputs
@@ -33,13 +36,23 @@ _RUN_BATCH = 256  # rows per onnxruntime call: bounds memory on large inputs
 
 @dataclass(frozen=True)
 class Prediction:
-    """The model's answer for one image; ``notices`` say what preprocessing changed."""
+    """The model's answer for one example; ``notices`` say what preprocessing changed.
+
+    Classification: ``label`` is the class, ``top_k`` the most probable classes. Multilabel:
+    ``labels`` the classes given (``label`` their stored form, ``["cat","dog"]``), ``top_k``
+    every class's probability, highest first, ``confidence`` the least sure decision.
+    Regression: ``values`` the numbers by target name (``label`` their stored form,
+    ``top_k`` the same pairs, ``confidence`` NaN).
+    """
 
     label: str
     confidence: float
     top_k: list[tuple[str, float]]
     notices: list[str] = field(default_factory=list)
     source: str = ""
+    task: str = "classification"
+    labels: tuple[str, ...] = ()  # multilabel: the classes given
+    values: dict[str, float] = field(default_factory=dict)  # regression: number by target
 
 
 class ModelPackage:
@@ -55,9 +68,12 @@ class ModelPackage:
 
     @functools.cached_property
     def encoder(self) -> TableEncoder:
-        """A table input's encoder, built once per loaded package (PackageError for an
-        image input): serving uses it on every request."""
-        return self.spec.input.encoder()
+        """A table input's encoder, built once per loaded package (PackageError for a
+        package without a table input): serving uses it on every request."""
+        table = self.spec.input_of_kind("table")
+        if table is None:
+            raise PackageError(f"package {self.spec.name} takes images, not table rows")
+        return table.encoder()
 
     @property
     def labels(self) -> list[str]:
@@ -68,47 +84,124 @@ class ModelPackage:
         """model.json as a plain dict."""
         return self.spec.model_dump()
 
+    @property
+    def several_inputs(self) -> bool:
+        """The model takes several inputs (an image and a table row): a dict of them."""
+        return len(self.spec.inputs) > 1
+
     def model_input(
         self, images: np.ndarray | None = None, features: np.ndarray | None = None
-    ) -> np.ndarray:
+    ) -> Any:
         """Stored examples -> this model's input, as training made it: uint8 images
-        (N, H, W[, 3]) standardized, or a table's raw rows (N, F) encoded."""
-        spec = self.spec.input
-        if spec.kind == "table":
-            if features is None:
-                raise DataError(f"package {self.spec.name} takes table rows, not images")
-            return self.encoder.transform(features)
-        if images is None:
-            raise DataError(f"package {self.spec.name} takes images")
-        return to_model_input(images, spec.norm.mean, spec.norm.std)
+        (N, H, W[, 3]) standardized, a table's raw rows (N, F) encoded, or both, as a
+        dict by input name, for a model of several inputs."""
+        out: dict[str, np.ndarray] = {}
+        for spec in self.spec.inputs:
+            if spec.kind == "table":
+                if features is None:
+                    raise DataError(f"package {self.spec.name} takes table rows ({spec.name})")
+                out[spec.name] = self.encoder.transform(features)
+            else:
+                if images is None:
+                    raise DataError(f"package {self.spec.name} takes images ({spec.name})")
+                out[spec.name] = to_model_input(images, spec.norm.mean, spec.norm.std)
+        return out if self.several_inputs else next(iter(out.values()))
 
-    def predict_arrays(self, x: np.ndarray) -> np.ndarray:
-        """Model input float32 (N, C, H, W) or (N, D) -> class probabilities (N, classes)."""
-        x = np.asarray(x)
-        want = tuple(self.spec.input.shape[1:])
-        if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
-            raise DataError(
-                f"model input must have shape (N, {', '.join(map(str, want))}), "
-                f"got {tuple(x.shape)}; make it with ModelPackage.model_input"
-            )
-        if len(x) == 0:
-            raise DataError("model input is empty (N = 0); pass at least one example")
-        return softmax(self.logits(np.ascontiguousarray(x, dtype=np.float32)))
+    @property
+    def task(self) -> str:
+        return self.spec.task
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Checked float32 (N, C, H, W) -> the graph's logits (N, num_classes), no softmax.
+    def predict_arrays(self, x: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Model input float32 (N, C, H, W) or (N, D), or a dict of them by input name
+        for several inputs -> class probabilities (N, classes): softmax, or sigmoid per
+        class for multilabel; a regression's numbers (N, targets)."""
+        return self.scores(self.logits(self.check_input(x)))
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """The graph's output (N, K) -> probabilities or numbers, as ``output`` says."""
+        return output_scores(self.spec.output, raw)
+
+    def answers(self, scores: np.ndarray) -> list[Answer]:
+        """:meth:`scores` -> each example's answer in the task's terms (dlstack.targets)."""
+        return decide(self.task, scores, self.labels, self.spec.output.thresholds)
+
+    def check_input(self, x: np.ndarray | Mapping[str, np.ndarray]) -> Any:
+        """``x`` as contiguous float32 of the shapes model.json states; DataError naming
+        the input that does not fit."""
+        return check_model_input(self.spec, x)
+
+    def logits(self, x: Any) -> np.ndarray:
+        """Checked float32 input (an array, or a dict by input name for several inputs)
+        -> the graph's logits (N, num_classes), no softmax.
 
         The server's batcher calls this with input it has already validated.
         """
-        inp, out = self.spec.input.name, self.spec.output.name
-        if len(x) <= _RUN_BATCH:
-            return np.asarray(self.session.run([out], {inp: x})[0])
+        out = self.spec.output.name
+        names = [i.name for i in self.spec.inputs]
+
+        def feed(part: Any) -> dict[str, np.ndarray]:
+            return dict(part) if isinstance(part, Mapping) else {names[0]: part}
+
+        n = input_rows(x)
+        if n <= _RUN_BATCH:
+            return np.asarray(self.session.run([out], feed(x))[0])
         return np.concatenate(
             [
-                self.session.run([out], {inp: x[i : i + _RUN_BATCH]})[0]
-                for i in range(0, len(x), _RUN_BATCH)
+                self.session.run([out], feed(take_rows(x, slice(i, i + _RUN_BATCH))))[0]
+                for i in range(0, n, _RUN_BATCH)
             ]
         )
+
+    def predict(
+        self,
+        images: Sequence[ImageSource] | None = None,
+        rows: Sequence[Mapping[str, Any]] | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> list[Prediction]:
+        """What the model takes, as a client has it -> one Prediction per example: image
+        files or bytes, table rows ({column: value}), or both (the i-th image with the
+        i-th row) for a model of several inputs. A missing input is a DataError naming it.
+
+        >>> pkg.predict(images=["seven.png"], rows=[{"shift": 5}])[0].label  # doctest: +SKIP
+        '2'
+        """
+        if top_k < 1:
+            raise DataError(f"top_k must be >= 1, got {top_k}")
+        image_spec = self.spec.input_of_kind("image")
+        table_spec = self.spec.input_of_kind("table")
+        wanted = [("image(s)", image_spec, images), ("table row(s)", table_spec, rows)]
+        for what, spec, given in wanted:
+            if spec is not None and not given:
+                raise DataError(
+                    f"package {self.spec.name} takes {what} as input {spec.name!r}; none "
+                    f"were given" + self._takes()
+                )
+            if spec is None and given:
+                raise DataError(f"package {self.spec.name} takes no {what}" + self._takes())
+        x: dict[str, np.ndarray] = {}
+        notes: list[tuple[str, list[str]]] = []
+        if image_spec is not None and images:
+            x[image_spec.name], prepared = prepare_images(image_spec, images, max_pixels)
+            notes = [(p.name, list(p.notices)) for p in prepared]
+        if table_spec is not None and rows:
+            x[table_spec.name], row_notes = encode_rows(self.encoder, rows)
+            if notes:
+                if len(rows) != len(notes):
+                    raise DataError(
+                        f"{len(notes)} image(s) and {len(rows)} row(s) given; the model takes "
+                        f"one row per image"
+                    )
+                notes = [(n, a + b) for (n, a), (_, b) in zip(notes, row_notes, strict=True)]
+            else:
+                notes = row_notes
+        probabilities = self.predict_arrays(x if self.several_inputs else next(iter(x.values())))
+        return self._ranked(probabilities, top_k, notes)
+
+    def _takes(self) -> str:
+        what = ", ".join(f"{i.name} ({i.kind})" for i in self.spec.inputs)
+        return f"; it takes {what}"
 
     def predict_images(
         self,
@@ -120,27 +213,14 @@ class ModelPackage:
         """Image paths or encoded bytes -> one Prediction each, in order.
 
         An unreadable image raises DataError naming it (the batch is not half-answered).
+        A model of several inputs takes :meth:`predict` with the rows too.
         """
-        if top_k < 1:
-            raise DataError(f"top_k must be >= 1, got {top_k}")
-        spec = self.spec.input
-        if spec.kind != "image" or spec.color is None:
+        if self.spec.input_of_kind("image") is None:
             raise DataError(
                 f"package {self.spec.name} takes table rows, not images; send rows of "
-                f"{', '.join(spec.encoder().feature_names[:8])}..."
+                f"{', '.join(self.encoder.feature_names[:8])}..."
             )
-        x, prepared = preprocess_images(
-            images,
-            size=spec.size,
-            mean=spec.norm.mean,
-            std=spec.norm.std,
-            color=spec.color,
-            background=spec.background,
-            resize=spec.resize,
-            max_pixels=max_pixels,
-        )
-        probabilities = self.predict_arrays(x)
-        return self._ranked(probabilities, top_k, [(p.name, list(p.notices)) for p in prepared])
+        return self.predict(images=images, top_k=top_k, max_pixels=max_pixels)
 
     def predict_rows(
         self, rows: Sequence[Mapping[str, Any]], top_k: int = DEFAULT_TOP_K
@@ -149,127 +229,41 @@ class ModelPackage:
 
         A row with an unknown or a missing column, or a non-number in a numeric one, is a
         DataError naming it; a category the training data never had encodes as all zeros
-        (the stated rule), and the Prediction's notices say so.
+        (the stated rule), and the Prediction's notices say so. A model of several inputs
+        takes :meth:`predict` with the images too.
         """
-        if top_k < 1:
-            raise DataError(f"top_k must be >= 1, got {top_k}")
         if len(rows) == 0:
             raise DataError("no rows given; pass one or more rows of column: value")
-        encoder = self.encoder
-        raw = encoder.rows_to_raw(rows)
-        notes = []
-        for i, row in enumerate(rows):
-            unknown = [
-                f"{c.name} = {row[c.name]!r}"
-                for j, c in enumerate(encoder.columns)
-                if c.kind == "categorical"
-                and row[c.name] not in (None, "")
-                and str(row[c.name]).strip() not in encoder.vocabulary[j]
-            ]
-            missing = [c.name for c in encoder.columns if row[c.name] in (None, "")]
-            notice = []
-            if unknown:
-                notice.append(f"categories not seen in training (encoded as none): {unknown}")
-            if missing:
-                notice.append(f"missing values filled by the train mean: {missing}")
-            notes.append((f"row {i + 1}", notice))
-        probabilities = self.predict_arrays(encoder.transform(raw))
-        return self._ranked(probabilities, top_k, notes)
+        return self.predict(rows=rows, top_k=top_k)
 
     def _ranked(
         self, probabilities: np.ndarray, top_k: int, names: list[tuple[str, list[str]]]
     ) -> list[Prediction]:
         k = min(top_k, len(self.labels))
         out = []
+        if self.task != "classification":
+            for answer, (name, notices) in zip(self.answers(probabilities), names, strict=True):
+                pairs = list(answer.scores.items())
+                if self.task == "multilabel":
+                    pairs.sort(key=lambda kv: -kv[1])
+                out.append(
+                    Prediction(
+                        answer.label,
+                        answer.confidence,
+                        pairs,
+                        notices,
+                        name,
+                        self.task,
+                        answer.labels,
+                        answer.values,
+                    )
+                )
+            return out
         for p, (name, notices) in zip(probabilities, names, strict=True):
             order = np.argsort(-p, kind="stable")[:k]
             ranked = [(self.labels[i], float(p[i])) for i in order]
             out.append(Prediction(ranked[0][0], ranked[0][1], ranked, notices, name))
         return out
-
-
-def load_package(
-    path: str | Path,
-    *,
-    providers: Sequence[str] | None = None,
-    intra_op_threads: int | None = None,
-    spin: bool = True,
-) -> ModelPackage:
-    """Load a package from its version dir, its name dir (latest version) or its model.json.
-
-    ``intra_op_threads``: onnxruntime's threads per model call (None: one per core).
-    ``spin``: let those threads busy-wait for the next call (onnxruntime's default, best
-    for back-to-back calls); a server turns it off so that idle model threads leave the
-    CPU to the code that reads the next requests.
-
-    >>> pkg = load_package(".dlstack/models/digits")  # doctest: +SKIP
-    >>> pkg.predict_images(["seven.png"])[0].label  # doctest: +SKIP
-    '7'
-    """
-    version_dir = resolve_package(Path(path))
-    spec = read_spec(version_dir / SPEC_FILE)
-    onnx_path = version_dir / spec.onnx.file
-    if Path(spec.onnx.file).name != spec.onnx.file or not onnx_path.is_file():
-        raise PackageError(
-            f"{version_dir} has no {spec.onnx.file}; the package is incomplete, "
-            f"export it again with `dlstack export`"
-        )
-    digest = sha256_file(onnx_path)
-    if digest != spec.onnx.sha256:
-        raise PackageError(
-            f"{onnx_path} has sha256 {digest[:12]}..., model.json expects "
-            f"{spec.onnx.sha256[:12]}...; the file was changed or damaged, "
-            f"export the model again"
-        )
-    session = _session(onnx_path, spec, providers, intra_op_threads, spin)
-    return ModelPackage(version_dir, spec, session)
-
-
-def _session(
-    onnx_path: Path,
-    spec: PackageSpec,
-    providers: Sequence[str] | None,
-    intra_op_threads: int | None = None,
-    spin: bool = True,
-) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
-    if intra_op_threads is not None:
-        options.intra_op_num_threads = intra_op_threads
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = ort.InferenceSession(
-            str(onnx_path),
-            sess_options=options,
-            providers=list(providers or ["CPUExecutionProvider"]),
-        )
-    except Exception as e:  # ORT raises its own exception types for bad graphs
-        raise PackageError(
-            f"onnxruntime cannot load {onnx_path}: {e}; export the model again"
-        ) from None
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    if inputs != [spec.input.name] or spec.output.name not in outputs:
-        raise PackageError(
-            f"{onnx_path} has inputs {inputs} and outputs {outputs}, model.json "
-            f"says input {spec.input.name!r} and output {spec.output.name!r}; "
-            f"export the model again"
-        )
-    # The graph's own input shape (a symbolic batch dim, fixed C, H, W) must be the one
-    # model.json promises, or every request would fail inside onnxruntime.
-    graph_shape = session.get_inputs()[0].shape
-    fixed = [d if isinstance(d, int) else -1 for d in graph_shape]
-    if len(fixed) != len(spec.input.shape) or any(
-        g != -1 and g != s for g, s in zip(fixed[1:], spec.input.shape[1:], strict=False)
-    ):
-        raise PackageError(
-            f"{onnx_path} takes input of shape {graph_shape}, model.json says "
-            f"{spec.input.shape}; export the model again"
-        )
-    return session
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -13,7 +13,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from dlstack.errors import PackageError
 from dlstack.inputs import ImageSpec, TableEncoder
@@ -23,6 +31,7 @@ __all__ = [
     "MODEL_FILE",
     "SPEC_FILE",
     "SUPPORTED_SCHEMA",
+    "InputRange",
     "InputSpec",
     "NormalizationSpec",
     "OnnxFile",
@@ -37,7 +46,7 @@ SUPPORTED_SCHEMA = 2  # the newest model.json schema this dlstack reads (and wri
 # Schema 2 adds `decides_sha256`: the hash of every field that changes an answer (labels,
 # input spec and normalization, output, the ONNX file's hash). Schema 1 (no hash) still
 # reads.
-_DECIDING = ("schema_version", "task", "labels", "input", "output", "onnx")
+_DECIDING = ("schema_version", "task", "labels", "inputs", "output", "onnx")
 _ADDED_LATER = {"kind": "image", "resize": "fit"}  # input fields, and their implied value
 SPEC_FILE = "model.json"
 MODEL_FILE = "model.onnx"
@@ -50,6 +59,30 @@ class _Spec(BaseModel):
 class NormalizationSpec(_Spec):
     mean: list[float] = Field(min_length=1)
     std: list[float] = Field(min_length=1)
+
+
+class InputRange(_Spec):
+    """Where the model-input tensor lay over the train split, after the preprocessing
+    serving applies (scaled and standardized pixels; encoded table features): one entry per
+    channel (an image) or per encoded feature (a table). ``low``/``high`` are the
+    ``quantile`` and ``1 - quantile`` quantiles (a table's: its min and max, ``quantile``
+    0); serving warns when a request lies far outside them (``dlstack.serve``)."""
+
+    per: Literal["channel", "feature"]
+    names: list[str] = Field(min_length=1)  # "gray" / "red", "green", "blue"; feature names
+    quantile: float = Field(ge=0, lt=0.5)
+    low: list[float]
+    high: list[float]
+    min: list[float]
+    max: list[float]
+    examples: int = Field(ge=1)  # train examples measured
+
+    @model_validator(mode="after")
+    def _one_per_name(self) -> InputRange:
+        n = len(self.names)
+        if any(len(v) != n for v in (self.low, self.high, self.min, self.max)):
+            raise ValueError(f"train_range needs low, high, min and max for each of {n} names")
+        return self
 
 
 class InputSpec(_Spec):
@@ -71,6 +104,17 @@ class InputSpec(_Spec):
     background: Literal["dark", "light", "any"] = "dark"
     resize: Literal["fit", "stretch", "crop"] = "fit"  # how other sizes reach (H, W)
     table: dict[str, Any] | None = None  # TableEncoder.to_dict(): columns, mean/std, vocab
+    # Added later (packages without it serve without range warnings, and keep their hash:
+    # a None is left out of model.json and of the deciding hash). When present it is
+    # sealed like the rest: a hand-widened range would silence the warnings.
+    train_range: InputRange | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("train_range", ...) is None:
+            del data["train_range"]
+        return data
 
     @property
     def channels(self) -> int:
@@ -101,10 +145,29 @@ class InputSpec(_Spec):
         return TableEncoder.from_dict(self.table)
 
 
+_TASK_FIELDS = ("activation", "thresholds", "scaling")  # OutputSpec's, beyond one class
+
+
 class OutputSpec(_Spec):
+    """The graph's output, one row per example: ``kind`` "logits" turned into class
+    probabilities by ``activation`` (softmax: one class; sigmoid: each class on its own,
+    given at its ``thresholds``), or "values": a regression's numbers per target, already
+    in the target's units (the graph applies ``scaling``, the train mean and std the model
+    was trained to predict standardized)."""
+
     name: str
-    kind: Literal["logits"]
-    shape: list[int] = Field(min_length=2, max_length=2)  # [-1, num_classes]
+    kind: Literal["logits", "values"] = "logits"
+    shape: list[int] = Field(min_length=2, max_length=2)  # [-1, num_classes | targets]
+    activation: Literal["softmax", "sigmoid"] | None = None  # None: softmax (older packages)
+    thresholds: list[float] | None = None  # sigmoid: per class; None means 0.5 each
+    scaling: dict[str, list[float]] | None = None  # values: {"mean", "std"}, in the graph
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The fields of other tasks are left out when unset: a classification package's
+        model.json reads as it always did."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in _TASK_FIELDS and v is None)}
 
 
 class OnnxFile(_Spec):
@@ -115,14 +178,20 @@ class OnnxFile(_Spec):
 
 
 class PackageSpec(_Spec):
-    """The validated content of ``model.json``; unknown keys are kept."""
+    """The validated content of ``model.json``; unknown keys are kept.
+
+    A model of one input states it as ``input`` (as every package before several inputs
+    did); a model of several as ``inputs``, a list, each named as the ONNX graph's input
+    (``"image"``, ``"features"``). Both read into :attr:`inputs`; :attr:`input` is the one
+    input of a one-input package.
+    """
 
     schema_version: int
     name: str
     version: int
-    task: Literal["classification"]
+    task: Literal["classification", "multilabel", "regression"]
     labels: list[str] = Field(min_length=1)
-    input: InputSpec
+    inputs: list[InputSpec] = Field(min_length=1)
     output: OutputSpec
     onnx: OnnxFile
     data_version: str | None = None
@@ -136,15 +205,56 @@ class PackageSpec(_Spec):
     created: str | None = None
     decides_sha256: str | None = None  # schema 2: see deciding_hash()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_input(cls, data: Any) -> Any:
+        """``input`` (one input) reads as ``inputs`` of one; giving both is an error."""
+        if isinstance(data, dict) and "input" in data:
+            if "inputs" in data:
+                raise ValueError("model.json has both 'input' and 'inputs'; keep one")
+            data = {k: v for k, v in data.items() if k != "input"} | {"inputs": [data["input"]]}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """One input is written as ``input``, as before several inputs existed: old
+        readers read it, and its deciding hash is the one it always had."""
+        data: dict[str, Any] = handler(self)
+        inputs = data.get("inputs")
+        if isinstance(inputs, list) and len(inputs) == 1:
+            data = {
+                ("input" if k == "inputs" else k): (v[0] if k == "inputs" else v)
+                for k, v in data.items()
+            }
+        return data
+
+    @property
+    def input(self) -> InputSpec:
+        """The one input of a one-input package (PackageError when it has several)."""
+        if len(self.inputs) != 1:
+            raise PackageError(
+                f"package {self.name} takes {len(self.inputs)} inputs "
+                f"({', '.join(i.name for i in self.inputs)}); use spec.inputs"
+            )
+        return self.inputs[0]
+
+    def input_named(self, name: str) -> InputSpec | None:
+        return next((i for i in self.inputs if i.name == name), None)
+
+    def input_of_kind(self, kind: str) -> InputSpec | None:
+        """The (first) input of ``kind`` "image" or "table", if the model takes one."""
+        return next((i for i in self.inputs if i.kind == kind), None)
+
     def deciding_hash(self) -> str:
         """sha256 of the fields that decide the package's answers, canonically encoded:
         reversed labels or a changed mean give wrong answers silently, so they are sealed."""
         data = self.model_dump(mode="json", include=set(_DECIDING), exclude_none=True)
         # Fields added to schema 2 later are hashed only when they differ from what older
         # packages meant without them, so those packages keep their hash.
-        for key, implied in _ADDED_LATER.items():
-            if data["input"].get(key) == implied:
-                del data["input"][key]
+        for spec in [data["input"]] if "input" in data else data["inputs"]:
+            for key, implied in _ADDED_LATER.items():
+                if spec.get(key) == implied:
+                    del spec[key]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -154,20 +264,54 @@ class PackageSpec(_Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> PackageSpec:
-        if self.input.kind == "table":
-            self._check_table()
-        else:
-            self._check_image()
+        names = [i.name for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"inputs must have distinct names, got {names}")
+        for spec in self.inputs:
+            if spec.kind == "table":
+                self._check_table(spec)
+            else:
+                self._check_image(spec)
+            self._check_range(spec)
         if self.output.shape != [-1, len(self.labels)]:
             raise ValueError(
                 f"output.shape must be [-1, {len(self.labels)}] for "
                 f"{len(self.labels)} labels, got {self.output.shape}"
             )
+        self._check_output()
         return self
 
-    def _check_table(self) -> None:
-        shape, table = self.input.shape, self.input.table
-        if len(shape) != 2 or shape[0] != -1 or shape[1] < 1 or self.input.layout != "NC":
+    def _check_output(self) -> None:
+        """The output the task needs: values for a regression, logits otherwise."""
+        out = self.output
+        want = "values" if self.task == "regression" else "logits"
+        if out.kind != want:
+            raise ValueError(f"a {self.task} package's output.kind is {want!r}, got {out.kind!r}")
+        if self.task == "multilabel" and out.activation != "sigmoid":
+            raise ValueError("a multilabel package's output.activation is 'sigmoid'")
+        if out.thresholds is not None and len(out.thresholds) != len(self.labels):
+            raise ValueError(
+                f"output.thresholds needs one per label ({len(self.labels)}), got "
+                f"{len(out.thresholds)}"
+            )
+
+    @staticmethod
+    def _check_range(spec: InputSpec) -> None:
+        """A train range has one entry per channel of an image, per feature of a table."""
+        r = spec.train_range
+        if r is None:
+            return
+        want = ("channel", spec.shape[1]) if spec.kind == "image" else ("feature", spec.shape[1])
+        if (r.per, len(r.names)) != want:
+            raise ValueError(
+                f"input {spec.name!r}: train_range must be per {want[0]}, {want[1]} of them; "
+                f"got per {r.per}, {len(r.names)}"
+            )
+
+    @staticmethod
+    def _check_table(spec: InputSpec) -> None:
+        shape, table = spec.shape, spec.table
+        if len(shape) != 2 or shape[0] != -1 or shape[1] < 1 or spec.layout != "NC":
             raise ValueError(f"a table input has shape [-1, D] and layout NC, got {shape}")
         if table is None:
             raise ValueError("a table input needs input.table (its fitted encoder)")
@@ -178,28 +322,29 @@ class PackageSpec(_Spec):
         if width != shape[1]:
             raise ValueError(f"input.table encodes {width} values, input.shape says {shape[1]}")
 
-    def _check_image(self) -> None:
-        shape = self.input.shape
-        if len(shape) != 4 or self.input.layout != "NCHW":
+    @staticmethod
+    def _check_image(spec: InputSpec) -> None:
+        shape = spec.shape
+        if len(shape) != 4 or spec.layout != "NCHW":
             raise ValueError(f"an image input has shape [-1, C, H, W] and layout NCHW, got {shape}")
         c = shape[1]
         if shape[0] != -1 or any(d < 1 for d in shape[1:]):
             raise ValueError(f"input.shape must be [-1, C, H, W] with C, H, W >= 1, got {shape}")
-        if self.input.color is None or self.input.normalization is None:
+        if spec.color is None or spec.normalization is None:
             raise ValueError("an image input needs input.color and input.normalization")
-        want_c = 1 if self.input.color == "grayscale" else 3
+        want_c = 1 if spec.color == "grayscale" else 3
         if c != want_c:
             raise ValueError(
-                f"input.color {self.input.color!r} needs {want_c} channel(s), input.shape has {c}"
+                f"input.color {spec.color!r} needs {want_c} channel(s), input.shape has {c}"
             )
-        norm = self.input.normalization
+        norm = spec.normalization
         if len(norm.mean) != c or len(norm.std) != c or min(norm.std) <= 0:
             raise ValueError(
                 f"input.normalization needs {c} mean(s) and {c} positive std(s), "
                 f"got mean={norm.mean} std={norm.std}"
             )
-        if self.input.pixel_scale != 255:
-            raise ValueError(f"input.pixel_scale must be 255, got {self.input.pixel_scale}")
+        if spec.pixel_scale != 255:
+            raise ValueError(f"input.pixel_scale must be 255, got {spec.pixel_scale}")
 
 
 def read_spec(path: Path) -> PackageSpec:

@@ -17,6 +17,7 @@ from dlstack.report._plots import (
     figure_png,
     image_png,
     plot_text,
+    predicted_vs_true_png,
     training_curves_png,
 )
 from dlstack.report._text import duration
@@ -31,6 +32,7 @@ __all__ = [
     "figure_png",
     "image_png",
     "plot_text",
+    "predicted_vs_true_png",
     "training_curves_png",
     "write_atomic",
 ]

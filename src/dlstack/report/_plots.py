@@ -41,8 +41,11 @@ def plot_text(label: str) -> str:
     return label.replace("$", r"\$")
 
 
-def training_curves_png(history: Sequence[Mapping[str, float]]) -> bytes | None:
-    """Loss and accuracy per epoch, train and val side by side; None without history."""
+def training_curves_png(
+    history: Sequence[Mapping[str, float]], curve: tuple[str, str] = ("acc", "accuracy")
+) -> bytes | None:
+    """Loss and a metric (``curve``: (history key, title), accuracy by default) per
+    epoch, train and val side by side; None without history."""
     if not history:
         return None
     from matplotlib.figure import Figure
@@ -51,7 +54,7 @@ def training_curves_png(history: Sequence[Mapping[str, float]]) -> bytes | None:
     epochs = [row.get("epoch", i) for i, row in enumerate(history)]
     fig = Figure(figsize=(9, 3.4))
     for ax, metric, title in zip(
-        fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True
+        fig.subplots(1, 2), ("loss", curve[0]), ("loss", curve[1]), strict=True
     ):
         for split, style in (("train", "-o"), ("val", "--s")):
             values = [row.get(f"{split}_{metric}") for row in history]
@@ -116,9 +119,33 @@ def bar_chart_png(
     colors = ["#0969da" if n == highlight else "#8c959f" for n in names]
     bars = ax.barh([plot_text(n) for n in names], [values[n] for n in names], color=colors)
     ax.bar_label(bars, fmt="%.3f", padding=3)
-    ax.set_xlim(0, 1.1)
+    # 0..1 scores; a score below 0 (a regression's R^2 of a bad predictor) is shown too.
+    ax.set_xlim(min(0.0, *(1.1 * float(v) for v in values.values())), 1.1)
     ax.invert_yaxis()
     ax.set_title(title)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def predicted_vs_true_png(
+    true: np.ndarray, predicted: np.ndarray, *, name: str, baseline: float | None = None
+) -> bytes:
+    """A regression's predicted numbers against the true ones (one dot per example), with
+    the line of perfect answers and, when given, the baseline's constant answer."""
+    from matplotlib.figure import Figure
+
+    t, p = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    ax.scatter(t, p, s=10, alpha=0.6, color="#0969da", label="examples")
+    low, high = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    ax.plot([low, high], [low, high], "--", color="#57606a", label="perfect")
+    if baseline is not None:
+        ax.axhline(baseline, color="#cf222e", linewidth=1, label="train mean")
+    ax.set_xlabel(f"true {plot_text(name)}")
+    ax.set_ylabel(f"predicted {plot_text(name)}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return figure_png(fig)
 

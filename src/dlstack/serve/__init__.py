@@ -2,8 +2,9 @@
 
 Loading a package and predicting in-process is :func:`dlstack.package.load_package`.
 The prediction server (``create_app``, ``serve``: FastAPI, the Open Inference Protocol,
-adaptive batching, metrics, a web page) and ``monitor`` (drift) are imported when first
-used, so ``import dlstack.serve`` stays light.
+adaptive batching, metrics, a web page), ``monitor`` (drift) and ``online_accuracy``
+(served predictions against people's labels) are imported when first used, so
+``import dlstack.serve`` stays light.
 
 >>> from dlstack.serve import serve  # doctest: +SKIP
 >>> serve([".dlstack/models/digits"], port=8080)  # doctest: +SKIP
@@ -20,6 +21,7 @@ _LAZY = {
     "DriftReport": "_drift",
     "KeyRing": "_auth",
     "LatencyModel": "_batching",
+    "OnlineAccuracy": "_online",
     "PredictionLog": "_predlog",
     "QueueFull": "_errors",
     "ROLES": "_auth",
@@ -27,6 +29,8 @@ _LAZY = {
     "create_app": "_app",
     "monitor": "_drift",
     "new_key": "_auth",
+    "online_accuracy": "_online",
+    "parse_window": "_online",
     "serve": "_app",
 }
 

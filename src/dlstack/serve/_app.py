@@ -2,7 +2,7 @@
 image endpoint, feedback, model admin, Prometheus metrics and a web page. No torch.
 
     GET  /                                          web page: draw or upload, see, flag
-    GET  /docs, /openapi.json                       OpenAPI
+    GET  /docs, /redoc, /openapi.json               OpenAPI: Swagger UI and ReDoc, offline
     GET  /metrics                                   Prometheus metrics
     GET  /models                                    loaded models, versions, labels
     POST /predict?model&version&top_k               one image: multipart, raw bytes or base64
@@ -38,11 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from dlstack.package import ModelPackage, load_package
 from dlstack.serve import _docs as docs
 from dlstack.serve._auth import KeyRing
+from dlstack.serve._docs_policy import DocsPolicy
 from dlstack.serve._errors import ERROR_STATUSES
+from dlstack.serve._input_range import RangeWatch
 from dlstack.serve._monitoring import Metrics, MetricsMiddleware
 from dlstack.serve._predlog import PredictionLog
 from dlstack.serve._registry import ModelRegistry
@@ -94,7 +97,9 @@ def create_app(
     # Images decoded at once: each may take max_image_pixels x 3 bytes while it is decoded.
     slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
     feedback_limit = RateLimit(cfg.feedback_per_minute)
-    state = ServerState(cfg, keys, registry, log, metrics, page, slots, feedback_limit)
+    state = ServerState(
+        cfg, keys, registry, log, metrics, page, slots, feedback_limit, RangeWatch(metrics)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,12 +111,16 @@ def create_app(
             await registry.close()
             await asyncio.to_thread(log.close)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline
+    # package (under /static-offline-docs), not a CDN: they work on a machine offline.
+    app = FastAPIOffline(
         title="dlstack prediction server",
         version=server_version(),
         summary="Open Inference Protocol (KServe v2) with adaptive batching, and a web page.",
         lifespan=lifespan,
         responses=docs.COMMON_ERRORS,
+        # No validator badge: it would send the OpenAPI URL to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.server = state
     add_predict_routes(app)
@@ -123,6 +132,7 @@ def create_app(
         RequestGuard, max_bytes=cfg.max_request_bytes, body_timeout_s=cfg.body_timeout_s
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(DocsPolicy)  # /docs and /redoc fetch nothing from elsewhere
     return app
 
 

@@ -72,10 +72,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from dlstack.inputs import concat_inputs, input_rows, take_rows
 from dlstack.serve._errors import DeadlineExceeded, QueueFull
 from dlstack.web import PayloadTooLarge, Unavailable
 
@@ -214,14 +215,14 @@ class Arrival:
 
 @dataclass(eq=False)
 class _Item:
-    x: np.ndarray  # (rows, ...) model input
+    x: Any  # (rows, ...) model input, or a dict of them by input name (several inputs)
     future: asyncio.Future[np.ndarray]
     deadline: float  # time.monotonic() by which the result must exist
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
     def rows(self) -> int:
-        return len(self.x)
+        return input_rows(self.x)
 
 
 class AdaptiveBatcher:
@@ -234,7 +235,7 @@ class AdaptiveBatcher:
 
     def __init__(
         self,
-        run: Callable[[np.ndarray], np.ndarray],
+        run: Callable[[Any], np.ndarray],  # (N, ...) or {name: (N, ...)} -> (N, ...)
         *,
         name: str = "model",
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
@@ -314,7 +315,7 @@ class AdaptiveBatcher:
         return Arrival(self)
 
     async def submit(
-        self, x: np.ndarray, *, timeout_s: float | None = None, arrival: Arrival | None = None
+        self, x: Any, *, timeout_s: float | None = None, arrival: Arrival | None = None
     ) -> np.ndarray:
         """Run rows ``x`` (N, ...) in some batch; returns their outputs, in order.
 
@@ -322,7 +323,7 @@ class AdaptiveBatcher:
         when they cannot finish within the SLO (or ``timeout_s``, if shorter),
         PayloadTooLarge (413) for more rows than the queue can ever hold.
         """
-        rows = len(x)
+        rows = input_rows(x)
         if rows == 0:
             raise ValueError("submit() needs at least one row")
         if self._closed:
@@ -345,7 +346,9 @@ class AdaptiveBatcher:
         deadline = now + budget
         loop = asyncio.get_running_loop()
         items = [
-            _Item(x[i : i + self.max_batch_size], loop.create_future(), deadline, now)
+            _Item(
+                take_rows(x, slice(i, i + self.max_batch_size)), loop.create_future(), deadline, now
+            )
             for i in range(0, rows, self.max_batch_size)
         ]
         self._queue.extend(items)
@@ -450,7 +453,7 @@ class AdaptiveBatcher:
         self._rows -= self._queue.popleft().rows
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
-        x = batch[0].x if len(batch) == 1 else np.concatenate([item.x for item in batch])
+        x = concat_inputs([item.x for item in batch])
         start = time.perf_counter()
         try:
             y = await loop.run_in_executor(self._executor, self._run, x)
@@ -460,7 +463,7 @@ class AdaptiveBatcher:
                     item.future.set_exception(e)
             return
         seconds = time.perf_counter() - start
-        self._adapt(len(x), seconds)
+        self._adapt(input_rows(x), seconds)
         offset = 0
         for item in batch:
             if not item.future.done():

@@ -24,9 +24,11 @@ from dlstack.web import BadRequest, UnsupportedMedia
 
 __all__ = [
     "check_identity_encoding",
+    "image_and_row",
     "image_bytes",
     "prepare_image_input",
     "read_infer_request",
+    "table_row",
 ]
 
 PARSE_INLINE_BYTES = 256 * 1024  # larger inference bodies are parsed in a worker thread
@@ -43,8 +45,9 @@ def check_identity_encoding(request: Request) -> None:
 
 async def read_infer_request(
     request: Request, served: ServedModel, max_rows: int
-) -> tuple[InferRequest, np.ndarray]:
-    """The parsed OIP request and the model input it holds, x: (N, C, H, W)."""
+) -> tuple[InferRequest, Any]:
+    """The parsed OIP request and the model input it holds, x: (N, C, H, W) or (N, D),
+    or a dict of them by input name for a model of several inputs."""
     body = await request.body()
     binary_header = request.headers.get(BINARY_HEADER)
     if len(body) > PARSE_INLINE_BYTES:  # a big JSON body would stall the event loop
@@ -54,7 +57,7 @@ async def read_infer_request(
 
 def _parse(
     body: bytes, binary_header: str | None, spec: PackageSpec, max_rows: int
-) -> tuple[InferRequest, np.ndarray]:
+) -> tuple[InferRequest, Any]:
     req = parse_infer_request(body, binary_header)
     return req, model_input(req, spec, max_rows=max_rows)
 
@@ -96,28 +99,78 @@ async def table_row(request: Request, limit: int) -> dict[str, Any]:
     body = await request.body()
     if len(body) > limit:
         raise BadRequest(f"the body has {len(body):,} bytes, more than the {limit:,} accepted")
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"the JSON body is not valid JSON ({e})") from None
-    except (RecursionError, ValueError) as e:
-        raise BadRequest(f"the JSON body cannot be read ({e})") from None
+    doc = _json_body(body)
     row = doc.get("row") if isinstance(doc, dict) else None
     if not isinstance(row, dict):
         raise BadRequest('the JSON body must be {"row": {"column": value, ...}}')
     return row
 
 
-def _base64_image(body: bytes) -> bytes:
+async def image_and_row(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """The image and the table row of a /predict request to a model of both inputs:
+    JSON ``{"image": base64, "row": {column: value}}``, or a multipart form with the image
+    as field ``file`` and the row, as JSON, as field ``row``. A missing one is named."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    takes = (
+        'this model takes an image and a table row: send application/json {"image": '
+        '"<base64>", "row": {column: value}}, or multipart/form-data with fields \'file\' '
+        "(the image) and 'row' (JSON)"
+    )
+    if media == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=8, max_part_size=limit)
+        except StarletteHTTPException as e:
+            raise BadRequest(f"the multipart body cannot be read: {e.detail}") from None
+        files = [v for v in form.values() if not isinstance(v, str)]
+        text = form.get("row")
+        missing = [
+            n
+            for n, absent in (("'file' (the image)", not files), ("'row'", text is None))
+            if absent
+        ]
+        if missing:
+            raise BadRequest(f"the multipart form has no field {' and no '.join(missing)}; {takes}")
+        row = _json_body(str(text).encode(), what="field 'row'")
+        data = await files[0].read()
+    elif media == "application/json":
+        body = await request.body()
+        if len(body) > limit:
+            raise BadRequest(f"the body has {len(body):,} bytes, more than the {limit:,} accepted")
+        doc = _json_body(body)
+        doc = doc if isinstance(doc, dict) else {}
+        missing = [f"{n!r}" for n in ("image", "row") if doc.get(n) is None]
+        if missing:
+            raise BadRequest(f"the JSON body has no {' and no '.join(missing)}; {takes}")
+        data, row = _decode_base64(doc["image"]), doc["row"]
+    else:
+        raise UnsupportedMedia(f"content type {media or 'none'!r} is not read here; {takes}")
+    if not isinstance(row, dict):
+        raise BadRequest(f"the row must be a JSON object of column: value; {takes}")
+    if not data:
+        raise BadRequest("the image is empty (0 bytes); send a PNG, JPEG or other image file")
+    return data, row
+
+
+def _json_body(body: bytes, what: str = "the JSON body") -> Any:
     try:
-        doc = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"the JSON body is not valid JSON ({e})") from None
+        raise BadRequest(f"{what} is not valid JSON ({e})") from None
     except (RecursionError, ValueError) as e:  # RequestGuard bounds these; called directly too
-        raise BadRequest(f"the JSON body cannot be read ({e})") from None
+        raise BadRequest(f"{what} cannot be read ({e})") from None
+
+
+def _base64_image(body: bytes) -> bytes:
+    doc = _json_body(body)
     image = doc.get("image") if isinstance(doc, dict) else None
     if not isinstance(image, str):
         raise BadRequest('the JSON body must be {"image": "<base64 of the image file>"}')
+    return _decode_base64(image)
+
+
+def _decode_base64(image: Any) -> bytes:
+    if not isinstance(image, str):
+        raise BadRequest("'image' must be a string: the base64 of the image file")
     if image.startswith("data:") and "," in image:
         image = image.split(",", 1)[1]  # a data URL, as a canvas's toDataURL() makes
     try:
@@ -129,8 +182,10 @@ def _base64_image(body: bytes) -> bytes:
 def prepare_image_input(
     data: bytes, spec: PackageSpec, max_pixels: int
 ) -> tuple[np.ndarray, PreparedImage]:
-    """Image bytes -> model input (1, C, H, W) and the prepared image, as in training."""
+    """Image bytes -> the image input (1, C, H, W) and the prepared image, as in training."""
+    inp = spec.input_of_kind("image")
+    if inp is None:
+        raise BadRequest(f"model {spec.name} takes no image")
     image, label = decode_image(data, name="the uploaded image", max_pixels=max_pixels)
-    prepared = prepare_with(image, spec.input.image_spec(), name=label)
-    norm = spec.input.norm
-    return to_model_input(prepared.pixels[None], norm.mean, norm.std), prepared
+    prepared = prepare_with(image, inp.image_spec(), name=label)
+    return to_model_input(prepared.pixels[None], inp.norm.mean, inp.norm.std), prepared

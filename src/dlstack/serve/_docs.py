@@ -74,7 +74,8 @@ class ModelSummary(BaseModel):
     versions: list[int]
     current: int
     labels: list[str]
-    input_shape: list[int]
+    input_shape: list[int]  # the first input's (the one input of most models)
+    inputs: dict[str, list[int]] = Field(default_factory=dict)  # every input's shape by name
 
 
 class Ranked(BaseModel):
@@ -86,15 +87,41 @@ class PredictionOut(BaseModel):
     prediction_id: str = Field(description="Pass it to POST /feedback to flag the answer.")
     model: str
     version: int
-    label: str
-    confidence: float
+    label: str = Field(
+        description="The class; multilabel: the classes given, as a JSON list; regression: "
+        "the numbers, as a JSON list."
+    )
+    confidence: float | None = Field(
+        description="The top class's probability; multilabel: the least sure decision's; "
+        "regression: null."
+    )
     top_k: list[Ranked]
     notices: list[str] = Field(description="What preprocessing changed in the image.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why the answer may be unreliable: an input far outside the training "
+        "range (which input or column, how far, the likely cause).",
+    )
+    task: Literal["classification", "multilabel", "regression"] = "classification"
+    labels: list[str] | None = Field(
+        default=None, description="multilabel: the classes given (probability >= threshold)."
+    )
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="multilabel: every class's probability."
+    )
+    values: dict[str, float] | None = Field(
+        default=None, description="regression: the predicted number of each target."
+    )
 
 
 class FeedbackIn(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=64)
-    label: str | None = Field(default=None, max_length=64, description="The right answer.")
+    label: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The right answer: a class; multilabel: classes separated by | (or a "
+        "JSON list); regression: the number (a JSON list of them for several targets).",
+    )
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -197,6 +224,13 @@ _INFER_RESPONSE = {
         "model_version": {"type": "string"},
         "id": {"type": "string"},
         "outputs": {"type": "array", "items": {"type": "object"}},
+        "parameters": {
+            "type": "object",
+            "description": "input_out_of_range: present when an input lies far outside the "
+            "training range (which input or column, how far, the likely cause); the "
+            "outputs are given as usual",
+            "properties": {"input_out_of_range": {"type": "string"}},
+        },
     },
 }
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from dlstack.data import Lake, Snapshot
     from dlstack.inputs import ImageSpec
     from dlstack.package import ModelPackage
+    from dlstack.serve._online import OnlineAccuracy, Window
 
 __all__ = [
     "ALPHA",
@@ -110,6 +111,7 @@ class DriftReport:
     labels: list[str]
     checks: list[Check] = field(default_factory=list)
     note: str | None = None  # why nothing was decided, if so
+    online: OnlineAccuracy | None = None  # people's labels on served predictions, over time
 
     @property
     def drifted(self) -> bool:
@@ -225,14 +227,16 @@ def reference_sample(
     """Input statistics of ``input_split``, the model's answers on ``val`` (or test)."""
     spec = package.spec
     train = snapshot.split(input_split)
-    if snapshot.is_table:
+    features: dict[str, np.ndarray] = {}
+    if snapshot.table is not None:  # a table, alone or with an image per example
         from dlstack.serve._drift_table import reference_features
 
         features = reference_features(snapshot, input_split)
+    image = spec.input_of_kind("image")
+    if image is None or snapshot.is_table:
         stats = {"input_mean": np.zeros(0), "input_ink": np.zeros(0)}
     else:
-        features = {}
-        stats = input_statistics(train.images, spec.input.background)
+        stats = input_statistics(train.images, image.background)
     held_out = snapshot.split("val")
     if len(held_out) == 0:
         held_out = snapshot.split("test")
@@ -278,10 +282,13 @@ def monitor(
     *,
     version: int | None = None,
     since: datetime | None = None,
+    window: Window = "day",
 ) -> DriftReport:
-    """Compare a served model's logged predictions with its data version."""
+    """Compare a served model's logged predictions with its data version; with them, the
+    online accuracy per ``window`` from people's feedback (:mod:`dlstack.serve._online`)."""
     from dlstack.data import Lake
     from dlstack.package import ModelRepository, load_package
+    from dlstack.serve._online import online_accuracy
 
     repo = ModelRepository(project.models_dir)
     try:
@@ -292,12 +299,13 @@ def monitor(
     spec = package.spec
     lake = Lake(project.lake_url, **project.lake_options)
     served = served_sample(lake, spec.name, version=version, since=since)
-    image = None if spec.input.kind == "table" else spec.input.image_spec()
+    image_input, table_input = spec.input_of_kind("image"), spec.input_of_kind("table")
+    image = None if image_input is None else image_input.image_spec()
     reference = reference_sample(package, _snapshot(project, spec.data_version, image))
-    if spec.input.kind == "table":
+    if table_input is not None:  # each feature's drift, beside the image's statistics
         from dlstack.serve._drift_table import served_features
 
-        columns = spec.input.encoder().columns
+        columns = table_input.encoder().columns
         found = served_features(lake, spec.name, columns, version=version, since=since)
         served = dataclasses.replace(served, features=found)
     note = None
@@ -310,6 +318,16 @@ def monitor(
         )
     else:
         checks = compare(reference, served, spec.labels)
+    offline = spec.metrics.get("accuracy")
+    online = online_accuracy(
+        project,
+        lake,
+        spec.name,
+        version=version,
+        since=since,
+        window=window,
+        offline=float(offline) if isinstance(offline, int | float) else None,
+    )
     return DriftReport(
         model=spec.name,
         version=spec.version,
@@ -320,6 +338,7 @@ def monitor(
         labels=list(spec.labels),
         checks=checks,
         note=note,
+        online=online,
     )
 
 
@@ -388,6 +407,10 @@ def _html(report: DriftReport) -> Any:
         plots = html.section("Distributions")
         plots.image(_histograms_png(report), alt="served vs reference histograms")
         plots.image(_classes_png(report), alt="predicted class distribution")
+    if report.online is not None:
+        from dlstack.serve._online_html import online_section
+
+        online_section(html, report.online)
     return html
 
 

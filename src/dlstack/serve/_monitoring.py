@@ -13,6 +13,8 @@ their numbers). Names follow Prometheus conventions (``_total``, ``_seconds``):
     dlstack_queue_rows{model, version}                       rows waiting (queue depth)
     dlstack_rejections_total{model, version, reason}         queue_full, deadline, too_large
     dlstack_predictions_logged_total / _log_dropped_total    the prediction log
+    dlstack_input_out_of_range_total{model, input}           requests far outside the
+                                                             training range (_input_range)
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ class Metrics:
         )
         self.logged = pc.Counter(
             "dlstack_predictions_logged", "Predictions written to the log", registry=r
+        )
+        self.input_out_of_range = pc.Counter(
+            "dlstack_input_out_of_range",
+            "Inference requests answered with a warning: an input far outside the training range",
+            ["model", "input"],
+            registry=r,
         )
         self.log_dropped = pc.Counter(
             "dlstack_predictions_log_dropped",

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from dlstack.data import Catalog, Lake, ObjectStore
     from dlstack.inputs import TableEncoder
     from dlstack.serve._monitoring import Metrics
+    from dlstack.targets import Answer
 
 __all__ = [
     "FEEDBACK_DATASET",
@@ -91,7 +92,7 @@ class _Recent:
     version: int
     label: str
     confidence: float
-    pixels: np.ndarray | None  # None: a table row (not kept for feedback yet)
+    pixels: np.ndarray | None  # None: a table row, alone or with an image (no feedback yet)
     request_id: str | None
 
 
@@ -172,12 +173,16 @@ class PredictionLog:
         notices: Sequence[Sequence[str]] | None = None,
         table_rows: Sequence[Mapping[str, Any]] | None = None,
         encoder: TableEncoder | None = None,
+        answers: Sequence[Answer] | None = None,
     ) -> list[str]:
         """Log one request's rows (uint8 pixels, class probabilities); returns their ids.
 
         ``pixels`` None: a table's rows, logged without input statistics (NaN); with
         ``table_rows`` and their ``encoder``, each row's values go to ``prediction_features``
-        (per-feature drift)."""
+        (per-feature drift). A model of an image and a row gives both. ``answers``: a
+        multilabel's or a regression's decoded answers (``dlstack.targets.decide``), whose
+        label and confidence are logged instead of the top class (the probabilities
+        column then holds each class's probability, or the predicted numbers)."""
         n = len(probabilities)
         ids = [uuid.uuid4().hex for _ in range(n)]
         top = probabilities.argmax(axis=1)
@@ -189,8 +194,11 @@ class PredictionLog:
         now = datetime.now(UTC)
         rows = []
         for i in range(n):
-            label = labels[int(top[i])]
-            confidence = float(probabilities[i, top[i]])
+            if answers is not None:
+                label, confidence = answers[i].label, answers[i].confidence
+            else:
+                label = labels[int(top[i])]
+                confidence = float(probabilities[i, top[i]])
             record = {
                 "ts": now,
                 "prediction_id": ids[i],
@@ -211,7 +219,9 @@ class PredictionLog:
             sampled = self.enabled and self._random.random() < self.sample_rate
             kept = None if pixels is None else pixels[i]
             rows.append((record, kept if sampled else None))
-            self._remember(ids[i], _Recent(model, version, label, confidence, kept, request_id))
+            # Feedback stores an image as the example: not when the example is more (a row).
+            alone = None if table_rows else kept
+            self._remember(ids[i], _Recent(model, version, label, confidence, alone, request_id))
         if table_rows and encoder is not None and rows and self.enabled:
             from dlstack.serve._drift_table import feature_rows
 
@@ -310,8 +320,8 @@ class PredictionLog:
         found = self.recent(prediction_id)
         if found.pixels is None:
             raise BadRequest(
-                "feedback on a table row is not supported yet: add the corrected row to "
-                "the table and ingest it"
+                "feedback on a prediction from a table row (alone or with an image) is not "
+                "supported yet: add the corrected row to the manifest and ingest it"
             )
         data = png(found.pixels)
         key = self.store.put(data)

@@ -11,9 +11,10 @@ spec without trusting anything in the request:
   the same way (``binary_data`` per output or ``binary_data_output`` for all);
 - an error is ``{"error": "<message>"}`` with a 4xx/5xx status.
 
-A package's model has one input (its model.json ``input``, FP32 ``[-1, C, H, W]``) and
-three outputs: the logits the ONNX graph returns, their softmax (``probabilities``) and the
-top label (``label``, BYTES).
+A package's model has one input (its model.json ``input``, FP32 ``[-1, C, H, W]`` or
+``[-1, D]``), or several (``inputs``: an image ``"image"`` and a table row ``"features"``,
+sent together in one request, with the same N), and three outputs: the logits the ONNX
+graph returns, their softmax (``probabilities``) and the top label (``label``, BYTES).
 
 >>> from types import SimpleNamespace as NS
 >>> spec = NS(name="digits", input=NS(name="input", shape=[-1, 1, 2, 2]),
@@ -47,6 +48,7 @@ __all__ = [
     "RequestedOutput",
     "TensorMetadata",
     "encode_infer_response",
+    "input_preprocessing",
     "model_input",
     "model_metadata",
     "model_outputs",
@@ -134,17 +136,50 @@ def model_metadata(spec: Any, versions: list[int]) -> dict[str, Any]:
         "name": spec.name,
         "versions": [str(v) for v in versions],
         "platform": PLATFORM,
-        "inputs": [TensorMetadata(spec.input.name, "FP32", list(spec.input.shape)).as_dict()],
+        "inputs": [TensorMetadata(i.name, "FP32", list(i.shape)).as_dict() for i in _inputs(spec)],
         "outputs": [t.as_dict() for t in model_outputs(spec)],
-        "parameters": preprocessing(spec),
+        "parameters": {**preprocessing(spec), **output_parameters(spec)},
     }
 
 
+def output_parameters(spec: Any) -> dict[str, Any]:
+    """What the outputs mean, beyond a class's softmax: the task, and for a multilabel the
+    sigmoid and each class's threshold, for a regression that ``probabilities`` holds the
+    numbers in the target's units (``label``: JSON lists of the classes given / numbers)."""
+    task = getattr(spec, "task", "classification")
+    if task == "classification":
+        return {}
+    out: dict[str, Any] = {"task": task, "output_kind": spec.output.kind}
+    if task == "multilabel":
+        out["activation"] = "sigmoid"
+        out["thresholds"] = spec.output.thresholds or [0.5] * len(spec.labels)
+    return out
+
+
+def _inputs(spec: Any) -> list[Any]:
+    """The model's inputs (model.json ``inputs``; a spec of one ``input`` too)."""
+    inputs = getattr(spec, "inputs", None)
+    return list(inputs) if inputs else [spec.input]
+
+
 def preprocessing(spec: Any) -> dict[str, Any]:
-    """What a client must do to its data to make the input tensor, as the model was
+    """What a client must do to its data to make the input tensors, as the model was
     trained: for images, pixels / pixel_scale, then (x - mean) / std per channel, in
-    ``layout``; for a table, the encoder's columns (``/predict`` with a JSON row does it)."""
-    inp = spec.input
+    ``layout``; for a table, the encoder's columns (``/predict`` with a JSON row does it).
+    A model of several inputs has one such object per input name, under ``inputs``."""
+    inputs = _inputs(spec)
+    if len(inputs) == 1:
+        return input_preprocessing(inputs[0])
+    return {
+        "input_kind": "several",
+        "inputs": {inp.name: input_preprocessing(inp) for inp in inputs},
+        "hint": 'POST /predict with {"image": base64, "row": {column: value}} prepares '
+        "both as in training; an infer request sends every input, with the same N",
+    }
+
+
+def input_preprocessing(inp: Any) -> dict[str, Any]:
+    """One input's preprocessing (see :func:`preprocessing`)."""
     if inp.kind == "table":
         encoder = inp.encoder()
         return {
@@ -296,23 +331,37 @@ def _outputs(value: Any) -> list[RequestedOutput] | None:
     return out
 
 
-def model_input(request: InferRequest, spec: Any, *, max_rows: int) -> np.ndarray:
-    """The request's one input as float32 (N, C, H, W), checked against the model's spec."""
-    want_name, dims = spec.input.name, list(spec.input.shape[1:])
-    want_shape = [-1, *dims]
-    if len(request.inputs) != 1 or request.inputs[0].name != want_name:
+def model_input(request: InferRequest, spec: Any, *, max_rows: int) -> Any:
+    """The request's input as float32 (N, C, H, W) or (N, D), checked against the model's
+    spec; for a model of several inputs a dict of them by name (every one sent, same N)."""
+    inputs = _inputs(spec)
+    sent = {t.name: t for t in request.inputs}
+    wanted = ", ".join(f"{i.name!r} (FP32 {[-1, *i.shape[1:]]})" for i in inputs)
+    absent = [i.name for i in inputs if i.name not in sent]
+    extra = [n for n in sent if n not in {i.name for i in inputs}]
+    if absent or extra:
         got = ", ".join(repr(t.name) for t in request.inputs)
+        what = "one input" if len(inputs) == 1 else f"{len(inputs)} inputs"
+        missing = f"; missing {', '.join(map(repr, absent))}" if absent and len(inputs) > 1 else ""
+        raise BadRequest(f"model {spec.name} takes {what}, {wanted}; got {got}{missing}")
+    arrays = {i.name: _tensor(sent[i.name], i, spec.name, max_rows) for i in inputs}
+    if len({len(a) for a in arrays.values()}) != 1:
+        counts = ", ".join(f"{n} {len(a)}" for n, a in arrays.items())
         raise BadRequest(
-            f"model {spec.name} takes one input, {want_name!r} (FP32 {want_shape}); got {got}"
+            f"the inputs of model {spec.name} must have the same number of rows N; got {counts}"
         )
-    t = request.inputs[0]
+    return arrays if len(inputs) > 1 else arrays[inputs[0].name]
+
+
+def _tensor(t: InputTensor, inp: Any, model: str, max_rows: int) -> np.ndarray:
+    """One input tensor as float32, checked against its spec ``inp``."""
+    dims = list(inp.shape[1:])
+    want_shape = [-1, *dims]
     if t.datatype != "FP32":
-        raise BadRequest(
-            f"input {t.name!r} has datatype {t.datatype}; model {spec.name} takes FP32"
-        )
+        raise BadRequest(f"input {t.name!r} has datatype {t.datatype}; model {model} takes FP32")
     if len(t.shape) != len(want_shape) or t.shape[1:] != dims or t.shape[0] < 1:
         raise BadRequest(
-            f"input {t.name!r} has shape {t.shape}; model {spec.name} takes {want_shape} "
+            f"input {t.name!r} has shape {t.shape}; model {model} takes {want_shape} "
             f"(N >= 1 rows of {dims})"
         )
     rows = t.shape[0]
@@ -370,11 +419,15 @@ def encode_infer_response(
     model_version: int,
     request_id: str | None,
     outputs: list[tuple[RequestedOutput, str, np.ndarray]],
+    parameters: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """(requested output, datatype, array) triples -> body bytes and headers."""
+    """(requested output, datatype, array) triples -> body bytes and headers; the
+    response's ``parameters`` (e.g. ``input_out_of_range``) when there are any."""
     doc: dict[str, Any] = {"model_name": model_name, "model_version": str(model_version)}
     if request_id is not None:
         doc["id"] = request_id
+    if parameters:
+        doc["parameters"] = parameters
     entries, chunks = [], []
     for requested, datatype, array in outputs:
         entry: dict[str, Any] = {

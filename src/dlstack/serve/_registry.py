@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dlstack.errors import PackageError
+from dlstack.errors import CheckFailed, PackageError
 from dlstack.package import (
     PACKAGE_NAME,
     ModelPackage,
@@ -24,10 +24,11 @@ from dlstack.package import (
     PackageSpec,
     is_version,
     load_package,
+    select_version,
 )
 from dlstack.serve._batching import AdaptiveBatcher
 from dlstack.serve._protocol import unknown_model
-from dlstack.web import BadRequest, NotFound
+from dlstack.web import BadRequest, NotFound, Unprocessable
 
 if TYPE_CHECKING:
     from dlstack.config import ServeConfig
@@ -135,10 +136,11 @@ class ModelRegistry:
     def warm_up(self, package: ModelPackage) -> None:
         """Run the model once at each batch size it will see first: onnxruntime's first
         calls allocate memory and threads, and are not what a request should wait for."""
-        dims = package.spec.input.shape[1:]
         sizes = sorted({1, self.config.max_batch_size if self.config.batching else 1})
         for n in sizes:
-            package.predict_arrays(np.zeros((n, *dims), np.float32))
+            package.predict_arrays(
+                {i.name: np.zeros((n, *i.shape[1:]), np.float32) for i in package.spec.inputs}
+            )
 
     def add_search_path(self, models_dir: Path) -> None:
         if models_dir not in self._search:
@@ -150,7 +152,8 @@ class ModelRegistry:
             served.batcher.start()
 
     async def load(self, name: str, version: int | None = None) -> ServedModel:
-        """Load ``name`` (``version``, or the newest on disk) and make it current."""
+        """Load ``name`` (``version``, or the newest on disk that passed its release gate:
+        :func:`dlstack.package.select_version`) and make it current."""
         if not PACKAGE_NAME.match(name):
             raise BadRequest(f"model name {name!r} must match {PACKAGE_NAME.pattern}")
         async with self._lock:
@@ -202,7 +205,11 @@ class ModelRegistry:
             if not repo.versions(name):
                 continue
             try:
+                if version is None:
+                    return select_version(root / name).path
                 return repo.version_dir(name, version)
+            except CheckFailed as e:  # versions were judged and none passed
+                raise Unprocessable(str(e)) from None
             except PackageError as e:
                 raise NotFound(str(e)) from None
         where = ", ".join(str(p) for p in self._search) or "no models folder"

@@ -38,7 +38,8 @@ def add_admin_routes(app: FastAPI) -> None:
                 versions=versions,
                 current=registry.current(name),
                 labels=registry.get(name).spec.labels,
-                input_shape=registry.get(name).spec.input.shape,
+                input_shape=registry.get(name).spec.inputs[0].shape,
+                inputs={i.name: i.shape for i in registry.get(name).spec.inputs},
             )
             for name, versions in registry.available().items()
         ]

@@ -17,10 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from dlstack.inputs import to_pixels
-from dlstack.package import softmax
 from dlstack.serve import _docs as docs
 from dlstack.serve._access import Predictor
 from dlstack.serve._body import check_identity_encoding, read_infer_request
+from dlstack.serve._input_range import OUT_OF_RANGE_PARAMETER
 from dlstack.serve._model_call import ModelCall
 from dlstack.serve._protocol import (
     LABEL_OUTPUT,
@@ -100,28 +100,49 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         check_identity_encoding(request)
         req, x = await read_infer_request(request, served, state.config.max_request_batch)
         outputs = requested_outputs(req, served.spec)
+        # Answered as usual, with a warning when the input is far outside the training range.
+        warnings = await state.range_watch.check_request(served.spec, x)
         logits = await served.batcher.submit(x, timeout_s=req.timeout_s, arrival=arrival)
+        state.range_watch.observe(warnings)
         spec = served.spec
         wanted = {o.name for o in outputs}
+        one_class = spec.task == "classification"
         probabilities = (
-            softmax(logits) if PROBABILITIES_OUTPUT in wanted or state.log.enabled else None
+            served.package.scores(logits)  # softmax; sigmoid per class; a regression's numbers
+            if PROBABILITIES_OUTPUT in wanted or state.log.enabled or not one_class
+            else None
         )
-        labels = np.array([spec.labels[i] for i in logits.argmax(axis=1)], dtype=object)
+        # "label": the class; a multilabel's classes given, or the numbers, as JSON lists.
+        answers = (
+            None if one_class or probabilities is None else served.package.answers(probabilities)
+        )
+        labels = np.array(
+            [a.label for a in answers]
+            if answers is not None
+            else [spec.labels[i] for i in logits.argmax(axis=1)],
+            dtype=object,
+        )
         if probabilities is not None and state.log.enabled:
             # OIP answers carry no prediction id, so there is nothing to flag later: only
             # the log needs these rows.
+            # The image as the model saw it; a table's encoded rows are not its columns'
+            # values, so infer requests log no per-feature rows.
+            image = spec.input_of_kind("image")
+            pixels = None
+            if image is not None:
+                tensor = x[image.name] if isinstance(x, dict) else x
+                pixels = to_pixels(tensor, image.norm.mean, image.norm.std)
             state.log.record(
                 model=served.name,
                 version=served.version,
                 endpoint="infer",
                 request_id=req.id,
-                pixels=None
-                if spec.input.kind == "table"
-                else to_pixels(x, spec.input.norm.mean, spec.input.norm.std),
+                pixels=pixels,
                 probabilities=probabilities,
                 labels=spec.labels,
-                background=spec.input.background,
+                background="dark" if image is None else image.background,
                 latency_ms=1000 * call.elapsed,
+                answers=answers,
             )
         arrays: dict[str, tuple[str, np.ndarray]] = {
             spec.output.name: ("FP32", logits),
@@ -134,5 +155,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             model_version=served.version,
             request_id=req.id,
             outputs=[(o, *arrays[o.name]) for o in outputs],
+            parameters={OUT_OF_RANGE_PARAMETER: " | ".join(w.text for w in warnings)}
+            if warnings
+            else None,
         )
     return Response(content, headers=headers)

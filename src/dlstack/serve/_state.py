@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from dlstack.serve._auth import KeyRing
+from dlstack.serve._input_range import RangeWatch
 from dlstack.serve._monitoring import Metrics
 from dlstack.serve._predlog import PredictionLog
 from dlstack.serve._registry import ModelRegistry
@@ -32,6 +33,7 @@ class ServerState:
     page: str  # the web page at /, read once
     decode_slots: asyncio.Semaphore  # images decoded at once (each may be large in memory)
     feedback_limit: RateLimit  # /feedback calls per caller and minute
+    range_watch: RangeWatch  # inputs far outside the training range: warn, count, log
 
 
 def server_state(request: Request) -> ServerState:

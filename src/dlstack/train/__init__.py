@@ -6,6 +6,8 @@ One training core: the optimizer registry (:func:`make_optimizer`,
 (:func:`train_loop`), and the Lightning fit (:func:`fit`) with the objective as its
 checkpoint monitor (:class:`ObjectiveMonitor`). Each run's ``run.json`` is a
 :class:`RunRecord` (:func:`read_run`, :func:`list_runs`; no torch needed to read one).
+MLflow is the system of record: the fit tracks params and epochs, :func:`record_run` adds
+the test metrics, the stages' reports and the registered model package.
 
 >>> from dlstack.train import fit, load_run  # doctest: +SKIP
 >>> result = fit(project, snapshot)  # doctest: +SKIP
@@ -35,32 +37,44 @@ if TYPE_CHECKING:
         train_loop,
     )
     from dlstack.train._module import DlstackModule
+    from dlstack.train._multilabel import MultilabelTask
     from dlstack.train._optim import OptimSpec, make_optimizer, resolve_optimizer
+    from dlstack.train._record import GATE_VERDICTS, RecordedModel, alias_for, record_run
+    from dlstack.train._regression import OutputScaling, RegressionTask
     from dlstack.train._result import Normalization, TrainResult
     from dlstack.train._runs import RunRecord, list_runs, read_run
-    from dlstack.train._tasks import ClassificationTask, Task, get_task
-    from dlstack.train._tracking import code_version, mlflow_ui_command
+    from dlstack.train._task_registry import TASKS, get_task
+    from dlstack.train._tasks import ClassificationTask, Task
+    from dlstack.train._tracking import code_version, experiment_url, mlflow_ui_command
     from dlstack.train._training import fit, load_run
 
 __all__ = [
+    "GATE_VERDICTS",
     "MONITOR",
+    "TASKS",
     "ClassificationTask",
     "DlstackModule",
     "EpochEnd",
     "EpochLines",
     "History",
     "LoopResult",
+    "MultilabelTask",
     "Normalization",
     "ObjectiveMonitor",
     "OptimSpec",
+    "OutputScaling",
+    "RecordedModel",
+    "RegressionTask",
     "Rows",
     "RunRecord",
     "SnapshotDataModule",
     "Task",
     "TensorRows",
     "TrainResult",
+    "alias_for",
     "code_version",
     "device_of",
+    "experiment_url",
     "fit",
     "forward",
     "get_task",
@@ -69,6 +83,7 @@ __all__ = [
     "make_optimizer",
     "mlflow_ui_command",
     "read_run",
+    "record_run",
     "resolve_optimizer",
     "train_loop",
     "uses_objective",
@@ -98,12 +113,21 @@ _HOME = {
     "TrainResult": "_result",
     "code_version": "_tracking",
     "fit": "_training",
-    "get_task": "_tasks",
+    "get_task": "_task_registry",
+    "TASKS": "_task_registry",
+    "MultilabelTask": "_multilabel",
+    "RegressionTask": "_regression",
+    "OutputScaling": "_regression",
     "list_runs": "_runs",
     "read_run": "_runs",
     "RunRecord": "_runs",
     "load_run": "_training",
     "mlflow_ui_command": "_tracking",
+    "experiment_url": "_tracking",
+    "GATE_VERDICTS": "_record",
+    "RecordedModel": "_record",
+    "alias_for": "_record",
+    "record_run": "_record",
 }
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from dlstack.metrics import classification_metrics
+from dlstack.inputs import input_rows, map_input, take_rows
 from dlstack.objective import Objective, Score
+from dlstack.train._tasks import ClassificationTask, Task
 
 __all__ = ["MONITOR", "ObjectiveMonitor", "uses_objective"]
 
@@ -47,14 +48,17 @@ class ObjectiveMonitor(Callback):
     def __init__(
         self,
         objective: Objective,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
+        inputs: torch.Tensor | dict[str, torch.Tensor],
+        targets: torch.Tensor | np.ndarray,
         classes: Sequence[str],
+        task: Task | None = None,
     ) -> None:
         self.objective = objective
-        self.inputs = inputs  # (N, *input_shape), standardized like training input
-        self.targets = np.asarray(targets, dtype=np.int64)
+        self.inputs = inputs  # (N, *input_shape) or {name: (N, ...)}, as training input
+        # The stored targets (SplitArrays.y): class indices, 0/1 per class, or numbers.
+        self.targets = np.asarray(targets)
         self.classes = tuple(classes)
+        self.task = task if task is not None else ClassificationTask()
         self.last: Score | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -65,13 +69,12 @@ class ObjectiveMonitor(Callback):
         device = pl_module.device
         chunks = []
         with torch.inference_mode():
-            for i in range(0, len(self.inputs), _BATCH):
-                logits = pl_module(self.inputs[i : i + _BATCH].to(device))
-                chunks.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            for i in range(0, input_rows(self.inputs), _BATCH):
+                batch = take_rows(self.inputs, slice(i, i + _BATCH))
+                outputs = pl_module(map_input(lambda t: t.to(device), batch))
+                chunks.append(outputs.float().cpu().numpy())
         pl_module.train(was_training)
-        probs = np.concatenate(chunks)
-        metrics = classification_metrics(
-            self.targets, probs.argmax(axis=1).astype(np.int64), len(self.classes), probs
-        ).values(self.classes)
+        # The task's metrics of the raw outputs (softmax, sigmoid or the target's units).
+        metrics = self.task.values(np.concatenate(chunks), self.targets, self.classes)
         self.last = self.objective.score(metrics)
         pl_module.log(MONITOR, float(self.last.monitor_value), prog_bar=False)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlstack.data import Snapshot
 from dlstack.errors import DataError
+from dlstack.inputs import IMAGE_INPUT, example_shape, input_rows, map_input, take_rows
 from dlstack.train._augment import BatchAugment
 from dlstack.train._result import Normalization
 from dlstack.train._tasks import Task
@@ -30,22 +31,24 @@ __all__ = ["EVAL_BATCH_SIZE", "EpochShuffle", "SnapshotDataModule", "TensorBatch
 EVAL_BATCH_SIZE = 512
 
 
-class TensorBatches(Dataset[tuple[Tensor, Tensor]]):
-    """(inputs, targets) tensors that hand out a whole batch per index list."""
+class TensorBatches(Dataset[tuple[Any, Tensor]]):
+    """(inputs, targets) tensors that hand out a whole batch per index list; the inputs
+    are one tensor, or a dict of tensors by input name (several inputs per example)."""
 
-    def __init__(self, inputs: Tensor, targets: Tensor) -> None:
-        self.inputs = inputs  # (N, *input_shape) float32
+    def __init__(self, inputs: Tensor | dict[str, Tensor], targets: Tensor) -> None:
+        self.inputs = inputs  # (N, *input_shape) float32, or {name: (N, *shape)}
         self.targets = targets  # (N, ...) whatever the task's loss expects
 
     def __len__(self) -> int:
-        return len(self.inputs)
+        return input_rows(self.inputs)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return self.inputs[index], self.targets[index]
+    def __getitem__(self, index: int) -> tuple[Any, Tensor]:
+        return take_rows(self.inputs, index), self.targets[index]
 
-    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+    def __getitems__(self, indices: list[int]) -> tuple[Any, Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return self.inputs.index_select(0, idx), self.targets.index_select(0, idx)
+        inputs = map_input(lambda t: t.index_select(0, idx), self.inputs)
+        return inputs, self.targets.index_select(0, idx)
 
 
 class EpochShuffle(Sampler[int]):
@@ -102,9 +105,10 @@ class SnapshotDataModule(L.LightningDataModule):
         self.datasets: dict[str, TensorBatches] = {}
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """One example as the model takes it: (C, H, W), or (D,) for a table."""
-        return tuple(self._dataset("train").inputs.shape[1:])
+    def input_shape(self) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+        """One example as the model takes it: (C, H, W), (D,) for a table, or one shape
+        per input name for several inputs."""
+        return example_shape(self._dataset("train").inputs)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -117,12 +121,13 @@ class SnapshotDataModule(L.LightningDataModule):
             )
         # Statistics from the train split only: val/test must not leak into the model.
         self.normalization = Normalization.fit(train, self.snapshot.table)
+        self.task.fit(train.y)  # a regression's target mean/std: train only, too
         for name in ("train", "val", "test"):
             arrays = train if name == "train" else self.snapshot.split(name)
             if len(arrays) == 0:
                 continue
-            x = torch.from_numpy(self.normalization.model_input(arrays))
-            self.datasets[name] = TensorBatches(x, self.task.targets(arrays.labels))
+            x = map_input(torch.from_numpy, self.normalization.model_input(arrays))
+            self.datasets[name] = TensorBatches(x, self.task.targets(arrays.y))
 
     def train_dataloader(self) -> DataLoader[Any]:
         dataset = self._dataset("train")
@@ -145,6 +150,8 @@ class SnapshotDataModule(L.LightningDataModule):
         if self.augment.epoch != trainer.current_epoch:
             self.augment.start_epoch(trainer.current_epoch)
         inputs, targets = batch
+        if isinstance(inputs, dict):  # several inputs: the shifts and strokes are the image's
+            return {**inputs, IMAGE_INPUT: self.augment(inputs[IMAGE_INPUT])}, targets
         return self.augment(inputs), targets
 
     def _dataset(self, name: str) -> TensorBatches:

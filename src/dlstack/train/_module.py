@@ -47,7 +47,7 @@ class DlstackModule(L.LightningModule):
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor | dict[str, Tensor]) -> Tensor:  # a dict: several inputs
         return self.model(x)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -61,11 +61,14 @@ class RunRecord(Record):
     started_at: float = 0.0  # time.time(): orders runs started within the same second
     task: str
     architecture: str
-    input_shape: list[int]
+    input_shape: list[int] | dict[str, list[int]]  # {input name: shape}: several inputs
     classes: list[str]
     normalization: dict[str, list[float]]  # {"mean": [...], "std": [...]}, train split only
     image: dict[str, Any] | None = None  # the data's ImageSpec.to_dict() (channels, size...)
     table_encoder: dict[str, Any] | None = None  # a table's fitted TableEncoder.to_dict()
+    # A regression's train-split {"mean": [...], "std": [...]} per target: the model learns
+    # standardized targets, and the loaded model answers in the target's units.
+    target_scaling: dict[str, list[float]] | None = None
     data_version: str
     code_version: str
     model_source: dict[str, str] | None = None  # a user model's {"path", "sha256"}

@@ -4,7 +4,10 @@ The LightningModule and ``fit`` talk to the task only through :class:`Task`, so 
 of problem (the planned "ctc" line reader: a sequence of log-probabilities per image,
 trained with CTC and scored by character error rate) is a new subclass, not a rework.
 
->>> task = get_task("classification")
+Tasks: :class:`ClassificationTask` here, ``MultilabelTask`` (``_multilabel``) and
+``RegressionTask`` (``_regression``); :func:`get_task` (``_task_registry``) names them.
+
+>>> task = ClassificationTask()
 >>> task.monitor, task.monitor_mode
 ('val_acc', 'max')
 """
@@ -12,6 +15,7 @@ trained with CTC and scored by character error rate) is a new subclass, not a re
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -21,9 +25,9 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from dlstack.errors import ConfigError, ModelError
+from dlstack.errors import ModelError
 
-__all__ = ["TASKS", "ClassificationTask", "Task", "get_task"]
+__all__ = ["ClassificationTask", "Task", "check_shape"]
 
 
 class Task(ABC):
@@ -65,6 +69,30 @@ class Task(ABC):
         """Stored labels -> the target tensor ``loss`` expects."""
         return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
 
+    def fit(self, train_targets: np.ndarray) -> None:
+        """Learn what the targets need from the train split alone (a regression's mean
+        and std); called before :meth:`targets`. Nothing to learn by default."""
+        return None
+
+    def scores(self, outputs: np.ndarray) -> np.ndarray:
+        """A batch of model outputs (numpy) -> what answers are read from: class
+        probabilities (softmax here), or a regression's values in the target's units."""
+        z = outputs.astype(np.float64) - outputs.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def values(
+        self, outputs: np.ndarray, targets: np.ndarray, names: Sequence[str]
+    ) -> dict[str, float]:
+        """Every metric by name (``dlstack.metrics``) of model outputs against stored
+        targets (``SplitArrays.y``): what an objective scores a checkpoint on."""
+        from dlstack.metrics import classification_metrics
+
+        probs = self.scores(outputs)
+        y = np.asarray(targets, dtype=np.int64)
+        predicted = probs.argmax(axis=1).astype(np.int64)
+        return classification_metrics(y, predicted, len(names), probs).values(tuple(names))
+
     def check_outputs(self, outputs: Tensor, batch_size: int, num_classes: int) -> None:
         """Raise ModelError when a model's output cannot be what this task needs."""
         if not isinstance(outputs, Tensor):
@@ -104,28 +132,15 @@ class ClassificationTask(Task):
 
     def check_outputs(self, outputs: Tensor, batch_size: int, num_classes: int) -> None:
         super().check_outputs(outputs, batch_size, num_classes)
-        expected = (batch_size, num_classes)
-        if tuple(outputs.shape) != expected:
-            raise ModelError(
-                f"the model's output for a batch of {batch_size} has shape "
-                f"{tuple(outputs.shape)}, expected logits of shape {expected} (batch, "
-                f"num_classes); make the last layer output {num_classes} values per example"
-            )
+        check_shape(outputs, batch_size, num_classes, "logits")
 
 
-TASKS: dict[str, type[Task]] = {"classification": ClassificationTask}
-PLANNED = {"ctc": "line transcription trained with CTC"}
-
-
-def get_task(name: str) -> Task:
-    """The task registered under ``name`` ("classification")."""
-    if name in TASKS:
-        return TASKS[name]()
-    if name in PLANNED:
-        raise ConfigError(
-            f"project.task = {name!r} ({PLANNED[name]}) is planned but not yet available in "
-            f'this dlstack; use task = "classification" for now'
+def check_shape(outputs: Tensor, batch_size: int, width: int, what: str) -> None:
+    """ModelError unless ``outputs`` is (batch_size, width)."""
+    expected = (batch_size, width)
+    if tuple(outputs.shape) != expected:
+        raise ModelError(
+            f"the model's output for a batch of {batch_size} has shape "
+            f"{tuple(outputs.shape)}, expected {what} of shape {expected}; make the last "
+            f"layer output {width} values per example"
         )
-    raise ConfigError(
-        f"project.task must be one of {', '.join(repr(n) for n in TASKS)}, got {name!r}"
-    )

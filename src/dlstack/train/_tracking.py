@@ -1,8 +1,10 @@
 """Experiment tracking in MLflow: one MLflow run per dlstack run, in the project's sqlite DB.
 
 Every run records its flattened config as params, the data version and code version, the
-architecture and the normalization, one metric point per epoch, and tags to find it by.
-``mlflow_ui_command`` is what ``dlstack ui`` runs to browse them.
+architecture and the normalization, one metric point per epoch, and tags to find it by (the
+git commit in MLflow's own ``mlflow.source.git.commit``, which its UI shows as the run's
+version). ``train._record`` adds what the later stages produce. ``mlflow_ui_command`` and
+``experiment_url`` are what ``dlstack ui`` runs and opens to browse them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Tracker",
     "code_version",
+    "experiment_url",
     "flatten_config",
+    "git_commit",
     "mlflow_ui_command",
     "quiet_mlflow",
 ]
@@ -78,26 +82,32 @@ def code_version(root: Path, model_source_sha: str | None = None) -> str:
     return f"{base}+model.{model_source_sha}" if model_source_sha else base
 
 
-def _git_version(root: Path) -> str | None:
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(root), *args],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
+def git_commit(root: Path) -> str | None:
+    """The full sha of the project's git HEAD; None outside git (or without git)."""
+    return _git(root, "rev-parse", "HEAD")
 
-    head = git("rev-parse", "--short=12", "HEAD")
+
+def _git_version(root: Path) -> str | None:
+    head = _git(root, "rev-parse", "--short=12", "HEAD")
     if not head:
         return None
     # dlstack's own state (.dlstack/) changes with every run; it is not code.
-    status = git("status", "--porcelain", "--", ".", ":(exclude).dlstack")
+    status = _git(root, "status", "--porcelain", "--", ".", ":(exclude).dlstack")
     return f"{head}-dirty" if status else head
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _dlstack_version() -> str:
@@ -129,7 +139,9 @@ class Tracker:
         with quiet_mlflow():
             client = _client(project)
             experiment_id = _experiment_id(client, project)
-            run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+            run = client.create_run(
+                experiment_id, run_name=run_name, tags={**_source_tags(project), **tags}
+            )
             tracker = cls(client, run.info.run_id, experiment_id)
             tracker.log_params(params)
         return tracker
@@ -177,9 +189,10 @@ class Tracker:
         step = int(row["epoch"])
         self.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step)
 
-    def log_artifact(self, path: Path) -> None:
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """``path`` into the run's artifacts, under the folder ``artifact_path`` if given."""
         with quiet_mlflow():
-            self.client.log_artifact(self.run_id, str(path))
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
         """``status``: FINISHED, FAILED or KILLED."""
@@ -191,7 +204,17 @@ def _client(project: Project) -> MlflowClient:
     from mlflow import MlflowClient
 
     project.state_dir.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=project.tracking_uri)
+    # The model registry lives in the same sqlite DB as the runs (MLflow's SQL store has both).
+    return MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+
+
+def _source_tags(project: Project) -> dict[str, str]:
+    """MLflow's own source tags: where the code came from, shown in its UI's run list."""
+    tags = {"mlflow.source.name": str(project.root), "mlflow.source.type": "LOCAL"}
+    commit = git_commit(project.root)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
 
 
 def _experiment_id(client: MlflowClient, project: Project) -> str:
@@ -202,6 +225,21 @@ def _experiment_id(client: MlflowClient, project: Project) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
+
+
+# MLflow 3 opens on its GenAI pages; this query parameter of its UI selects the classic
+# machine-learning view (runs, metrics, models) that dlstack's runs belong in.
+_CLASSIC_VIEW = "workflowType=machine_learning"
+
+
+def experiment_url(project: Project, host: str = "127.0.0.1", port: int = 5000) -> str:
+    """The MLflow UI address of the project's runs: its experiment's runs table.
+
+    The experiment is created (empty) if no run made it yet, so the address always works.
+    """
+    with quiet_mlflow():
+        experiment_id = _experiment_id(_client(project), project)
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?{_CLASSIC_VIEW}"
 
 
 def mlflow_ui_command(project: Project, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
@@ -218,6 +256,8 @@ def mlflow_ui_command(project: Project, host: str = "127.0.0.1", port: int = 500
         "mlflow",
         "ui",
         "--backend-store-uri",
+        project.tracking_uri,
+        "--registry-store-uri",  # the registered models live in the same DB
         project.tracking_uri,
         "--default-artifact-root",
         project.artifacts_uri,

@@ -24,15 +24,18 @@ from torch import nn
 from dlstack.config import Config, Project
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, ModelError
+from dlstack.inputs import describe_shape, example_shape, input_rows, map_input, take_rows
 from dlstack.models import build_model, is_user_spec, user_model_source
 from dlstack.train import _runs as runs
 from dlstack.train._augment import BatchAugment
 from dlstack.train._callbacks import History, StopOnNonFiniteLoss, make_progress_bar
 from dlstack.train._datamodule import SnapshotDataModule
 from dlstack.train._module import DlstackModule
+from dlstack.train._regression import OutputScaling, RegressionTask
 from dlstack.train._result import Normalization, TrainResult
 from dlstack.train._runs import RunRecord
-from dlstack.train._tasks import Task, get_task
+from dlstack.train._task_registry import get_task
+from dlstack.train._tasks import Task
 from dlstack.train._tracking import Tracker, code_version, flatten_config
 
 __all__ = ["fit", "load_run"]
@@ -194,21 +197,26 @@ def _check_model(
     task: Task, model: nn.Module, data: SnapshotDataModule, num_classes: int, spec: str
 ) -> None:
     """Run two examples through the model now, so a wrong model fails before training."""
-    x = data.datasets["train"].inputs[:2]
+    x = take_rows(data.datasets["train"].inputs, slice(0, 2))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             outputs = model(x)
     except Exception as e:
+        takes = (
+            "one dict argument {name: float32 (N, *shape)}"
+            if isinstance(x, dict)
+            else "float32 input (N, *input_shape)"
+        )
         raise ModelError(
-            f"architecture {spec!r}: the model failed on a batch of shape {tuple(x.shape)} "
-            f"({type(e).__name__}: {e}); it must accept float32 input (N, *input_shape) "
-            f"with input_shape={tuple(x.shape[1:])}"
+            f"architecture {spec!r}: the model failed on a batch of shape {describe_shape(x)} "
+            f"({type(e).__name__}: {e}); it must accept {takes} with "
+            f"input_shape={example_shape(x)}"
         ) from e
     finally:
         model.train(was_training)
-    task.check_outputs(outputs, len(x), num_classes)
+    task.check_outputs(outputs, input_rows(x), num_classes)
 
 
 def _start_run(
@@ -230,11 +238,12 @@ def _start_run(
         started_at=time.time(),  # orders runs started within the same second
         task=task.name,
         architecture=architecture,
-        input_shape=list(data.input_shape),
+        input_shape=map_input(list, data.input_shape),
         classes=list(data.snapshot.classes),
         normalization=data.normalization.to_dict(),
         image=None if data.snapshot.is_table else data.snapshot.image_spec.to_dict(),
         table_encoder=data.normalization.table,
+        target_scaling=task.scaling if isinstance(task, RegressionTask) else None,
         data_version=data.snapshot.version,
         code_version=code_version(project.root, source[1] if source else None),
         model_source={"path": source[0], "sha256": source[1]} if source else None,
@@ -285,7 +294,7 @@ def _augment(config: Config) -> BatchAugment | None:
 
 def _objective_monitor(config: Config, data: SnapshotDataModule) -> Any:
     """dlstack.evaluate's ObjectiveMonitor when [metric] is more than val accuracy."""
-    if "val" not in data.datasets or config.project.task != "classification":
+    if "val" not in data.datasets:
         return None
     from dlstack.objective import Objective
     from dlstack.train._checkpoint import ObjectiveMonitor, uses_objective
@@ -294,7 +303,11 @@ def _objective_monitor(config: Config, data: SnapshotDataModule) -> Any:
         return None
     val = data.datasets["val"]
     return ObjectiveMonitor(
-        Objective.from_config(config.metric), val.inputs, val.targets, data.snapshot.classes
+        Objective.from_config(config.metric),
+        val.inputs,
+        data.snapshot.split("val").y,  # stored targets: a regression's in its own units
+        data.snapshot.classes,
+        task=data.task,
     )
 
 
@@ -351,13 +364,20 @@ def _params(record: RunRecord) -> dict[str, str]:
             "architecture": record.architecture,
             "normalization.mean": ",".join(f"{m:.6g}" for m in norm["mean"]),
             "normalization.std": ",".join(f"{s:.6g}" for s in norm["std"]),
-            "input_shape": "x".join(str(d) for d in record.input_shape),
+            "input_shape": _shape_param(record.input_shape),
             "num_classes": str(len(record.classes)),
             "num_params": str(record.num_params),
         }
     )
     params.update({f"split_size.{k}": str(v) for k, v in record.split_sizes.items()})
     return params
+
+
+def _shape_param(shape: list[int] | dict[str, list[int]]) -> str:
+    """``1x28x28``, or ``image=1x28x28,features=3`` for several inputs."""
+    if isinstance(shape, dict):
+        return ",".join(f"{name}={'x'.join(map(str, s))}" for name, s in shape.items())
+    return "x".join(str(d) for d in shape)
 
 
 def _tags(record: RunRecord) -> dict[str, str]:
@@ -434,6 +454,9 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
         search_path=project.root,
     )
     model.load_state_dict(_model_state(best))
+    scaling = record.target_scaling
+    if scaling is not None:  # trained on standardized targets: answer in the target's units
+        model = OutputScaling(model, scaling["mean"], scaling["std"])
     model.eval()
     return TrainResult(
         run_id=record.run_id,
@@ -446,7 +469,7 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
             tuple(record.normalization["std"]),
             record.table_encoder,
         ),
-        input_shape=tuple(record.input_shape),
+        input_shape=map_input(tuple, record.input_shape),
         classes=tuple(record.classes),
         data_version=record.data_version,
         code_version=record.code_version,
@@ -456,6 +479,7 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
         mlflow_run_id=(record.mlflow or {}).get("run_id"),
         train_seconds=float(record.train_seconds),
         image=record.image,
+        target_scaling=scaling,
         extra={
             k: getattr(record, k)
             for k in (

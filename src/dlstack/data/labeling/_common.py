@@ -57,7 +57,7 @@ class LabelingRules:
     'classification'
     """
 
-    task: Literal["classification", "ctc"] = "classification"
+    task: Literal["classification", "multilabel", "regression", "ctc"] = "classification"
     split: tuple[float, float, float] = DEFAULT_SPLIT
     seed: int = 0
 
@@ -84,6 +84,14 @@ def check_label(
     label: str, rules: LabelingRules, classes: Sequence[str], vocabulary: str | None = None
 ) -> str:
     """The label, normalized, or InvalidLabel saying what is allowed."""
+    if rules.task in ("multilabel", "regression"):
+        from dlstack.errors import DataError
+        from dlstack.targets import feedback_label
+
+        try:  # "cat|dog" or a number, in the form the catalog stores
+            return feedback_label(rules.task, label, classes)
+        except DataError as e:
+            raise InvalidLabel(str(e), list(classes)) from None
     if rules.task == "classification":
         if label in classes:
             return label

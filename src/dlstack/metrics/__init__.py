@@ -1,0 +1,44 @@
+"""Scores of predictions, computed by torchmetrics (we write none by hand): one module per
+kind of target.
+
+    classification   ClassificationMetrics, classification_metrics, pr_curve, roc_curve
+    multilabel       MultilabelMetrics, multilabel_metrics (per-class and macro F1, mAP)
+    regression       RegressionMetrics, regression_metrics (MAE, RMSE, R^2)
+    transcription    transcription_metrics (CER, WER)
+
+Every metrics object has ``summary()`` (the headline numbers) and ``values(names)``: every
+number by the name an objective, a constraint or a ``[tests]`` entry uses (``accuracy``,
+``f1_macro``, ``map``, ``rmse``, ``r2``, per class or target ``f1[cat]``, ``mae[y]``...).
+The model's evaluation and the baselines go through the same function, so they are
+comparable by construction.
+"""
+
+from dlstack.metrics._classification import (
+    CALIBRATION_BINS,
+    METRIC_ALIASES,
+    ClassificationMetrics,
+    Curve,
+    as_printed,
+    classification_metrics,
+    pr_curve,
+    roc_curve,
+    transcription_metrics,
+)
+from dlstack.metrics._multilabel import MultilabelMetrics, multilabel_metrics
+from dlstack.metrics._regression import RegressionMetrics, regression_metrics
+
+__all__ = [
+    "CALIBRATION_BINS",
+    "METRIC_ALIASES",
+    "ClassificationMetrics",
+    "Curve",
+    "MultilabelMetrics",
+    "RegressionMetrics",
+    "as_printed",
+    "classification_metrics",
+    "multilabel_metrics",
+    "pr_curve",
+    "regression_metrics",
+    "roc_curve",
+    "transcription_metrics",
+]

@@ -33,27 +33,26 @@ _ADVICE = (
 
 
 class LabeledPrediction(NamedTuple):
-    """A served prediction and a person's label for its input."""
+    """A served prediction of one model and a person's label for its input."""
 
     prediction_id: str
     model: str
     version: int
     predicted: str  # the model's answer, from the prediction log
     label: str  # a person's: the catalog's label of the input, else the feedback's
-    source: str  # "catalog" or "feedback"
+    source: str  # "labeling" (the catalog's label) or "feedback"
 
 
-def _served(ev: Evidence) -> dict[str, dict[str, Any]]:
-    """prediction_id -> its prediction-log row (model, version, the model's label)."""
-    found: dict[str, dict[str, Any]] = {}
+def _served(ev: Evidence) -> list[dict[str, Any]]:
+    """Every logged prediction row (prediction_id, model, version, the model's label, ts)."""
+    rows: list[dict[str, Any]] = []
     for name in PREDICTION_LOGS:
         table = ev.lake_datasets.get(name)
         if table is None or not set(_PREDICTION_COLUMNS) <= set(table.column_names):
             continue
-        for row in table.select(list(_PREDICTION_COLUMNS)).to_pylist():
-            if row["prediction_id"]:
-                found[str(row["prediction_id"])] = row
-    return found
+        columns = [*_PREDICTION_COLUMNS, *(["ts"] if "ts" in table.column_names else [])]
+        rows.extend({"ts": None, **r} for r in table.select(columns).to_pylist())
+    return [r for r in rows if r["prediction_id"]]
 
 
 def _decided(ev: Evidence) -> dict[str, str]:
@@ -78,34 +77,27 @@ def _decided(ev: Evidence) -> dict[str, str]:
 
 
 def labeled_predictions(ev: Evidence) -> list[LabeledPrediction]:
-    """Served predictions with a person's label, one per prediction (the latest word)."""
+    """Served predictions with a person's label, one per prediction (the latest word).
+
+    The join is `dlstack monitor`'s (``dlstack.serve.labeled_predictions``): one rule for
+    what counts as a person's label, whether the monitor or the score asks."""
+    from dlstack.serve import labeled_predictions as join
+
     feedback = ev.lake_datasets.get(FEEDBACK_LOG)
     if feedback is None or feedback.num_rows == 0:
         return []
     served = _served(ev)
     if not served:
         return []
-    decided = _decided(ev)
-    rows = sorted(feedback.to_pylist(), key=lambda r: str(r.get("ts") or ""))
-    found: dict[str, LabeledPrediction] = {}
-    for r in rows:
-        prediction = served.get(str(r.get("prediction_id") or ""))
-        if prediction is None:
-            continue  # feedback about no prediction this project's server logged
-        label, source = decided.get(str(r.get("example_id") or ""), ""), "catalog"
-        if not label:
-            label, source = str(r.get("suggested_label") or ""), "feedback"
-        if not label:
-            continue  # flagged as wrong, without saying what is right
-        found[prediction["prediction_id"]] = LabeledPrediction(
-            prediction["prediction_id"],
-            str(prediction["model"]),
-            int(prediction["version"]),
-            str(prediction["label"]),
-            label,
-            source,
+    rows = [r for r in feedback.to_pylist() if r.get("ts") is not None]
+    labeled, _, _ = join(served, rows, _decided(ev))
+    model_of = {str(r["prediction_id"]): str(r["model"]) for r in served}
+    return [
+        LabeledPrediction(
+            p.prediction_id, model_of[p.prediction_id], p.version, p.predicted, p.label, p.source
         )
-    return list(found.values())
+        for p in labeled
+    ]
 
 
 def _offline_accuracy(ev: Evidence, model: str, version: int) -> float | None:
@@ -157,7 +149,7 @@ def offline_online(ev: Evidence) -> Found:
     return (
         AUTOMATED,
         f"{n:,} served predictions of {model} v{version} have a person's label "
-        f"({sources['catalog']} labeled in the catalog, {sources['feedback']} with the "
+        f"({sources['labeling']} labeled in the catalog, {sources['feedback']} with the "
         f"feedback): online accuracy {online:.3f} vs {offline:.3f} on the test split "
         f"(people flag mistakes, so this sample under-states online accuracy)",
         "",

@@ -55,25 +55,16 @@ def _served(ev: Evidence) -> list[dict[str, Any]]:
     return [r for r in rows if r["prediction_id"]]
 
 
-def _decided(ev: Evidence) -> dict[str, str]:
-    """example id -> the catalog's label (staged: decided in labeling, or ingested), for
-    the examples feedback flagged."""
+def _decided(ev: Evidence, example_ids: set[str]) -> dict[str, str]:
+    """example id -> the catalog's label of each flagged input (the monitor's query)."""
     if ev.project is None:
         return {}
-    try:
-        from dlstack.data import DataRepo
+    from dlstack.serve import decided_labels
 
-        repo = DataRepo.open(ev.project)
-        try:
-            table = repo.query(
-                "SELECT DISTINCT s.example_id, s.label FROM staged s "
-                "JOIN feedback f ON s.example_id = f.example_id"
-            )
-        finally:
-            repo.close()
+    try:
+        return decided_labels(ev.project, example_ids)
     except Exception:  # an unreachable catalog is "no evidence", not a crash
         return {}
-    return {str(r["example_id"]): str(r["label"]) for r in table.to_pylist() if r["label"]}
 
 
 def labeled_predictions(ev: Evidence) -> list[LabeledPrediction]:
@@ -90,7 +81,8 @@ def labeled_predictions(ev: Evidence) -> list[LabeledPrediction]:
     if not served:
         return []
     rows = [r for r in feedback.to_pylist() if r.get("ts") is not None]
-    labeled, _, _ = join(served, rows, _decided(ev))
+    flagged = {str(r.get("example_id")) for r in rows}
+    labeled, _, _ = join(served, rows, _decided(ev, flagged))
     model_of = {str(r["prediction_id"]): str(r["model"]) for r in served}
     return [
         LabeledPrediction(

@@ -28,6 +28,7 @@ _LAZY = {
     "ROLES": "_auth",
     "ServeError": "_errors",
     "create_app": "_app",
+    "decided_labels": "_online",
     "monitor": "_drift",
     "labeled_predictions": "_online",
     "new_key": "_auth",

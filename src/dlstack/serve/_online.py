@@ -48,6 +48,7 @@ __all__ = [
     "LabeledPrediction",
     "OnlineAccuracy",
     "OnlineWindow",
+    "decided_labels",
     "labeled_predictions",
     "online_accuracy",
     "parse_window",
@@ -257,7 +258,7 @@ def online_accuracy(
     predictions = logged.select(["prediction_id", "ts", "version", "label"]).to_pylist()
     feedback = flagged.to_pylist()
     labeled, unlabeled, unmatched = labeled_predictions(
-        predictions, feedback, _decided(project, {str(r.get("example_id")) for r in feedback})
+        predictions, feedback, decided_labels(project, {str(r.get("example_id")) for r in feedback})
     )
     return OnlineAccuracy(
         model,
@@ -270,7 +271,7 @@ def online_accuracy(
     )
 
 
-def _decided(project: Project, example_ids: set[str]) -> dict[str, str]:
+def decided_labels(project: Project, example_ids: set[str]) -> dict[str, str]:
     """example id -> the catalog's label of each flagged input (staged: decided in
     labeling, or ingested with it)."""
     from dlstack.data import DataRepo

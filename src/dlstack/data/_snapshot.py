@@ -3,8 +3,11 @@
 The practice's rule: at training time, copy the data that is needed onto the local
 filesystem. A snapshot directory holds ``images.npy`` (uint8, N x H x W for grayscale,
 N x H x W x 3 for RGB: every image already prepared by the input spec), ``labels.npy``
-(int64 class index; zeros for a multilabel or regression task, whose ``targets.npy``
-holds float32 0/1 per class or the numbers), ``splits.npy`` (uint8: 0 train, 1 val, 2
+(int64 class index; zeros for a multilabel, regression or ctc task, whose ``targets.npy``
+holds float32 0/1 per class or the numbers, or a line's int64 character codes, 0-padded:
+``dlstack.targets.ctc_codes``), ``widths.npy`` (int32 true width of each line when the
+input has a variable width: ``images`` are then padded on the right with the background
+to the widest line), ``splits.npy`` (uint8: 0 train, 1 val, 2
 test), ``ids.npy`` (the examples' sha256) and ``meta.json`` (with the input spec);
 ``Snapshot.load`` memory-maps them.
 """
@@ -35,9 +38,10 @@ class SplitArrays:
     labels: np.ndarray  # int64 (n,)
     ids: np.ndarray  # str (n,)
     features: np.ndarray | None = None  # float64 (n, F): a table's raw values (NaN missing)
-    # float32 (n, K): a multilabel's 0/1 per class or a regression's numbers (None:
-    # classification, where ``labels`` is the target).
+    # float32 (n, K): a multilabel's 0/1 per class or a regression's numbers; int64 (n, L)
+    # a line's character codes (ctc). None: classification, where ``labels`` is the target.
     targets: np.ndarray | None = None
+    widths: np.ndarray | None = None  # int32 (n,): each line's own width (variable width)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -55,6 +59,7 @@ class SplitArrays:
             self.ids[start:stop],
             None if self.features is None else self.features[start:stop],
             None if self.targets is None else self.targets[start:stop],
+            None if self.widths is None else self.widths[start:stop],
         )
 
 
@@ -75,9 +80,13 @@ class Snapshot:
     features: np.ndarray | None = None
     table: TableSpec | None = None
     # The task the targets are for (dlstack.targets.TASKS); multilabel and regression keep
-    # float32 (N, K) ``targets`` (K = len(classes): the classes, or the target names).
+    # float32 (N, K) ``targets`` (K = len(classes): the classes, or the target names); ctc
+    # keeps int64 (N, L) character codes (``classes`` is then the alphabet).
     task: str = "classification"
     targets: np.ndarray | None = None
+    # int32 (N,): each line's own width when the input's width is variable (``images``
+    # padded on the right with the background to the widest); None: one fixed size.
+    widths: np.ndarray | None = None
 
     @property
     def is_table(self) -> bool:
@@ -102,6 +111,9 @@ class Snapshot:
         channels = 3 if self.images.ndim == 4 else 1
         if self.image is not None and self.image.shape == (channels, h, w):
             return self.image
+        lines = self.image is not None and self.image.variable_width and self.widths is not None
+        if lines and self.image is not None and self.image.shape[:2] == (channels, h):
+            return self.image  # lines: padded to the widest, each its own width
         # A data step may have changed the arrays' shape: keep the rest of the spec.
         resize, background = (
             ("fit", "dark") if self.image is None else (self.image.resize, self.image.background)
@@ -122,6 +134,7 @@ class Snapshot:
             np.asarray(self.ids[mask]),
             None if self.features is None else np.asarray(self.features[mask]),
             None if self.targets is None else np.asarray(self.targets[mask]),
+            None if self.widths is None else np.asarray(self.widths[mask]),
         )
 
     def select(self, keep: np.ndarray | slice, version: str | None = None) -> Snapshot:
@@ -138,6 +151,7 @@ class Snapshot:
             self.table,
             self.task,
             None if self.targets is None else np.asarray(self.targets[keep]),
+            None if self.widths is None else np.asarray(self.widths[keep]),
         )
 
     def counts(self) -> dict[str, int]:
@@ -213,7 +227,10 @@ class Snapshot:
         if self.features is not None:
             arrays["features.npy"] = np.ascontiguousarray(self.features, dtype=np.float64)
         if self.targets is not None:
-            arrays["targets.npy"] = np.ascontiguousarray(self.targets, dtype=np.float32)
+            dtype = np.int64 if self.task == "ctc" else np.float32
+            arrays["targets.npy"] = np.ascontiguousarray(self.targets, dtype=dtype)
+        if self.widths is not None:
+            arrays["widths.npy"] = np.ascontiguousarray(self.widths, dtype=np.int32)
         with atomic_dir(path) as tmp:
             files = {}
             for name, array in arrays.items():
@@ -276,12 +293,13 @@ class Snapshot:
                 np.load(path / "targets.npy", allow_pickle=False)
                 if "targets.npy" in files
                 else None,
+                np.load(path / "widths.npy", allow_pickle=False) if "widths.npy" in files else None,
             )
         except (OSError, ValueError) as e:
             raise SnapshotDamaged(f"snapshot {path}: an array cannot be read ({e})") from None
         n = len(snap.labels)
         if not (len(snap.images) == len(snap.splits) == len(snap.ids) == n) or any(
-            a is not None and len(a) != n for a in (snap.features, snap.targets)
+            a is not None and len(a) != n for a in (snap.features, snap.targets, snap.widths)
         ):
             raise SnapshotDamaged(f"snapshot {path}: its arrays disagree on the example count")
         return snap
@@ -304,6 +322,8 @@ class Snapshot:
             arrays.append(self.features)
         if self.targets is not None:
             arrays.append(self.targets)
+        if self.widths is not None:
+            arrays.append(self.widths)
         for array in arrays:
             h.update(f"{array.dtype.str}{array.shape}".encode())
             rows = max(1, (64 << 20) // max(1, array[:1].nbytes))  # ~64 MB at a time

@@ -38,6 +38,8 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "MAX_LINE_WIDTH",
+    "VARIABLE_WIDTH",
     "ImageInfo",
     "ImageSource",
     "PreparedImage",
@@ -66,6 +68,14 @@ STORED_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I")
 _COLOR_SPREAD = 8
 # Share of the shorter side that counts as border when judging the background.
 _BORDER_FRACTION = 0.05
+
+# ``size = (H, VARIABLE_WIDTH)``: line images keep their aspect ratio at height H, and a
+# batch is padded on the right to its widest line (``pad_widths``). The ONNX convention
+# for a dynamic axis, so a package's declared shape reads (N, C, H, -1).
+VARIABLE_WIDTH = -1
+# The widest line a variable-width input takes (64 characters of a 32-pixel-high line);
+# a wider one is a DataError, not a silently squeezed image.
+MAX_LINE_WIDTH = 4096
 
 Color = Literal["grayscale", "rgb"]
 Background = Literal["dark", "light"]
@@ -208,6 +218,8 @@ def prepare_image(
             )
 
     target_h, target_w = size
+    if target_w == VARIABLE_WIDTH:
+        return PreparedImage(name, _to_height(work, target_h, name, notices), notices)
     if work.size != (target_w, target_h):
         before = f"{work.size[0]}x{work.size[1]}"
         fill = 255 if background == "light" else 0
@@ -216,6 +228,52 @@ def prepare_image(
             f"resized from {before} to the model's {target_w}x{target_h} (width x height), {how}"
         )
     return PreparedImage(name, np.asarray(work, dtype=np.uint8).copy(), notices)
+
+
+def _to_height(image: Image.Image, height: int, name: str, notices: list[str]) -> np.ndarray:
+    """A line image scaled to ``height`` keeping its aspect ratio (variable width)."""
+    w, h = image.size
+    width = max(1, round(w * height / h))
+    if width > MAX_LINE_WIDTH:
+        raise DataError(
+            f"{name} is {w}x{h} (width x height): at the model's height {height} it would be "
+            f"{width} pixels wide, more than the {MAX_LINE_WIDTH} a line may be; crop it "
+            f"into shorter lines"
+        )
+    if (width, h) != (w, height):
+        notices.append(
+            f"resized from {w}x{h} to the model's height {height} (width {width}, keeping "
+            f"the aspect ratio)"
+        )
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def pad_widths(
+    pixels: Sequence[np.ndarray], fill: int = 0, width: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images of one height and different widths -> one uint8 batch (N, H, W[, 3]) padded
+    on the right with ``fill`` to the widest (or to ``width``), and their true widths
+    (int32 (N,)): how variable-width lines are batched at checkout and at serving.
+
+    >>> batch, widths = pad_widths([np.ones((2, 3), np.uint8), np.ones((2, 1), np.uint8)])
+    >>> batch.shape, widths.tolist(), batch[1].tolist()
+    ((2, 2, 3), [3, 1], [[1, 0, 0], [1, 0, 0]])
+    """
+    if not pixels:
+        raise DataError("no images to batch")
+    widths = np.array([p.shape[1] for p in pixels], dtype=np.int32)
+    heights = {p.shape[0] for p in pixels}
+    if len(heights) != 1:
+        raise DataError(f"line images of one batch must share a height, got {sorted(heights)}")
+    target = int(widths.max()) if width is None else width
+    if target < int(widths.max()):
+        raise DataError(f"cannot pad lines of width {int(widths.max())} to {target}")
+    first = pixels[0]
+    batch = np.full((len(pixels), first.shape[0], target, *first.shape[2:]), fill, np.uint8)
+    for row, p in enumerate(pixels):
+        batch[row, :, : p.shape[1]] = p
+    return batch, widths
 
 
 def preprocess_images(
@@ -229,7 +287,9 @@ def preprocess_images(
     resize: Literal["fit", "stretch", "crop"] = "fit",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[np.ndarray, list[PreparedImage]]:
-    """Decode and prepare every source -> (float32 (N, C, H, W), the prepared images)."""
+    """Decode and prepare every source -> (float32 (N, C, H, W), the prepared images);
+    variable-width lines are padded to the widest (each one's own width is its
+    ``pixels.shape[1]``)."""
     if len(sources) == 0:
         raise DataError("no images given; pass one or more image files")
     prepared = []
@@ -241,7 +301,10 @@ def preprocess_images(
                 image, size=size, color=color, background=background, resize=resize, name=label
             )
         )
-    batch = np.stack([p.pixels for p in prepared])  # (N, H, W) or (N, H, W, 3)
+    if size[1] == VARIABLE_WIDTH:  # lines: padded on the right with the background
+        batch, _ = pad_widths([p.pixels for p in prepared], 255 if background == "light" else 0)
+    else:
+        batch = np.stack([p.pixels for p in prepared])  # (N, H, W) or (N, H, W, 3)
     return to_model_input(batch, mean, std), prepared
 
 

@@ -21,7 +21,14 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from dlstack.inputs._image import Background, Color, ImageInfo, PreparedImage, prepare_image
+from dlstack.inputs._image import (
+    VARIABLE_WIDTH,
+    Background,
+    Color,
+    ImageInfo,
+    PreparedImage,
+    prepare_image,
+)
 
 __all__ = [
     "BACKGROUNDS",
@@ -47,7 +54,9 @@ _MAJORITY = 0.5  # a size this share of the images has is the input size; else t
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """The model's image input. ``size`` is (height, width)."""
+    """The model's image input. ``size`` is (height, width); a width of
+    :data:`VARIABLE_WIDTH` (``[H, "variable"]`` in dlstack.toml) keeps each line's aspect
+    ratio at height H (the resize policy then does not apply)."""
 
     channels: Literal[1, 3]
     size: tuple[int, int]
@@ -57,8 +66,15 @@ class ImageSpec:
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be [height, width] of positive ints, got {self.size}")
+        if (
+            len(self.size) != 2
+            or self.size[0] < 1
+            or (self.size[1] < 1 and self.size[1] != VARIABLE_WIDTH)
+        ):
+            raise ValueError(
+                f'size must be [height, width] of positive ints or [height, "variable"], '
+                f"got {list(self.size)}"
+            )
         if self.resize not in RESIZE_POLICIES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_POLICIES)}")
         if self.background not in BACKGROUNDS:
@@ -69,25 +85,39 @@ class ImageSpec:
         return "grayscale" if self.channels == 1 else "rgb"
 
     @property
+    def variable_width(self) -> bool:
+        """Line images: every example keeps its own width (batches are padded)."""
+        return self.size[1] == VARIABLE_WIDTH
+
+    @property
+    def fill(self) -> int:
+        """The pixel value padding and fitting use: the background's."""
+        return 255 if self.background == "light" else 0
+
+    @property
     def shape(self) -> tuple[int, int, int]:
-        """(C, H, W): one example as the model takes it."""
+        """(C, H, W): one example as the model takes it (W = -1: variable)."""
         return (self.channels, *self.size)
 
     def key(self) -> str:
         """A short name for the arrays this spec makes (snapshot folders are keyed by it)."""
         h, w = self.size
-        return f"c{self.channels}-{h}x{w}-{self.resize}-{self.background}"
+        width = "var" if self.variable_width else str(w)
+        return f"c{self.channels}-{h}x{width}-{self.resize}-{self.background}"
 
     def describe(self) -> str:
         h, w = self.size
         what = "grayscale" if self.channels == 1 else "RGB"
         bg = "" if self.background == "any" else f", {self.background} background"
+        if self.variable_width:
+            return f"{what} lines of height {h}, variable width{bg}"
         return f"{what} {w}x{h} (width x height), resize {self.resize}{bg}"
 
     def to_dict(self) -> dict[str, Any]:
+        h, w = self.size
         return {
             "channels": self.channels,
-            "size": list(self.size),
+            "size": [h, "variable" if self.variable_width else w],
             "resize": self.resize,
             "background": self.background,
         }
@@ -98,9 +128,10 @@ class ImageSpec:
         size = data["size"]
         if not isinstance(size, list | tuple) or len(size) != 2:
             raise ValueError(f"size must be [height, width], got {size!r}")
+        width = VARIABLE_WIDTH if size[1] in ("variable", VARIABLE_WIDTH) else int(size[1])
         return cls(
             channels=int(data["channels"]),  # type: ignore[arg-type]
-            size=(int(size[0]), int(size[1])),
+            size=(int(size[0]), width),
             resize=str(data.get("resize", "fit")),  # type: ignore[arg-type]
             background=str(data.get("background", "any")),  # type: ignore[arg-type]
         )

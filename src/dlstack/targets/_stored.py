@@ -1,4 +1,4 @@
-"""What a project learns to predict: one class, a set of classes, or numbers.
+"""What a project learns to predict: one class, a set of classes, numbers, or a line's text.
 
 The target of an example is stored as one text label in the catalog (so versions, diff
 and lineage treat a changed value as a change, as they do for a class name), in a
@@ -7,6 +7,7 @@ canonical form per task:
     classification   the class name                          ``7``
     multilabel       a JSON list of class names, sorted      ``["cat","dog"]`` (``[]``: none)
     regression       a JSON list of numbers, in target order ``[151.0]``, ``[1.5,-2.0]``
+    ctc              the text of the line                     ``12/05/2024``
 
 :class:`TargetSpec` reads a manifest row's target column(s) into that form (``[data]
 target``, ``separator``, ``classes``) and says what is wrong with a value that does not
@@ -26,18 +27,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dlstack.errors import DataError
+from dlstack.targets._answer import Answer
+from dlstack.targets._ctc import decide_ctc
 
 __all__ = [
     "DEFAULT_SEPARATOR",
     "DEFAULT_THRESHOLD",
+    "FLOAT_TARGETS",
     "TASKS",
-    "Answer",
     "TargetSpec",
     "canonical_multilabel",
     "canonical_regression",
@@ -208,28 +211,6 @@ def target_matrix(task: str, labels: Sequence[str], names: Sequence[str]) -> np.
     return out
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A model's answer for one example, in the task's terms.
-
-    ``label`` is what a person reads and the prediction log stores: the class, the set of
-    classes given (``["cat","dog"]``) or the numbers (``[151.2]``). ``scores`` holds each
-    class's probability (classification, multilabel) or each target's value (regression).
-    """
-
-    task: str
-    label: str
-    confidence: float  # the top class's probability; multilabel: the least sure decision
-    scores: dict[str, float]
-    labels: tuple[str, ...] = ()  # multilabel: the classes given
-    thresholds: dict[str, float] = field(default_factory=dict)  # multilabel
-
-    @property
-    def values(self) -> dict[str, float]:
-        """A regression's numbers by target name (empty for other tasks)."""
-        return dict(self.scores) if self.task == "regression" else {}
-
-
 def decide(
     task: str,
     scores: np.ndarray,
@@ -237,12 +218,15 @@ def decide(
     thresholds: Sequence[float] | None = None,
 ) -> list[Answer]:
     """Scores (N, K) -> one Answer per row: ``scores`` are class probabilities (softmax
-    for classification, sigmoid per class for multilabel) or a regression's values.
+    for classification, sigmoid per class for multilabel) or a regression's values; for
+    ctc, frame probabilities (N, T, K+1) decoded greedily (``decide_ctc`` for beam search).
 
     >>> [a.label for a in decide("multilabel", np.array([[0.9, 0.2]]), ["cat", "dog"])]
     ['["cat"]']
     """
     names = [str(n) for n in names]
+    if task == "ctc":
+        return decide_ctc(scores, names)
     s = np.asarray(scores, dtype=np.float64)
     answers = []
     if task == "multilabel":
@@ -294,7 +278,8 @@ def decide(
 def feedback_label(task: str, text: str, names: Sequence[str], separator: str = "|") -> str:
     """A person's correction (``/feedback``'s label) in the stored form; DataError naming
     what is allowed. Classification: one of ``names``; multilabel: classes separated by
-    ``separator`` or a JSON list; regression: a number per target (JSON list for several).
+    ``separator`` or a JSON list; regression: a number per target (JSON list for several);
+    ctc: the line's text, characters from ``names`` (the alphabet).
     """
     where = "the feedback label"
     if task == "regression":
@@ -318,6 +303,9 @@ def feedback_label(task: str, text: str, names: Sequence[str], separator: str = 
         return TargetSpec("multilabel", ("label",), separator, tuple(names)).read(
             {"label": text}, where
         ) or canonical_multilabel([])
+    if task == "ctc":
+        label = TargetSpec("ctc", ("label",), classes=tuple(names)).read({"label": text}, where)
+        return label or ""  # an empty line is a valid correction: nothing written
     if text not in names:
         raise DataError(f"{where} {text!r} is not one of the model's labels: {', '.join(names)}")
     return text

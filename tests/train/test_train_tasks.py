@@ -17,9 +17,33 @@ def test_get_task_returns_the_classification_task() -> None:
     assert task.output_kind == "logits"
 
 
-def test_ctc_is_planned_not_available() -> None:
-    with pytest.raises(ConfigError, match="planned but not yet available"):
-        get_task("ctc")
+def test_ctc_loss_is_torchs_ctc_loss_over_every_frame() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(3, 9, 5)  # (N, T, K+1): batch first
+    codes = torch.tensor([[1, 2, 2], [4, 0, 0], [3, 1, 0]])  # 0-padded characters
+    task = get_task("ctc")
+    reference = F.ctc_loss(
+        F.log_softmax(logits, -1).transpose(0, 1),
+        codes,
+        torch.full((3,), 9),
+        torch.tensor([3, 1, 2]),
+        blank=0,
+    )
+    assert torch.allclose(task.loss(logits, codes), reference)
+
+
+def test_ctc_greedy_predictions_merge_repeats_and_drop_blanks() -> None:
+    task = get_task("ctc")
+    path = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0]])  # best symbol per frame
+    logits = F.one_hot(path, 3).float() * 10
+    assert task.predictions(logits).tolist() == [[1, 1, 2, 0, 0, 0, 0, 0]]
+    assert task.error_rate(logits, torch.tensor([[1, 1, 2]])) == 0.0
+    assert task.error_rate(logits, torch.tensor([[1, 2, 0]])) == pytest.approx(0.5)
+
+
+def test_ctc_output_shape_is_checked() -> None:
+    with pytest.raises(ModelError, match=r"\(2, T, 4\)"):
+        get_task("ctc").check_outputs(torch.zeros(2, 3), 2, 3)
 
 
 def test_unknown_task_lists_the_known_ones() -> None:

@@ -26,6 +26,7 @@ from dlstack._lazy import lazy_attribute
 if TYPE_CHECKING:
     from dlstack.train._callbacks import EpochLines, History
     from dlstack.train._checkpoint import MONITOR, ObjectiveMonitor, uses_objective
+    from dlstack.train._ctc import CtcTask
     from dlstack.train._datamodule import SnapshotDataModule
     from dlstack.train._loop import (
         EpochEnd,
@@ -53,6 +54,7 @@ __all__ = [
     "MONITOR",
     "TASKS",
     "ClassificationTask",
+    "CtcTask",
     "DlstackModule",
     "EpochEnd",
     "EpochLines",
@@ -116,6 +118,7 @@ _HOME = {
     "get_task": "_task_registry",
     "TASKS": "_task_registry",
     "MultilabelTask": "_multilabel",
+    "CtcTask": "_ctc",
     "RegressionTask": "_regression",
     "OutputScaling": "_regression",
     "list_runs": "_runs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dlstack.errors import ConfigError
+from dlstack.train._ctc import CtcTask
 from dlstack.train._multilabel import MultilabelTask
 from dlstack.train._regression import RegressionTask
 from dlstack.train._tasks import ClassificationTask, Task
@@ -13,12 +14,13 @@ TASKS: dict[str, type[Task]] = {
     "classification": ClassificationTask,
     "multilabel": MultilabelTask,
     "regression": RegressionTask,
+    "ctc": CtcTask,
 }
-PLANNED = {"ctc": "line transcription trained with CTC"}
+PLANNED: dict[str, str] = {}  # name -> what it will be, for a task not yet available
 
 
 def get_task(name: str) -> Task:
-    """The task registered under ``name`` (classification, multilabel, regression).
+    """The task registered under ``name`` (classification, multilabel, regression, ctc).
 
     >>> get_task("regression").monitor_mode
     'min'

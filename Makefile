@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_DIR ?= demo
+# `make demo PROJECT=lines`: the handwritten number-line reader (CTC) instead of the digits.
+PROJECT ?= digits
+DEMO_DIR ?= $(if $(filter digits,$(PROJECT)),demo,demo-$(PROJECT))
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-all lint format bench clean
@@ -22,7 +24,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
-	@test -f $(DEMO_DIR)/dlstack.toml || $(BIN)/dlstack init $(DEMO_DIR) --from builtin:digits
+	@test -f $(DEMO_DIR)/dlstack.toml || $(BIN)/dlstack init $(DEMO_DIR) --from builtin:$(PROJECT)
 	$(BIN)/dlstack run --project $(DEMO_DIR)
 
 test: $(VENV)/.installed-dev
@@ -46,4 +48,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/train_throughput.py
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf demo demo-lines .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -114,9 +114,13 @@ def test_cer_and_wer_match_edit_distance_over_reference_length() -> None:
     wer = sum(_levenshtein(r.split(), h.split()) for r, h in zip(refs, hyps, strict=True)) / sum(
         len(r.split()) for r in refs
     )
-    assert got["cer"] == pytest.approx(cer, abs=TOL)
-    assert got["wer"] == pytest.approx(wer, abs=TOL)
-    assert transcription_metrics(["abc"], ["abc"]) == {"cer": 0.0, "wer": 0.0}
+    assert got.cer == pytest.approx(cer, abs=TOL)
+    assert got.wer == pytest.approx(wer, abs=TOL)
+    assert transcription_metrics(["abc"], ["abc"]).summary() == {
+        "cer": 0.0,
+        "wer": 0.0,
+        "line_accuracy": 1.0,
+    }
 
 
 @pytest.mark.parametrize(

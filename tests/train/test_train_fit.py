@@ -278,9 +278,11 @@ def test_a_model_with_wrong_outputs_fails_before_training(
     assert list_runs(project.runs_dir) == []  # nothing half-made is left behind
 
 
-def test_ctc_task_is_refused_before_anything_runs(tmp_path: Path, digits8: Snapshot) -> None:
+def test_a_task_the_data_does_not_hold_is_refused_before_anything_runs(
+    tmp_path: Path, digits8: Snapshot
+) -> None:
     project = make_project(tmp_path, project={"name": "lines", "task": "ctc"})
-    with pytest.raises(ConfigError, match="planned"):
+    with pytest.raises(ConfigError, match="holds classification targets"):
         fit(project, digits8, progress=False)
     assert not project.state_dir.exists()
 

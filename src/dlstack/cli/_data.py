@@ -1,4 +1,4 @@
-"""`dlstack data ...`: ingest, commit, log, show, checkout."""
+"""`dlstack data ...`: ingest, status, commit, log, show, checkout."""
 
 from __future__ import annotations
 
@@ -38,6 +38,42 @@ def ingest(
     cfg = proj.config.data
     report = repo.ingest(source or proj.source, split=cfg.split, seed=cfg.seed, progress=not quiet)
     print_ingest(report)
+
+
+@app.command()
+def status(project: ProjectOpt = Path(".")) -> None:
+    """The working set against HEAD, the task, the image input and the classes."""
+    from dlstack.data import data_status
+
+    _, repo = _repo(project)
+    st = data_status(repo)
+    head = st.head.short if st.head is not None else "- (no version yet)"
+    rows: list[list[Any]] = [
+        ["HEAD", head],
+        [
+            "working set",
+            ", ".join(f"{k} {v}" for k, v in st.staged.items())
+            + (" (not committed)" if st.uncommitted else ""),
+        ],
+        ["task", st.task],
+        ["input", st.input or "table rows"],
+        ["alphabet" if st.task == "ctc" else "classes", _classes_text(st.task, st.classes)],
+    ]
+    if st.composed_with is not None:
+        rows.append(["composed with", _composed_text(st.composed_with)])
+    console.print(table("data status", ["field", "value"], rows))
+
+
+def _classes_text(task: str, classes: tuple[str, ...]) -> str:
+    if task == "ctc":  # one character each; repr shows the space
+        return " ".join(repr(c) for c in classes)
+    return ", ".join(classes)
+
+
+def _composed_text(record: dict[str, Any]) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in record.get("counts", {}).items())
+    params = ", ".join(f"{k} = {v}" for k, v in record.get("params", {}).items())
+    return f"{record.get('source', '')}: {counts} lines, seed {record.get('seed')}; {params}"
 
 
 @app.command()
@@ -97,22 +133,21 @@ def show(
     """Show one version."""
     _, repo = _repo(project)
     v = repo.resolve(version)
-    console.print(
-        table(
-            f"version {v.short}",
-            ["field", "value"],
-            [
-                ["id", v.id],
-                ["parent", v.parent[:12] if v.parent else "-"],
-                ["message", v.message],
-                ["author", v.author],
-                ["created (UTC)", v.created_at.isoformat(timespec="seconds")],
-                ["examples", v.n_examples],
-                ["splits", v.counts],
-                ["classes", ", ".join(v.classes)],
-            ],
-        )
-    )
+    task = repo.task()
+    rows: list[list[Any]] = [
+        ["id", v.id],
+        ["parent", v.parent[:12] if v.parent else "-"],
+        ["message", v.message],
+        ["author", v.author],
+        ["created (UTC)", v.created_at.isoformat(timespec="seconds")],
+        ["examples", v.n_examples],
+        ["splits", v.counts],
+        ["alphabet" if task == "ctc" else "classes", _classes_text(task, v.classes)],
+    ]
+    composed = repo.composed_with(v.id)
+    if composed is not None:
+        rows.append(["composed with", _composed_text(composed)])
+    console.print(table(f"version {v.short}", ["field", "value"], rows))
 
 
 @app.command()
@@ -127,6 +162,8 @@ def checkout(
     shape = (
         f"{len(snap.table.columns)} columns"
         if snap.table is not None
+        else f"lines of height {snap.input_shape[0]}, up to {snap.input_shape[1]} wide"
+        if snap.widths is not None
         else "x".join(str(d) for d in snap.input_shape[:2])
     )
     console.print(

@@ -35,7 +35,9 @@ def init(
     source: Annotated[
         str,
         typer.Option(
-            "--from", help="builtin:digits, builtin:digits8, or a folder of class subfolders."
+            "--from",
+            help="builtin:digits, builtin:digits8, builtin:lines (handwritten number lines), "
+            "or a folder of class subfolders.",
         ),
     ] = "builtin:digits",
     name: Annotated[str | None, typer.Option(help="Project name.")] = None,
@@ -110,6 +112,11 @@ def print_ingest(report: IngestReport) -> None:
         f"ingest {report.source}: {report.seen} seen, {report.added} added, "
         f"{report.unchanged} unchanged, {report.duplicates} duplicates, "
         f"{len(report.rejected)} rejected"
+        + (
+            f", {report.replaced} replaced (composed with earlier settings)"
+            if report.replaced
+            else ""
+        )
     )
     for item, reason in report.rejected[:20]:
         err_console.print(f"  rejected {item}: {reason}", highlight=False)

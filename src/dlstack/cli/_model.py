@@ -35,21 +35,22 @@ def train(
     """Train with the practice's defaults on a data version; tracked in MLflow."""
     from dlstack.data import snapshot_for
     from dlstack.lifecycle import preflight
-    from dlstack.train import fit
+    from dlstack.train import fit, get_task
 
     proj = open_project(project)
     _, snapshot = snapshot_for(proj, version, steps=True, progress=not quiet)
     preflight(proj, snapshot)
     result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
     last = result.history[-1] if result.history else {}
+    monitor = get_task(proj.config.project.task).monitor  # val_acc, val_cer, val_rmse...
     console.print(
         table(
             f"run {result.run_id}",
-            ["epochs", "val_acc", "val_loss", "checkpoint"],
+            ["epochs", monitor, "val_loss", "checkpoint"],
             [
                 [
                     len(result.history),
-                    last.get("val_acc"),
+                    last.get(monitor),
                     last.get("val_loss"),
                     result.best_checkpoint,
                 ]

@@ -26,6 +26,13 @@ from dlstack.config._data import (
     TableConfig,
 )
 from dlstack.config._gate import DEFAULT_REQUIRED_GATES, GATE_NAMES, GateConfig
+from dlstack.config._lines import (
+    DEFAULT_LINES_TEST,
+    DEFAULT_LINES_TRAIN,
+    DEFAULT_LINES_VAL,
+    LINES_ALPHABET,
+    LinesConfig,
+)
 from dlstack.config._metric import (
     TASK_OBJECTIVES,
     BaselinesConfig,
@@ -64,12 +71,16 @@ __all__ = [
     "BUILTIN_SOURCES",
     "CONFIG_FILE",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_LINES_TEST",
+    "DEFAULT_LINES_TRAIN",
+    "DEFAULT_LINES_VAL",
     "DEFAULT_LR",
     "DEFAULT_MAX_EPOCHS",
     "DEFAULT_OPTIMIZER",
     "DEFAULT_REQUIRED_GATES",
     "DEFAULT_SPLIT",
     "GATE_NAMES",
+    "LINES_ALPHABET",
     "OPTIMIZERS",
     "SCORE_BANDS",
     "SCORE_SECTIONS",
@@ -87,6 +98,7 @@ __all__ = [
     "GateConfig",
     "ImageConfig",
     "InvarianceTestConfig",
+    "LinesConfig",
     "ManualCheckConfig",
     "MetricConfig",
     "ModelConfig",

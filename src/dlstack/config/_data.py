@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from dlstack.config._base import Section
+from dlstack.config._lines import LinesConfig
+from dlstack.inputs import VARIABLE_WIDTH
 from dlstack.layout import STATE_DIR
 from dlstack.targets import DEFAULT_SEPARATOR
 
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)  # train/val/test fractions of each class
-BUILTIN_SOURCES = ("builtin:digits", "builtin:digits8")
+BUILTIN_SOURCES = ("builtin:digits", "builtin:digits8", "builtin:lines")
 # Arrays of N x side x side x 3 bytes: a snapshot of 10,000 images at 1024 px is 31 GB.
 MAX_IMAGE_SIDE = 1024
 
@@ -53,18 +55,50 @@ class ImageConfig(Section):
     """
 
     channels: Literal[1, 3] | None = None  # 1 grayscale, 3 RGB
-    size: (
-        tuple[
-            Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
-            Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
-        ]
-        | None
-    ) = None  # [height, width]
+    # [height, width], or [height, "variable"]: lines, each scaled to the height keeping
+    # its aspect ratio (batches padded with the background; the resize policy is unused).
+    size: tuple[int, int | Literal["variable"]] | None = None
     # Other sizes: "fit" keeps the aspect ratio and pads, "stretch", "crop" keeps the center.
     resize: Literal["fit", "stretch", "crop"] = "fit"
     # "dark"/"light": strokes on a background (an image of the other kind is inverted at
     # serving); "any": photos, never inverted; "auto": inferred from the images' borders.
     background: Literal["auto", "dark", "light", "any"] = "auto"
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size_form(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        side = range(1, MAX_IMAGE_SIDE + 1)
+
+        def is_side(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and x in side
+
+        ok = (
+            isinstance(v, list | tuple)
+            and len(v) == 2
+            and is_side(v[0])
+            and (is_side(v[1]) or v[1] == "variable")
+        )
+        if not ok:
+            raise ValueError(
+                f"must be [height, width] (whole pixels, 1 to {MAX_IMAGE_SIDE}) or "
+                f'[height, "variable"] for lines of any width, got {v!r}; e.g. size = '
+                f'[28, 28], or size = [32, "variable"]'
+            )
+        return tuple(v)
+
+    @property
+    def spec_size(self) -> tuple[int, int] | None:
+        """``size`` as an ``ImageSpec`` takes it: a variable width is ``VARIABLE_WIDTH``."""
+        if self.size is None:
+            return None
+        h, w = self.size
+        return (h, VARIABLE_WIDTH if w == "variable" else w)
+
+    @property
+    def variable_width(self) -> bool:
+        return self.size is not None and self.size[1] == "variable"
 
 
 class TableConfig(Section):
@@ -92,6 +126,7 @@ class DataConfig(Section):
     steps: tuple[StepConfig, ...] = ()
     image: ImageConfig = ImageConfig()
     table: TableConfig = TableConfig()
+    lines: LinesConfig = LinesConfig()  # how builtin:lines composes its lines
     # The manifest column to learn; a regression may name several: ["y1", "y2"].
     target: (
         Annotated[str, Field(min_length=1)] | tuple[Annotated[str, Field(min_length=1)], ...]

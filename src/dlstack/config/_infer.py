@@ -16,6 +16,7 @@ from dlstack.errors import ConfigError, DataError
 from dlstack.inputs import (
     IMAGE_SUFFIXES,
     MANIFEST_SUFFIXES,
+    VARIABLE_WIDTH,
     ImageSpec,
     TableSpec,
     infer_columns,
@@ -44,6 +45,7 @@ SAMPLE = 2000  # images read: enough for the majority size, seconds on a large f
 BUILTIN_IMAGES = {
     "builtin:digits": ImageSpec(1, (28, 28), "fit", "dark"),
     "builtin:digits8": ImageSpec(1, (8, 8), "fit", "dark"),
+    "builtin:lines": ImageSpec(1, (32, VARIABLE_WIDTH), "fit", "dark"),
 }
 
 

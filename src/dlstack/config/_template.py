@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from dlstack.config._data import BUILTIN_SOURCES, DataConfig
 from dlstack.config._gate import DEFAULT_REQUIRED_GATES, GATE_NAMES
 from dlstack.config._infer import TableGuess, is_table_source, source_image_spec, source_table
+from dlstack.config._lines import LINES_ALPHABET, LinesConfig
 from dlstack.config._metric import TASK_OBJECTIVES, MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
@@ -36,6 +37,7 @@ _COMMENT_COLUMN = 35  # where trailing comments start, as in the README's exampl
 # stroke changes drawn afresh each epoch tied fixed augmented copies (val 0.987 both) at
 # half the training time, and beat batch norm (0.982) and no change (0.984).
 _AUGMENT_ON_FOR = ("builtin:digits",)
+LINES_SOURCE = "builtin:lines"
 
 
 # What the task line of a fresh dlstack.toml says about the other tasks.
@@ -43,6 +45,7 @@ TASK_COMMENTS = {
     "classification": 'or "multilabel", "regression", "ctc" (line transcription)',
     "multilabel": 'inferred: the target holds sets of labels ("cat|dog")',
     "regression": 'inferred: the target holds numbers; "classification" for codes',
+    "ctc": "line transcription: a line image -> its text ([data] classes: the alphabet)",
 }
 
 OBJECTIVE_COMMENTS = {
@@ -118,6 +121,15 @@ def _image_lines(image: ImageSpec | None, notes: Sequence[str]) -> list[str]:
             _line("resize", "fit", "other sizes: fit (pad), stretch, crop", commented=True),
             "",
         ]
+    if image.variable_width:
+        return [
+            "[data.image]",
+            *[f"# {note}" for note in notes],
+            _line("channels", image.channels, "1 grayscale, 3 RGB"),
+            _line("size", image.to_dict()["size"], "[height, width]: lines keep their aspect"),
+            _line("background", image.background, "dark/light: strokes (inverted to match); any"),
+            "",
+        ]
     return [
         "[data.image]".ljust(_COMMENT_COLUMN - 2) + "  # inferred from the source; check it",
         *[f"# {note}" for note in notes],
@@ -125,6 +137,25 @@ def _image_lines(image: ImageSpec | None, notes: Sequence[str]) -> list[str]:
         _line("size", list(image.size), "[height, width]"),
         _line("resize", image.resize, "other sizes: fit (keep aspect, pad), stretch, crop"),
         _line("background", image.background, "dark/light: strokes (inverted to match); any"),
+        "",
+    ]
+
+
+def _lines_lines() -> list[str]:
+    """``[data.lines]``: how builtin:lines composes its lines, every default spelled out."""
+    lines = LinesConfig()
+    comments = {
+        "train": "lines per split (val, test below)",
+        "seed": "the composer's; the glyphs' splits follow [data] split and seed",
+        "glyph_scale": "a glyph's height / the line's",
+        "spacing": "gap / line height (negative overlaps)",
+        "stroke": "P(thinner, same, thicker)",
+        "kinds": "weights of the kinds of line",
+    }
+    return [
+        "[data.lines]".ljust(_COMMENT_COLUMN - 2)
+        + f"  # {LINES_SOURCE}: lines from the digits' glyphs",
+        *[_line(k, v, comments.get(k, "")) for k, v in lines.model_dump().items()],
         "",
     ]
 
@@ -148,8 +179,10 @@ def render_template(
     image: ImageSpec | None = None,
     image_notes: Sequence[str] = (),
     table: TableGuess | None = None,
+    classes: Sequence[str] = (),
 ) -> str:
-    """The dlstack.toml `dlstack init` writes (validated by the caller)."""
+    """The dlstack.toml `dlstack init` writes (validated by the caller). ``classes``:
+    declared ``[data] classes`` (builtin:lines: its alphabet, the space included)."""
     data, model, train, metric = DataConfig(), ModelConfig(), TrainConfig(), MetricConfig()
     augment = AugmentConfig()
     on = source in _AUGMENT_ON_FOR
@@ -167,6 +200,7 @@ def render_template(
             if task == "multilabel"
             else []
         ),
+        *([_line("classes", list(classes), _classes_comment(task))] if classes else []),
         _line("store", data.store, 'or "s3://bucket/prefix"'),
         _line("catalog", data.catalog),
         _line("split", data.split, "train, val, test fractions of each class"),
@@ -181,6 +215,7 @@ def render_template(
         "",
         *(_image_lines(image, image_notes) if table is None or table.images else []),
         *(_table_lines(table) if table is not None else []),
+        *(_lines_lines() if source == LINES_SOURCE else []),
         "[model]",
         _line("architecture", model.architecture, f'by modality; or {names}, "pkg.mod:build"'),
         "",
@@ -210,6 +245,12 @@ def render_template(
         *_gate_lines(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _classes_comment(task: str) -> str:
+    if task == "ctc":
+        return "the alphabet, in output order (the last is a space)"
+    return "a label outside them is refused"
 
 
 def init_project(
@@ -246,14 +287,16 @@ def init_project(
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.
         source = os.path.relpath(Path(source).expanduser().resolve(), root)
+    lines = source == LINES_SOURCE
     text = render_template(
         name=name,
         source=source,
-        task=table.task if table is not None else "classification",
+        task="ctc" if lines else table.task if table is not None else "classification",
         max_epochs=max_epochs,
         image=image,
         image_notes=notes,
         table=table,
+        classes=list(LINES_ALPHABET) if lines else (),
     )
     config = parse_config(text)  # the template itself must validate
     root.mkdir(parents=True, exist_ok=True)

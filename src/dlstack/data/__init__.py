@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dlstack.data._lineage import Lineage, lineage
     from dlstack.data._snapshot import Snapshot, SnapshotDamaged, SplitArrays
     from dlstack.data._splits import SPLITS, assign_splits, stratified_subset
+    from dlstack.data._status import DataStatus, data_status
     from dlstack.data._store import ObjectStore
     from dlstack.data._versions import DataRepo, Integrity, Version, snapshot_for
     from dlstack.inputs import read_rows
@@ -28,6 +29,8 @@ _HOME = {
     "SPLITS": "_splits",
     "Catalog": "_catalog",
     "DataRepo": "_versions",
+    "DataStatus": "_status",
+    "data_status": "_status",
     "Integrity": "_versions",
     "IngestReport": "_ingest",
     "Lake": "_lake",
@@ -52,6 +55,7 @@ __all__ = [
     "SPLITS",
     "Catalog",
     "DataRepo",
+    "DataStatus",
     "IngestReport",
     "Integrity",
     "Lake",
@@ -64,6 +68,7 @@ __all__ = [
     "Version",
     "assign_splits",
     "create_labeling_app",
+    "data_status",
     "lineage",
     "load_builtin",
     "read_rows",

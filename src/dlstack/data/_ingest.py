@@ -20,16 +20,31 @@ from typing import TYPE_CHECKING, Any
 
 from dlstack._progress import track
 from dlstack.data._catalog import Catalog, examples, staged
-from dlstack.data._image_spec import IMAGE_META, LEGACY_SIZE_META, TABLE_META, inferred_spec
+from dlstack.data._image_spec import (
+    IMAGE_META,
+    LEGACY_SIZE_META,
+    TABLE_META,
+    inferred_spec,
+    line_spec,
+)
+from dlstack.data._line_source import LINES_META
 from dlstack.data._sources import SourceItem, SourceRead, read_source
 from dlstack.data._splits import SPLITS, assign_splits
 from dlstack.data._store import ObjectStore, sha256
 from dlstack.errors import DataError
-from dlstack.inputs import IMAGE_SUFFIXES, ImageInfo, TableSpec, infer_image_spec, inspect_image
+from dlstack.inputs import (
+    IMAGE_SUFFIXES,
+    MAX_LINE_WIDTH,
+    ImageInfo,
+    ImageSpec,
+    TableSpec,
+    infer_image_spec,
+    inspect_image,
+)
 from dlstack.targets import TargetSpec, multilabel_names
 
 if TYPE_CHECKING:
-    from dlstack.config import ImageConfig, TableConfig
+    from dlstack.config import ImageConfig, LinesConfig, TableConfig
 
 __all__ = ["TASK_META", "IngestReport", "ingest"]
 
@@ -50,10 +65,13 @@ class IngestReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
     inferred: list[str] = field(default_factory=list)  # how the image input was inferred
     to_grayscale: int = 0  # color images that a declared channels = 1 turns gray
+    # Staged examples of an earlier ingest of a generated source (builtin:lines with other
+    # [data.lines] settings) that this one replaced: out of the working set.
+    replaced: int = 0
 
     @property
     def changed(self) -> bool:
-        return self.added > 0
+        return self.added > 0 or self.replaced > 0
 
 
 def ingest(
@@ -68,6 +86,7 @@ def ingest(
     table: TableConfig | None = None,
     target: str = "label",
     targets: TargetSpec | None = None,
+    lines: LinesConfig | None = None,
 ) -> IngestReport:
     """Add the examples of ``source`` to the working set (``staged``) of the catalog.
 
@@ -92,6 +111,9 @@ def ingest(
         table=table,
         known_table=TableSpec.from_dict(known_table) if known_table else None,
         targets=spec,
+        lines=lines,
+        split=split,
+        seed=seed,
     )
     items = read.items
     if not items:
@@ -110,6 +132,7 @@ def ingest(
         )
     declared_channels = image.channels if image is not None else None
     inferred_channels = known.channels if known is not None else None
+    line_height = _line_height(image, known)
 
     accepted: dict[str, SourceItem] = {}
     shapes: dict[str, ImageInfo] = {}
@@ -140,6 +163,9 @@ def ingest(
             )
         except DataError as e:
             report.rejected.append((item.name, str(e)))
+            continue
+        if line_height is not None and (too_wide := _too_wide(info, line_height)):
+            report.rejected.append((item.name, too_wide))
             continue
         if info.color and declared_channels == 1:
             report.to_grayscale += 1  # declared: checkout converts it, and says so here
@@ -224,6 +250,8 @@ def ingest(
                     {"example_id": key, "label": item.label, "split": item.split or split_of[key]}
                 )
             report.added += 1
+        if read.replaces:
+            report.replaced = _replace_earlier(conn, source, set(accepted))
         if example_rows:
             conn.execute(examples.insert(), example_rows)
         if staged_rows:
@@ -239,11 +267,52 @@ def ingest(
             catalog.set_meta(conn, TASK_META, spec.task)
         if read.table is not None and known_table is None:
             catalog.set_meta(conn, TABLE_META, read.table.to_dict())
+        if read.record is not None:
+            catalog.set_meta(conn, LINES_META, read.record)
         if read.has_images and known is None:
             image_spec, inferred = infer_image_spec(shapes.values())
+            if spec.task == "ctc" or (image is not None and image.variable_width):
+                image_spec, inferred = line_spec(image_spec, inferred, shapes.values(), image)
             report.inferred += inferred
             catalog.set_meta(conn, IMAGE_META, image_spec.to_dict())
     return report
+
+
+def _line_height(declared: ImageConfig | None, known: ImageSpec | None) -> int | None:
+    """The height lines are scaled to, when the input is known to be lines (else None)."""
+    if declared is not None and declared.size is not None:
+        return declared.size[0] if declared.variable_width else None
+    return known.size[0] if known is not None and known.variable_width else None
+
+
+def _too_wide(info: ImageInfo, height: int) -> str | None:
+    """Why a line image cannot be an input of ``height`` (None: it can)."""
+    width = max(1, round(info.width * height / max(1, info.height)))
+    if width <= MAX_LINE_WIDTH:
+        return None
+    return (
+        f"line image {info.width}x{info.height} (width x height) would be {width} pixels "
+        f"wide at the input's height {height}, more than the {MAX_LINE_WIDTH} a line may be; "
+        f"crop it into shorter lines"
+    )
+
+
+def _replace_earlier(conn: Any, source: str, keep: set[str]) -> int:
+    """Take the staged examples an earlier ingest of ``source`` stored, and this one does
+    not give again, out of the working set; how many."""
+    from sqlalchemy import select
+
+    earlier = conn.execute(
+        select(staged.c.example_id)
+        .join(examples, examples.c.id == staged.c.example_id)
+        .where(examples.c.source == source)
+    ).all()
+    gone = [r.example_id for r in earlier if r.example_id not in keep]
+    for start in range(0, len(gone), STORE_CHUNK):
+        conn.execute(
+            staged.delete().where(staged.c.example_id.in_(gone[start : start + STORE_CHUNK]))
+        )
+    return len(gone)
 
 
 def _outside(task: str, label: str, classes: list[str]) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlstack._progress import track
+from dlstack.data._line_source import LINES_SOURCE
 from dlstack.data._store import sha256
 from dlstack.errors import DataError
 from dlstack.inputs import (
@@ -35,7 +36,7 @@ from dlstack.inputs import (
 from dlstack.targets import TargetSpec
 
 if TYPE_CHECKING:
-    from dlstack.config import TableConfig
+    from dlstack.config import LinesConfig, TableConfig
 
 __all__ = [
     "MANIFEST_SUFFIXES",
@@ -70,6 +71,10 @@ class SourceRead:
     classes: list[str]
     table: TableSpec | None = None  # the source's columns, when it is a table
     notes: list[str] = field(default_factory=list)  # how the table's columns were read
+    # A generated source (builtin:lines): its examples replace the ones an earlier ingest
+    # of it staged, and ``record`` (the settings) goes with the versions made of them.
+    replaces: bool = False
+    record: dict[str, Any] | None = None
 
     @property
     def has_images(self) -> bool:
@@ -85,12 +90,18 @@ def read_source(
     table: TableConfig | None = None,
     known_table: TableSpec | None = None,
     targets: TargetSpec | None = None,
+    lines: LinesConfig | None = None,
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
 ) -> SourceRead:
     """``targets``: how the target column(s) read for the project's task (default: one
     class per example, from ``target``); a value the task cannot take is a DataError
-    before anything is stored."""
+    before anything is stored. ``lines``, ``split`` and ``seed``: how builtin:lines
+    composes its lines (``[data.lines]``) and splits the glyphs (``[data]``)."""
     spec = targets if targets is not None else TargetSpec(columns=(target,))
     target = spec.column
+    if source == LINES_SOURCE or (spec.task == "ctc" and source.startswith("builtin:")):
+        return _read_lines(source, spec, lines, split, seed, progress)
     if spec.task != "classification" and not _is_manifest(source):
         raise DataError(
             f"project.task = {spec.task!r} reads its target from a manifest column "
@@ -122,11 +133,49 @@ def read_source(
     if not root.is_dir():
         raise DataError(
             f"data source {source!r} is neither a built-in (builtin:digits, "
-            f"builtin:digits8), an existing folder, nor a manifest "
+            f"builtin:digits8, builtin:lines), an existing folder, nor a manifest "
             f"({', '.join(MANIFEST_SUFFIXES)}); check data.source"
         )
     items, classes = _read_folder(root)
     return SourceRead(items, classes)
+
+
+def _read_lines(
+    source: str,
+    spec: TargetSpec,
+    lines: LinesConfig | None,
+    split: tuple[float, float, float],
+    seed: int,
+    progress: bool,
+) -> SourceRead:
+    """builtin:lines: each line a PNG, its text the label, its glyphs' split its split."""
+    from dlstack.config import LinesConfig
+    from dlstack.data._line_source import compose_source
+
+    if source != LINES_SOURCE:
+        raise DataError(
+            f'project.task = "ctc" reads lines of text; source {source!r} holds single '
+            f"digits. Use source = {LINES_SOURCE!r}, or a CSV/JSONL manifest of line images "
+            f"with a 'path' and a text 'label' column"
+        )
+    if spec.task != "ctc":
+        raise DataError(
+            f"source {LINES_SOURCE!r} holds lines of text, which project.task = "
+            f'{spec.task!r} cannot learn; set [project] task = "ctc" in dlstack.toml'
+        )
+    composed, record = compose_source(lines or LinesConfig(), split, seed, progress)
+    drawn = "".join(sorted({ch for line in composed for ch in line.text}))
+    if spec.classes and (outside := [ch for ch in drawn if ch not in spec.classes]):
+        raise DataError(
+            f"[data] classes {list(spec.classes)} lacks the character(s) "
+            f"{', '.join(map(repr, outside))} that {LINES_SOURCE} draws; add them to "
+            f"[data] classes, or leave classes out (the characters seen), or drop the line "
+            f"kinds that use them from [data.lines] kinds"
+        )
+    items = [SourceItem(c.name, c.data, c.text, LINES_SOURCE, c.split, c.meta) for c in composed]
+    return SourceRead(
+        items, spec.classes_of(c.text for c in composed), replaces=True, record=record
+    )
 
 
 def table_values(data: bytes) -> dict[str, float | str | None]:

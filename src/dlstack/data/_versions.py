@@ -36,6 +36,8 @@ from dlstack.data._image_spec import (
 )
 from dlstack.data._ingest import TASK_META, IngestReport, ingest
 from dlstack.data._lake import Lake
+from dlstack.data._line_arrays import line_arrays
+from dlstack.data._line_source import LINES_META
 from dlstack.data._snapshot import Snapshot, SnapshotDamaged
 from dlstack.data._sources import image_key, table_values
 from dlstack.data._splits import SPLITS
@@ -45,7 +47,7 @@ from dlstack.inputs import Column, ImageSpec, TableSpec, decode_image, prepare_w
 from dlstack.targets import FLOAT_TARGETS, TargetSpec, target_matrix
 
 if TYPE_CHECKING:
-    from dlstack.config import ImageConfig, Project, TableConfig
+    from dlstack.config import ImageConfig, LinesConfig, Project, TableConfig
 
 __all__ = ["DataRepo", "Integrity", "Version", "snapshot_for"]
 
@@ -94,6 +96,7 @@ class DataRepo:
         table: TableConfig | None = None,
         target: str = "label",
         targets: TargetSpec | None = None,
+        lines: LinesConfig | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -104,6 +107,7 @@ class DataRepo:
         self.target = target  # [data] target: the manifest column to learn
         # [project] task with [data] target/separator/classes: how targets are read.
         self.targets = targets
+        self.lines = lines  # [data.lines]: how builtin:lines composes its lines
 
     @classmethod
     def open(cls, project: Project) -> DataRepo:
@@ -117,6 +121,7 @@ class DataRepo:
             project.config.data.table,
             project.config.data.targets[0],
             TargetSpec.from_config(project.config),
+            project.config.data.lines,
         )
 
     def close(self) -> None:
@@ -143,6 +148,7 @@ class DataRepo:
             table=self.table,
             target=self.target,
             targets=self.targets,
+            lines=self.lines,
         )
         if self.lake is not None:  # the ingest report goes to the lake, for `data query`
             now = datetime.now(UTC)
@@ -250,6 +256,9 @@ class DataRepo:
                 )
             )
             self._on_commit_rows_written(conn)
+            composed = self.catalog.get_meta(conn, LINES_META)
+            if composed is not None:  # builtin:lines' settings, kept with the version
+                self.catalog.set_meta(conn, f"{LINES_META}@{vid}", composed)
             if head is None:
                 conn.execute(refs.insert().values(name=HEAD, version_id=vid))
             else:
@@ -506,6 +515,14 @@ class DataRepo:
                     shutil.rmtree(folder, ignore_errors=True)
         return Integrity(checked, damaged, sorted(set(affected)), len(folders), broken, repair)
 
+    def composed_with(self, ref: str = HEAD) -> dict[str, Any] | None:
+        """The builtin:lines settings a version's lines were composed with (None: it holds
+        no composed lines)."""
+        vid = self.resolve(ref).id
+        with self.catalog.connect() as conn:
+            record = self.catalog.get_meta(conn, f"{LINES_META}@{vid}")
+        return dict(record) if record else None
+
     def table_spec(self) -> TableSpec | None:
         """A tabular dataset's columns (None for images), as its first ingest read them."""
         with self.catalog.connect() as conn:
@@ -589,10 +606,17 @@ class DataRepo:
         if table is not None:
             features, table = table_arrays(values, table)
         float_targets = task in FLOAT_TARGETS
+        lines = line_arrays(
+            task, spec, images, [r.label for r in rows], version.classes, self.targets
+        )
         snap = Snapshot(
             version=version.id,
-            classes=version.classes,
-            images=np.stack(images) if spec is not None else np.zeros((len(rows), 0), np.uint8),
+            classes=lines.classes if lines is not None else version.classes,
+            images=lines.images
+            if lines is not None
+            else np.stack(images)
+            if spec is not None
+            else np.zeros((len(rows), 0), np.uint8),
             # A set of classes or numbers is no class index: zeros, and the targets below.
             labels=np.zeros(len(rows), np.int64)
             if task != "classification"
@@ -605,7 +629,10 @@ class DataRepo:
             task=task,
             targets=target_matrix(task, [r.label for r in rows], version.classes)
             if float_targets
+            else lines.codes
+            if lines is not None
             else None,
+            widths=lines.widths if lines is not None else None,
         )
         snap.save(path)
         return version, Snapshot.load(path)

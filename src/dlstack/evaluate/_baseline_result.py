@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlstack.metrics import ClassificationMetrics, MultilabelMetrics, RegressionMetrics
+from dlstack.metrics import (
+    ClassificationMetrics,
+    MultilabelMetrics,
+    RegressionMetrics,
+    TranscriptionMetrics,
+)
 
 __all__ = [
     "LOGREG_C",
@@ -37,7 +42,7 @@ class BaselineResult:
 
     name: str
     description: str
-    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics
+    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics | TranscriptionMetrics
     seconds: float = 0.0
 
     @property

@@ -9,6 +9,9 @@ metric function, so the comparison is like for like:
   with train statistics (the "simple model" the practice tells you to try first).
 - ``neural_net``: a one-hidden-layer network on the same standardized pixels.
 
+A line reader (ctc) has its own (``_baselines_ctc``): the most frequent train line, and
+the model's CNN without its LSTM (in the suite).
+
 :func:`baselines` computes the first and the third (fast, what the doctor and tests use);
 :func:`baseline_suite` all of them; ``project_baselines`` adds what the project's config and
 catalog know (external numbers, the human baseline) as :class:`~dlstack.evaluate.Reference`.
@@ -71,6 +74,10 @@ def baselines(snapshot: Snapshot, *, split: str = "test", seed: int = 0) -> list
             f"baselines need a non-empty train split and {split!r} split; data version "
             f"{snapshot.version} has {snapshot.counts()}"
         )
+    if snapshot.task == "ctc":  # the learned line baseline trains for seconds: suite only
+        from dlstack.evaluate._baselines_ctc import ctc_baselines
+
+        return ctc_baselines(snapshot, split=split, seed=seed, neural_net=False)
     if snapshot.task != "classification":
         return task_baselines(snapshot, split=split, seed=seed)
     c = snapshot.num_classes
@@ -115,6 +122,10 @@ def baseline_suite(
     """
     from dlstack.evaluate._rules import resolve_rule
 
+    if snapshot.task == "ctc":
+        from dlstack.evaluate._baselines_ctc import ctc_baselines
+
+        return ctc_baselines(snapshot, split=split, seed=seed, neural_net=neural_net)
     if snapshot.task != "classification":
         return task_baselines(snapshot, split=split, seed=seed, neural_net=neural_net)
     first, logreg = baselines(snapshot, split=split, seed=seed)

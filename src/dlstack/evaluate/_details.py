@@ -58,6 +58,8 @@ class EvaluationDetails:
     slices: list[SliceResult] = field(default_factory=list)
     threshold: ThresholdChoice | None = None
     split: str = "test"
+    # ctc: the model's most frequent (true, read, count) character edits on the split
+    confusions: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def not_beaten(self) -> list[str]:
@@ -111,6 +113,7 @@ class EvaluationDetails:
                 for ref, beaten, verdict in self.reference_rows()
             ],
             "slices": [s.to_dict() for s in self.slices],
+            "confusions": [{"true": t, "read": r, "count": c} for t, r, c in self.confusions],
             "threshold": None
             if self.threshold is None
             else {
@@ -127,6 +130,7 @@ class EvaluationDetails:
 
 _HEADLINE = (
     *("mae", "rmse", "r2", "exact_match", "hamming_loss"),  # regression, multilabel
+    *("cer", "wer", "line_accuracy"),  # ctc
     "accuracy",
     "precision_macro",
     "recall_macro",
@@ -225,6 +229,7 @@ def evaluation_details(
         slices,
         threshold,
         evaluation.split,
+        list(getattr(evaluation.scores, "confusions", ())),
     )
 
 

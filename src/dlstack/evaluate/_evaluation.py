@@ -14,6 +14,7 @@ from dlstack.metrics import (
     ClassificationMetrics,
     MultilabelMetrics,
     RegressionMetrics,
+    TranscriptionMetrics,
     classification_metrics,
     multilabel_metrics,
     regression_metrics,
@@ -39,20 +40,26 @@ class Evaluation:
     ``ids`` and ``images`` is the same example. Per task: classification holds class
     indices (n,) and softmax probabilities (n, C); multilabel 0/1 per class (n, C) and
     each class's sigmoid; regression the numbers (n, T) in the target's units (its
-    ``probabilities`` are the predicted numbers too) and ``classes`` are the targets.
+    ``probabilities`` are the predicted numbers too) and ``classes`` are the targets;
+    ctc (lines) the character codes (n, L) of the true and the read lines (greedy
+    decoding), the frame probabilities (n, T, K+1), ``classes`` the alphabet, and the
+    texts themselves in ``references`` and ``transcripts``.
     """
 
     split: str
     data_version: str
     classes: tuple[str, ...]
-    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics
-    targets: np.ndarray  # int64 (n,); float32 (n, C) or (n, T)
-    predictions: np.ndarray  # int64 (n,); float32 (n, C) 0/1 or (n, T) numbers
+    scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics | TranscriptionMetrics
+    targets: np.ndarray  # int64 (n,); float32 (n, C) or (n, T); ctc: int64 (n, L) codes
+    predictions: np.ndarray  # int64 (n,); float32 (n, C) 0/1 or (n, T) numbers; ctc: codes
     probabilities: np.ndarray  # float32 (n, C): softmax or sigmoid; regression: numbers
     ids: np.ndarray  # str (n,)
     images: np.ndarray  # uint8 (n, H, W), as stored: for showing mistakes
     seconds: float = 0.0
     task: str = "classification"
+    references: tuple[str, ...] = ()  # ctc: each true line
+    transcripts: tuple[str, ...] = ()  # ctc: each line as read
+    line_confidences: np.ndarray | None = None  # ctc: float (n,), the least sure character
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -73,7 +80,10 @@ class Evaluation:
     @property
     def confidences(self) -> np.ndarray:
         """Probability of the predicted class, per example; multilabel: of the least sure
-        decision; regression: NaN (a number has no confidence)."""
+        decision; regression: NaN (a number has no confidence); ctc: the line's least
+        sure character."""
+        if self.line_confidences is not None:
+            return self.line_confidences
         if self.task == "regression":
             return np.full(self.n, np.nan)
         if self.task == "multilabel":
@@ -84,7 +94,13 @@ class Evaluation:
     def mistakes(self, limit: int | None = None) -> np.ndarray:
         """Indices of the worst answers first: misclassified examples, most confident
         first (the most telling); multilabel: any wrong decision; regression: the
-        largest errors (relative to each target's spread)."""
+        largest errors (relative to each target's spread); ctc: lines read wrong."""
+        if self.task == "ctc":
+            wrong = np.flatnonzero(
+                [r != t for r, t in zip(self.transcripts, self.references, strict=True)]
+            )
+            order = np.argsort(-self.confidences[wrong], kind="stable")
+            return wrong[order][:limit]
         if self.task == "regression":
             spread = np.where(self.targets.std(axis=0) > 0, self.targets.std(axis=0), 1.0)
             error = (np.abs(self.predictions - self.targets) / spread).max(axis=1)
@@ -132,7 +148,9 @@ def evaluate(
             for i in range(0, len(arrays), batch_size):
                 x = normalization.model_input(arrays.rows(i, i + batch_size))
                 logits = model(map_input(lambda a: torch.from_numpy(a).to(device), x))
-                if logits.ndim != 2 or logits.shape[1] != num_classes:
+                if snapshot.task == "ctc":
+                    _check_frames(logits, num_classes, snapshot.version)
+                elif logits.ndim != 2 or logits.shape[1] != num_classes:
                     what = "values" if snapshot.task == "regression" else "logits"
                     raise ModelError(
                         f"the model returned shape {tuple(logits.shape)}, expected {what} "
@@ -171,6 +189,17 @@ def evaluation_of(
 ) -> Evaluation:
     """An Evaluation from a model's raw outputs (logits; a regression's numbers) and the
     stored targets (``SplitArrays.y``), scored by the task's metrics."""
+    if task == "ctc":
+        return _ctc_evaluation(
+            outputs,
+            targets,
+            split=split,
+            data_version=data_version,
+            classes=classes,
+            ids=ids,
+            images=images,
+            seconds=seconds,
+        )
     out = np.asarray(outputs, dtype=np.float64)
     scores: ClassificationMetrics | MultilabelMetrics | RegressionMetrics
     if task == "regression":
@@ -204,4 +233,51 @@ def evaluation_of(
         images=images,
         seconds=seconds,
         task=task,
+    )
+
+
+def _check_frames(logits: torch.Tensor, num_classes: int, version: str) -> None:
+    if logits.ndim != 3 or logits.shape[2] != num_classes + 1:
+        raise ModelError(
+            f"the model returned shape {tuple(logits.shape)}, expected frame logits "
+            f"(batch, T, {num_classes + 1}) for the blank and the {num_classes} characters "
+            f"of data version {version}; was it trained on this data?"
+        )
+
+
+def _ctc_evaluation(
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    split: str,
+    data_version: str,
+    classes: tuple[str, ...],
+    ids: np.ndarray,
+    images: np.ndarray,
+    seconds: float,
+) -> Evaluation:
+    """Greedy-decoded lines (what serving answers by default) scored against the truth."""
+    from dlstack.metrics import transcription_metrics
+    from dlstack.targets import ctc_codes, ctc_text, decide_ctc, softmax
+
+    probabilities = softmax(np.asarray(outputs, dtype=np.float32), axis=-1).astype(np.float32)
+    answers = decide_ctc(probabilities, classes)
+    transcripts = tuple(a.label for a in answers)
+    y = np.asarray(targets).astype(np.int64)
+    references = tuple(ctc_text(row, classes) for row in y)
+    return Evaluation(
+        split=split,
+        data_version=data_version,
+        classes=classes,
+        scores=transcription_metrics(references, transcripts),
+        targets=y,
+        predictions=ctc_codes(list(transcripts), classes),
+        probabilities=probabilities,
+        ids=ids,
+        images=images,
+        seconds=seconds,
+        task="ctc",
+        references=references,
+        transcripts=transcripts,
+        line_confidences=np.array([a.confidence for a in answers], dtype=np.float64),
     )

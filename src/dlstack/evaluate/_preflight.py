@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import ConfigError
-from dlstack.metrics import classification_metrics, multilabel_metrics, regression_metrics
+from dlstack.evaluate._slices import CLASS_KEY, LENGTH_KEY
+from dlstack.metrics import (
+    classification_metrics,
+    multilabel_metrics,
+    regression_metrics,
+    transcription_metrics,
+)
 from dlstack.objective import Constraint, Objective
 
 if TYPE_CHECKING:
@@ -34,6 +40,9 @@ def known_metrics(classes: Sequence[str], task: str = "classification") -> set[s
     if task == "regression":
         y = np.arange(3 * c, dtype=np.float64).reshape(3, c)
         return set(regression_metrics(y, y).values(tuple(classes)))
+    if task == "ctc":
+        lines = ["".join(classes[:3]) or "0"] * 2
+        return set(transcription_metrics(lines, lines).values(tuple(classes)))
     if task == "multilabel":
         y = np.eye(max(c, 2), c)
         return set(multilabel_metrics(y, y).values(tuple(classes)))
@@ -97,7 +106,8 @@ def check_before_training(
         if bad := unknown(names):
             fail(section, bad)
     if metadata_keys is not None:
-        have = {*(() if task == "regression" else ("class",)), *metadata_keys}
+        builtin = {"regression": (), "ctc": (LENGTH_KEY,)}.get(task, (CLASS_KEY,))
+        have = {*builtin, *metadata_keys}
         for i, s in enumerate(cfg.tests.slices):
             if s.by not in have:
                 raise ConfigError(

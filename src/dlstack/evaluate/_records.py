@@ -105,6 +105,9 @@ class EvaluationRecord(Record):
     references: list[dict[str, Any]] = Field(default_factory=list)
     slices: list[dict[str, Any]] = Field(default_factory=list)
     threshold: dict[str, Any] | None = None
+    # A line reader's most frequent character confusions: {"true", "read", "count"}
+    # ("" for a character missing on that side).
+    confusions: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # -- `dlstack test` and the pytest plugin ----------------------------------------------------

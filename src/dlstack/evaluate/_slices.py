@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASS_KEY",
+    "LENGTH_KEY",
     "MAX_SLICE_VALUES",
     "SliceResult",
     "example_metadata",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 CLASS_KEY = "class"  # the slice by true label; always available
+LENGTH_KEY = "length"  # a line reader's slice by the true line's length (characters)
 # A key with more distinct values than this (file names, ids) is not a slice, it is a list.
 MAX_SLICE_VALUES = 200
 _NOT_SLICES = ("name", "path", "id", "file", "filename")  # unique per example by design
@@ -143,9 +145,14 @@ def task_slice_metrics(
     ``error`` = Hamming loss), macro precision/recall/F1 and ``exact_match``.
     Regression: per slice ``mae``, ``rmse`` and ``r2`` (NaN below two examples or on a
     constant target); there is no slice by class.
+    Ctc (line reading; targets and predictions are character codes): per slice ``cer``,
+    ``wer``, ``line_accuracy`` and ``error`` (= cer), with the slice ``length`` (the true
+    line's length in characters: 1-3, 4-6, 7-9, 10+) in place of the class.
     """
     if task == "classification":
         return slice_metrics(targets, predictions, len(classes), groups, classes=classes)
+    if task == "ctc":
+        return _ctc_slices(targets, predictions, groups, tuple(classes))
     y = np.asarray(targets)
     out: list[SliceResult] = []
     if task == "multilabel":
@@ -176,6 +183,36 @@ def task_slice_metrics(
                     ),
                 )
             )
+    return out
+
+
+def _ctc_slices(
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    groups: Mapping[str, Sequence[Any] | np.ndarray] | None,
+    alphabet: tuple[str, ...],
+) -> list[SliceResult]:
+    from dlstack.metrics import LENGTH_BUCKETS, length_bucket, transcription_metrics
+    from dlstack.targets import ctc_text
+
+    truth = [ctc_text(row, alphabet) for row in np.asarray(targets)]
+    read = [ctc_text(row, alphabet) for row in np.asarray(predictions)]
+    lengths = np.array([length_bucket(len(t)) for t in truth], dtype=object)
+    order = {f"{lo}-{hi}" if hi else f"{lo}+": i for i, (lo, hi) in enumerate(LENGTH_BUCKETS)}
+    out: list[SliceResult] = []
+    keyed = [(LENGTH_KEY, lengths), *(groups or {}).items()]
+    for key, column in keyed:
+        values = np.asarray([_text(v) for v in column], dtype=object)
+        if values.shape[0] != len(truth):
+            raise DataError(
+                f"slice key {key!r} has {values.shape[0]} values for {len(truth)} examples; "
+                f"pass one value per example"
+            )
+        for value in sorted(set(values.tolist()), key=lambda v: (order.get(v, len(order)), v)):
+            rows = np.flatnonzero(values == value)
+            m = transcription_metrics([truth[i] for i in rows], [read[i] for i in rows])
+            metrics = {**m.summary(), "error": m.cer}
+            out.append(SliceResult(key, value, len(rows), metrics))
     return out
 
 

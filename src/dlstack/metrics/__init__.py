@@ -4,7 +4,8 @@ kind of target.
     classification   ClassificationMetrics, classification_metrics, pr_curve, roc_curve
     multilabel       MultilabelMetrics, multilabel_metrics (per-class and macro F1, mAP)
     regression       RegressionMetrics, regression_metrics (MAE, RMSE, R^2)
-    transcription    transcription_metrics (CER, WER)
+    transcription    TranscriptionMetrics, transcription_metrics (CER, WER, exact lines,
+                     CER by line length, character confusions)
 
 Every metrics object has ``summary()`` (the headline numbers) and ``values(names)``: every
 number by the name an objective, a constraint or a ``[tests]`` entry uses (``accuracy``,
@@ -22,20 +23,32 @@ from dlstack.metrics._classification import (
     classification_metrics,
     pr_curve,
     roc_curve,
-    transcription_metrics,
 )
 from dlstack.metrics._multilabel import MultilabelMetrics, multilabel_metrics
 from dlstack.metrics._regression import RegressionMetrics, regression_metrics
+from dlstack.metrics._transcription import (
+    LENGTH_BUCKETS,
+    TOP_CONFUSIONS,
+    TranscriptionMetrics,
+    alignment_edits,
+    length_bucket,
+    transcription_metrics,
+)
 
 __all__ = [
     "CALIBRATION_BINS",
+    "LENGTH_BUCKETS",
     "METRIC_ALIASES",
+    "TOP_CONFUSIONS",
     "ClassificationMetrics",
     "Curve",
     "MultilabelMetrics",
     "RegressionMetrics",
+    "TranscriptionMetrics",
+    "alignment_edits",
     "as_printed",
     "classification_metrics",
+    "length_bucket",
     "multilabel_metrics",
     "pr_curve",
     "regression_metrics",

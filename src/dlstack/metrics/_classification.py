@@ -5,7 +5,7 @@ into every number dlstack reports; the model's evaluation and the baselines go t
 so they are comparable by construction. :meth:`ClassificationMetrics.values` flattens them
 into the names an objective or a test refers to (``recall``, ``f1_micro``, ``map``,
 ``recall[7]``...). :func:`pr_curve` and :func:`roc_curve` give one class's curves (one
-vs rest); :func:`transcription_metrics` the character and word error rates.
+vs rest). Line reading's metrics are ``dlstack.metrics._transcription``'s.
 
 Macro averages follow torchmetrics (and scikit-learn with its default ``labels=None``): a
 class absent from both the targets and the predictions is left out of the average; a
@@ -14,7 +14,6 @@ class that occurs but is never predicted counts with precision 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,6 @@ __all__ = [
     "classification_metrics",
     "pr_curve",
     "roc_curve",
-    "transcription_metrics",
 ]
 
 CALIBRATION_BINS = 15  # torchmetrics' default, the usual choice for expected calibration error
@@ -318,33 +316,6 @@ def _binary(targets: np.ndarray, scores: np.ndarray, positive: int) -> tuple[Any
         raise DataError("scores contain NaN or infinite values; check the model's outputs")
     is_positive = (y == positive).astype(np.int64)
     return torch.from_numpy(is_positive), torch.from_numpy(np.ascontiguousarray(s))
-
-
-def transcription_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
-    """Character and word error rates (edit distance / reference length), by torchmetrics.
-
-    Both are corpus-level: total edits over total reference characters (words), the way
-    CER/WER are reported for handwriting recognition.
-
-    >>> transcription_metrics(["12 march 2024"], ["12 marsh 2024"])["wer"]
-    0.33333334
-    """
-    from torchmetrics.functional.text import char_error_rate, word_error_rate
-
-    refs, hyps = list(references), list(hypotheses)
-    if len(refs) != len(hyps):
-        raise DataError(
-            f"references and hypotheses must pair up, got {len(refs)} references and "
-            f"{len(hyps)} hypotheses"
-        )
-    if not refs:
-        raise DataError("cannot compute CER/WER on no transcriptions; pass at least one pair")
-    if any(not isinstance(t, str) for t in (*refs, *hyps)):
-        raise DataError("references and hypotheses must be strings")
-    return {
-        "cer": as_printed(float(char_error_rate(hyps, refs).item())),
-        "wer": as_printed(float(word_error_rate(hyps, refs).item())),
-    }
 
 
 def _check_labels(what: str, a: np.ndarray, num_classes: int) -> None:

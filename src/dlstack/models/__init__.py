@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from dlstack.models._build import build_model, is_user_spec, user_model_source
     from dlstack.models._fusion import FEATURE_HIDDEN, FUSION_HIDDEN, Fusion
     from dlstack.models._init import init_weights
+    from dlstack.models._lines import (
+        LINE_CHANNELS,
+        LINE_HIDDEN,
+        LINE_STRIDE,
+        FrameClassifier,
+        LineReader,
+        frames_of,
+    )
     from dlstack.models._zoo import (
         ARCHITECTURES,
         LENET_CHANNELS,
@@ -39,13 +47,19 @@ __all__ = [
     "FUSION_HIDDEN",
     "LENET_CHANNELS",
     "LENET_HIDDEN",
+    "LINE_CHANNELS",
+    "LINE_HIDDEN",
+    "LINE_STRIDE",
     "MLP",
     "MLP_HIDDEN",
     "RESNET_WIDTHS",
+    "FrameClassifier",
     "Fusion",
     "LeNet",
+    "LineReader",
     "ResNet",
     "build_model",
+    "frames_of",
     "init_weights",
     "is_user_spec",
     "resolve_architecture",
@@ -61,6 +75,17 @@ _HOME = {
     "Fusion": "_fusion",
     "FUSION_HIDDEN": "_fusion",
     "FEATURE_HIDDEN": "_fusion",
+    **dict.fromkeys(
+        (
+            "LINE_CHANNELS",
+            "LINE_HIDDEN",
+            "LINE_STRIDE",
+            "FrameClassifier",
+            "LineReader",
+            "frames_of",
+        ),
+        "_lines",
+    ),
 }
 
 

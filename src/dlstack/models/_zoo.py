@@ -1,7 +1,8 @@
 """The architecture zoo: one simple, strong-enough network per modality.
 
 "Start simple": flat features get an MLP, images a LeNet-like CNN, and a small ResNet is
-there for when LeNet underfits. ``build_model("auto", ...)`` picks by the input's shape;
+there for when LeNet underfits; lines of any width (input (C, H, -1)) get LineReader
+(``dlstack.models._lines``). ``build_model("auto", ...)`` picks by the input's shape;
 several inputs (an image and features) get ``Fusion`` (``dlstack.models._fusion``).
 """
 
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from dlstack.errors import ModelError
 from dlstack.models._init import init_weights
+from dlstack.models._lines import LineReader
 from dlstack.models._names import ARCHITECTURE_NAMES
 
 __all__ = [
@@ -180,7 +182,12 @@ def _image_shape(input_shape: Sequence[int], name: str, *, min_side: int) -> tup
 Builder = Callable[..., nn.Module]
 
 # The architectures of one input ("fusion", of several, is dlstack.models._fusion's).
-ARCHITECTURES: dict[str, Builder] = {"mlp": MLP, "lenet": LeNet, "resnet": ResNet}
+ARCHITECTURES: dict[str, Builder] = {
+    "mlp": MLP,
+    "lenet": LeNet,
+    "resnet": ResNet,
+    "line_cnn_lstm": LineReader,
+}
 
 
 def resolve_architecture(
@@ -193,11 +200,15 @@ def resolve_architecture(
     ('lenet', 'mlp')
     >>> resolve_architecture("auto", {"image": (1, 28, 28), "features": (3,)})
     'fusion'
+    >>> resolve_architecture("auto", (1, 32, -1))  # a line: variable width (-1)
+    'line_cnn_lstm'
     """
     if architecture != "auto":
         return architecture
     if isinstance(input_shape, Mapping):
         return "fusion"
+    if len(input_shape) == 3 and int(input_shape[2]) < 0:
+        return "line_cnn_lstm"
     return "lenet" if len(input_shape) == 3 else "mlp"
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from dlstack.errors import PackageError
-from dlstack.inputs import ImageSpec, TableEncoder
+from dlstack.inputs import VARIABLE_WIDTH, ImageSpec, TableEncoder
 from dlstack.records import sha256_file, write_atomic
 
 __all__ = [
@@ -122,8 +122,13 @@ class InputSpec(_Spec):
 
     @property
     def size(self) -> tuple[int, int]:
-        """(H, W)."""
+        """(H, W); W is ``VARIABLE_WIDTH`` (-1) for a line input of any width."""
         return self.shape[2], self.shape[3]
+
+    @property
+    def variable_width(self) -> bool:
+        """A line input: images of any width, scaled to height H (``[C, H, -1]``)."""
+        return self.kind == "image" and len(self.shape) == 4 and self.shape[3] == VARIABLE_WIDTH
 
     @property
     def norm(self) -> NormalizationSpec:
@@ -145,7 +150,8 @@ class InputSpec(_Spec):
         return TableEncoder.from_dict(self.table)
 
 
-_TASK_FIELDS = ("activation", "thresholds", "scaling")  # OutputSpec's, beyond one class
+_TASK_FIELDS = ("activation", "thresholds", "scaling", "blank", "decoder", "beam_width")
+CTC_OUTPUT = "frame_logits"  # a line reader's output kind: (N, T, K+1), blank first
 
 
 class OutputSpec(_Spec):
@@ -153,14 +159,21 @@ class OutputSpec(_Spec):
     probabilities by ``activation`` (softmax: one class; sigmoid: each class on its own,
     given at its ``thresholds``), or "values": a regression's numbers per target, already
     in the target's units (the graph applies ``scaling``, the train mean and std the model
-    was trained to predict standardized)."""
+    was trained to predict standardized), or "frame_logits": a line reader's (N, T, K+1)
+    scores per frame, ``blank`` (0) first, then one per character of ``labels`` (the
+    alphabet), read into text by ``decoder`` (greedy, or CTC prefix beam search of
+    ``beam_width``)."""
 
     name: str
-    kind: Literal["logits", "values"] = "logits"
-    shape: list[int] = Field(min_length=2, max_length=2)  # [-1, num_classes | targets]
+    kind: Literal["logits", "values", "frame_logits"] = "logits"
+    # [-1, num_classes | targets]; frame_logits: [-1, -1, K + 1] (batch, frames, symbols)
+    shape: list[int] = Field(min_length=2, max_length=3)
     activation: Literal["softmax", "sigmoid"] | None = None  # None: softmax (older packages)
     thresholds: list[float] | None = None  # sigmoid: per class; None means 0.5 each
     scaling: dict[str, list[float]] | None = None  # values: {"mean", "std"}, in the graph
+    blank: int | None = None  # frame_logits: the CTC blank's index (0)
+    decoder: Literal["greedy", "beam"] | None = None  # frame_logits: how frames become text
+    beam_width: int | None = Field(default=None, ge=1)  # decoder "beam": prefixes kept
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -189,7 +202,7 @@ class PackageSpec(_Spec):
     schema_version: int
     name: str
     version: int
-    task: Literal["classification", "multilabel", "regression"]
+    task: Literal["classification", "multilabel", "regression", "ctc"]
     labels: list[str] = Field(min_length=1)
     inputs: list[InputSpec] = Field(min_length=1)
     output: OutputSpec
@@ -273,6 +286,9 @@ class PackageSpec(_Spec):
             else:
                 self._check_image(spec)
             self._check_range(spec)
+        if self.task == "ctc":
+            self._check_ctc()
+            return self
         if self.output.shape != [-1, len(self.labels)]:
             raise ValueError(
                 f"output.shape must be [-1, {len(self.labels)}] for "
@@ -280,6 +296,20 @@ class PackageSpec(_Spec):
             )
         self._check_output()
         return self
+
+    def _check_ctc(self) -> None:
+        """A line reader: one image input of any width, frame logits for blank + alphabet."""
+        out, k = self.output, len(self.labels)
+        if any(len(c) != 1 for c in self.labels) or len(set(self.labels)) != k:
+            raise ValueError("a ctc package's labels are its alphabet: distinct single characters")
+        if len(self.inputs) != 1 or not self.inputs[0].variable_width:
+            raise ValueError("a ctc package takes one image input of shape [-1, C, H, -1]")
+        if out.kind != CTC_OUTPUT or out.shape != [-1, -1, k + 1] or out.blank != 0:
+            raise ValueError(
+                f"a ctc package's output is kind {CTC_OUTPUT!r}, shape [-1, -1, {k + 1}] "
+                f"(the blank and {k} characters) and blank 0; got kind {out.kind!r}, shape "
+                f"{out.shape}, blank {out.blank}"
+            )
 
     def _check_output(self) -> None:
         """The output the task needs: values for a regression, logits otherwise."""
@@ -328,8 +358,15 @@ class PackageSpec(_Spec):
         if len(shape) != 4 or spec.layout != "NCHW":
             raise ValueError(f"an image input has shape [-1, C, H, W] and layout NCHW, got {shape}")
         c = shape[1]
-        if shape[0] != -1 or any(d < 1 for d in shape[1:]):
-            raise ValueError(f"input.shape must be [-1, C, H, W] with C, H, W >= 1, got {shape}")
+        if (
+            shape[0] != -1
+            or any(d < 1 for d in shape[1:3])
+            or not (shape[3] >= 1 or shape[3] == VARIABLE_WIDTH)
+        ):
+            raise ValueError(
+                f"input.shape must be [-1, C, H, W] with C, H, W >= 1 (W -1: lines of any "
+                f"width), got {shape}"
+            )
         if spec.color is None or spec.normalization is None:
             raise ValueError("an image input needs input.color and input.normalization")
         want_c = 1 if spec.color == "grayscale" else 3

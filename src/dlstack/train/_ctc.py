@@ -107,9 +107,7 @@ class CtcTask(Task):
 
         read = [a.label for a in decide_ctc(self.scores(outputs), names)]
         truth = [ctc_text(row, names) for row in np.asarray(targets)]
-        values = transcription_metrics(truth, read)
-        values["line_accuracy"] = float(np.mean([r == t for r, t in zip(read, truth, strict=True)]))
-        return values
+        return transcription_metrics(truth, read).values(names)
 
     def check_outputs(self, outputs: Tensor, batch_size: int, num_classes: int) -> None:
         super().check_outputs(outputs, batch_size, num_classes)

@@ -20,7 +20,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlstack.data import Snapshot
 from dlstack.errors import DataError
-from dlstack.inputs import IMAGE_INPUT, example_shape, input_rows, map_input, take_rows
+from dlstack.inputs import (
+    IMAGE_INPUT,
+    VARIABLE_WIDTH,
+    example_shape,
+    input_rows,
+    map_input,
+    take_rows,
+)
 from dlstack.train._augment import BatchAugment
 from dlstack.train._result import Normalization
 from dlstack.train._tasks import Task
@@ -33,11 +40,20 @@ EVAL_BATCH_SIZE = 512
 
 class TensorBatches(Dataset[tuple[Any, Tensor]]):
     """(inputs, targets) tensors that hand out a whole batch per index list; the inputs
-    are one tensor, or a dict of tensors by input name (several inputs per example)."""
+    are one tensor, or a dict of tensors by input name (several inputs per example).
 
-    def __init__(self, inputs: Tensor | dict[str, Tensor], targets: Tensor) -> None:
+    With ``widths`` (lines of variable width, padded on the right to the widest of the
+    split), a batch is cut to its own widest line: the rest is background in every row,
+    and a batch of short lines then costs what short lines cost (about 1.5x faster on the
+    builtin lines), the way serving pads a batch to its own widest line too.
+    """
+
+    def __init__(
+        self, inputs: Tensor | dict[str, Tensor], targets: Tensor, widths: Tensor | None = None
+    ) -> None:
         self.inputs = inputs  # (N, *input_shape) float32, or {name: (N, *shape)}
         self.targets = targets  # (N, ...) whatever the task's loss expects
+        self.widths = widths  # int64 (N,) each line's true width, or None
 
     def __len__(self) -> int:
         return input_rows(self.inputs)
@@ -48,7 +64,19 @@ class TensorBatches(Dataset[tuple[Any, Tensor]]):
     def __getitems__(self, indices: list[int]) -> tuple[Any, Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         inputs = map_input(lambda t: t.index_select(0, idx), self.inputs)
+        if self.widths is not None and isinstance(inputs, Tensor):
+            inputs = inputs[..., : _batch_width(self.widths.index_select(0, idx), inputs)]
         return inputs, self.targets.index_select(0, idx)
+
+
+# A batch's width is rounded up to this many pixels, so that a convolutional line model
+# with a stride of up to 8 sees every column of its widest line.
+_WIDTH_MULTIPLE = 8
+
+
+def _batch_width(widths: Tensor, inputs: Tensor) -> int:
+    widest = int(widths.max()) if len(widths) else inputs.shape[-1]
+    return min(inputs.shape[-1], -(-widest // _WIDTH_MULTIPLE) * _WIDTH_MULTIPLE)
 
 
 class EpochShuffle(Sampler[int]):
@@ -106,9 +134,12 @@ class SnapshotDataModule(L.LightningDataModule):
 
     @property
     def input_shape(self) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
-        """One example as the model takes it: (C, H, W), (D,) for a table, or one shape
-        per input name for several inputs."""
-        return example_shape(self._dataset("train").inputs)
+        """One example as the model takes it: (C, H, W), (D,) for a table, one shape per
+        input name for several inputs, or (C, H, -1) for lines of variable width."""
+        shape = example_shape(self._dataset("train").inputs)
+        if self.snapshot.widths is not None and isinstance(shape, tuple) and len(shape) == 3:
+            return (*shape[:2], VARIABLE_WIDTH)
+        return shape
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -127,7 +158,8 @@ class SnapshotDataModule(L.LightningDataModule):
             if len(arrays) == 0:
                 continue
             x = map_input(torch.from_numpy, self.normalization.model_input(arrays))
-            self.datasets[name] = TensorBatches(x, self.task.targets(arrays.y))
+            widths = None if arrays.widths is None else torch.from_numpy(arrays.widths).long()
+            self.datasets[name] = TensorBatches(x, self.task.targets(arrays.y), widths)
 
     def train_dataloader(self) -> DataLoader[Any]:
         dataset = self._dataset("train")

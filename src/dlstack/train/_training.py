@@ -74,6 +74,12 @@ def fit(
     ([1, 2], 'lenet')
     """
     task = get_task(project.config.project.task)
+    if snapshot.task != task.name:
+        raise ConfigError(
+            f"project.task is {task.name!r} but data version {snapshot.version[:12]} holds "
+            f"{snapshot.task} targets; set [project] task = {snapshot.task!r}, or ingest "
+            f"data for the {task.name} task"
+        )
     previous: RunRecord | None = None
     checkpoint_path: Path | None = None
     if resume:

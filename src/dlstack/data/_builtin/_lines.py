@@ -20,7 +20,7 @@ test line never shows a glyph any train line (or the digits model's train split)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from dlstack.errors import ConfigError
 
-__all__ = ["ALPHABET", "KINDS", "Line", "LineParams", "compose_lines", "line_text"]
+__all__ = ["ALPHABET", "KINDS", "Line", "LineParams", "compose_lines", "iter_lines", "line_text"]
 
 ALPHABET = "0123456789-/. "
 KINDS = ("number", "date", "amount", "code", "phone")
@@ -76,6 +76,11 @@ class LineParams:
             raise bad("glyph_scale", self.glyph_scale, "[low, high] with 0.2 <= low <= high <= 1")
         if not -0.5 <= self.spacing[0] <= self.spacing[1] <= 1.0:
             raise bad("spacing", self.spacing, "[low, high] with -0.5 <= low <= high <= 1")
+        for key, value, top in (("jitter", self.jitter, 0.5), ("slant", self.slant, 1.0)):
+            if not 0 <= value <= top:
+                raise bad(key, value, f"between 0 and {top}")
+        if not 0 <= self.noise <= 64:
+            raise bad("noise", self.noise, "between 0 and 64 (pixel std on the 0..255 scale)")
         unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown or not any(w > 0 for w in self.kinds.values()):
             raise bad("kinds", dict(self.kinds), f"weights >= 0 for some of {', '.join(KINDS)}")
@@ -159,7 +164,18 @@ def compose_lines(
     (0..9), ``pools[split]`` the indices of the glyphs of that split. Deterministic in
     ``seed``: the same arguments give the same lines, byte for byte.
     """
-    lines: list[Line] = []
+    return list(iter_lines(glyphs, labels, pools, counts, params, seed))
+
+
+def iter_lines(
+    glyphs: np.ndarray,
+    labels: np.ndarray,
+    pools: Mapping[str, np.ndarray],
+    counts: Mapping[str, int],
+    params: LineParams,
+    seed: int = 0,
+) -> Iterator[Line]:
+    """:func:`compose_lines` one line at a time (a progress bar can follow it)."""
     for s, split in enumerate(sorted(counts)):
         n = int(counts[split])
         if n <= 0:
@@ -176,8 +192,7 @@ def compose_lines(
         for _ in range(n):
             kind, text = line_text(rng, params)
             image, used = _draw(text, glyphs, by_digit, rng, params)
-            lines.append(Line(image, text, split, kind, used))
-    return lines
+            yield Line(image, text, split, kind, used)
 
 
 def _draw(

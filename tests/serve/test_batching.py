@@ -106,6 +106,35 @@ def test_requests_queued_behind_a_running_batch_form_the_next_batch() -> None:
     assert asyncio.run(run()) == [1, 8, 2]
 
 
+def test_rows_of_another_shape_wait_for_their_own_batch() -> None:
+    """Lines of different widths cannot share a batch: each width runs in its own, in
+    arrival order, and each caller gets its own rows back."""
+    gate = Gate()
+
+    async def run() -> list[tuple[int, ...]]:
+        shapes: list[tuple[int, ...]] = []
+
+        def model(x: np.ndarray) -> np.ndarray:
+            shapes.append(x.shape)
+            return gate(x)
+
+        b = AdaptiveBatcher(model, max_batch_size=8, max_queue_delay_ms=0, adaptive=False)
+        b.start()
+        first = asyncio.ensure_future(b.submit(np.zeros((1, 3))))
+        await _until(gate.entered.is_set, "the first batch")
+        widths = [3, 3, 5, 5, 3]
+        rest = [asyncio.ensure_future(b.submit(np.full((1, w), i))) for i, w in enumerate(widths)]
+        await _until(lambda: b.queued_rows == 5, "5 queued rows")
+        gate.open.set()
+        outs = await asyncio.gather(first, *rest)
+        assert [o.shape[1] for o in outs[1:]] == widths
+        assert [o[0, 0] for o in outs[1:]] == [2 * i for i in range(5)]
+        await b.close()
+        return shapes
+
+    assert asyncio.run(run()) == [(1, 3), (2, 3), (2, 5), (1, 3)]
+
+
 def test_a_request_larger_than_max_batch_size_is_split_and_reassembled() -> None:
     gate = Gate()
     gate.open.set()

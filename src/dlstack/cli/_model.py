@@ -151,12 +151,18 @@ _ANSWER_HEADER = {
     "classification": "label, confidence",
     "multilabel": "labels given ('-': none), each class's probability",
     "regression": "the predicted number(s)",
+    "ctc": "the text read (JSON-quoted), its least sure character's confidence",
 }
 
 
 def _answer(p: Prediction) -> str:
     """One prediction on one line: ``7  0.981  (1 0.012)``; ``cat,dog  (cat 0.93 ...)``;
-    ``151.2`` or ``y1 1.5  y2 -2``."""
+    ``151.2`` or ``y1 1.5  y2 -2``; a line's text, quoted (it may hold spaces):
+    ``"12 05"  0.981``."""
+    if p.task == "ctc":
+        import json
+
+        return f"{json.dumps(p.label)}  {p.confidence:.3f}"
     if p.task == "regression":
         if len(p.values) == 1:
             return f"{next(iter(p.values.values())):.6g}"

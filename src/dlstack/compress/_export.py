@@ -27,6 +27,7 @@ from dlstack.compress._inputs import (
     ModelInput,
     check_batches,
     check_sample,
+    dynamic_dims,
     feeds,
     input_shapes,
     inputs_spec,
@@ -48,6 +49,7 @@ from dlstack.package import (
     write_spec,
 )
 from dlstack.records import json_default
+from dlstack.targets import CTC_DECODERS
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +75,8 @@ def export_package(
     metrics: dict[str, Any] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     train: SplitArrays | None = None,
+    decoder: str = "greedy",
+    beam_width: int | None = None,
 ) -> Path:
     """Write ``models_dir/name/<n>/`` (n = next version) and return its path.
 
@@ -86,6 +90,10 @@ def export_package(
     ``train`` is the split the model was trained on (``snapshot.split("train")``): the
     range of its model input is recorded per input (``train_range`` in model.json), and
     serving warns on requests far outside it. Without it no range is recorded.
+
+    A line reader (ctc) is exported with a dynamic width too, checked at a second width,
+    and reads its frames into text by ``decoder``: "greedy" (best path), or "beam" (CTC
+    prefix beam search keeping ``beam_width`` prefixes).
     """
     try:
         check_package_name(name)
@@ -98,11 +106,18 @@ def export_package(
         )
     shapes = input_shapes(result)
     image_shape = shapes.get(IMAGE_INPUT, ())
+    dynamic = {n: dynamic_dims(s) for n, s in shapes.items()}
+    lines = result.task == "ctc"
     channels = image_shape[0] if len(image_shape) == 3 else -1
     if IMAGE_INPUT in shapes and channels not in (1, 3):
         raise ModelError(
             f"packages take images (C, H, W) with 1 or 3 channels, or table rows; the "
             f"model's input shape is {result.input_shape}"
+        )
+    if decoder not in CTC_DECODERS or (decoder != "greedy" and not lines):
+        raise DataError(
+            f"decoder must be one of {', '.join(CTC_DECODERS)} for a line reader (ctc) "
+            f"and is not set for another task; got {decoder!r} for a {result.task} model"
         )
     x = check_sample(sample, result.input_shape)
     train_input = None if train is None else train_model_input(result, train)
@@ -116,19 +131,32 @@ def export_package(
         was_training = model.training
         model.eval()
         try:
-            exporter = _export_onnx(model, x, tmp / MODEL_FILE)
-            checks = [(batch, _torch_reference(model, batch)) for batch in check_batches(x)]
+            exporter = _export_onnx(model, x, tmp / MODEL_FILE, dynamic, lines)
+            checks = [(batch, _torch_reference(model, batch)) for batch in check_batches(x, lines)]
         finally:
             model.train(was_training)
         _check_single_file(tmp)
         num_classes = len(result.classes)
         out_shape = checks[0][1].shape
-        if out_shape[1:] != (num_classes,):
+        if lines and (len(out_shape) != 3 or out_shape[2] != num_classes + 1):
+            raise ModelError(
+                f"the line model returns shape {out_shape}, expected frame logits (N, T, "
+                f"{num_classes + 1}) for the blank and its {num_classes} characters"
+            )
+        if not lines and out_shape[1:] != (num_classes,):
             raise ModelError(
                 f"the model returns shape {out_shape}, expected logits (N, "
                 f"{num_classes}) for its {num_classes} classes"
             )
-        spec = _spec(result, name, exporter, tmp / MODEL_FILE, metrics, train_input)
+        spec = _spec(
+            result,
+            name,
+            exporter,
+            tmp / MODEL_FILE,
+            metrics,
+            train_input,
+            {"decoder": decoder, "beam_width": beam_width} if lines else {},
+        )
         write_spec(tmp, spec)  # version 0 until publish_version claims a number
         # A regression answers in the target's units: the float32 noise grows with them.
         scale = max([1.0, *(float(np.abs(c).max()) for _, c in checks)])
@@ -175,8 +203,16 @@ def _quiet() -> Iterator[io.StringIO]:
         trace.disabled = trace_disabled
 
 
-def _export_onnx(model: torch.nn.Module, x: ModelInput, path: Path) -> str:
-    """torch.export-based exporter first (dynamic batch dim); the TorchScript one if it fails.
+def _export_onnx(
+    model: torch.nn.Module,
+    x: ModelInput,
+    path: Path,
+    dynamic: dict[str, list[int]],
+    lines: bool = False,
+) -> str:
+    """torch.export-based exporter first, the TorchScript one if it fails; the axes in
+    ``dynamic`` (by input: the batch, and a line's width) are dynamic in the graph, and a
+    line model's (``lines``) output frames with them.
 
     A model of several inputs takes one dict; it is exported through
     :func:`_named_inputs`, so the graph has one named input per entry, sharing the batch
@@ -184,12 +220,21 @@ def _export_onnx(model: torch.nn.Module, x: ModelInput, path: Path) -> str:
     import torch
 
     names = list(x) if isinstance(x, dict) else [INPUT_NAME]
+    axes = [
+        dynamic.get(n, [0]) if isinstance(x, dict) else next(iter(dynamic.values()), [0])
+        for n in names
+    ]
+    dims = {0: torch.export.Dim("batch")}
+    # A line's width: AUTO lets the exporter derive its constraints (pooling floors it);
+    # the graph is then checked at a width it was not traced on (check_batches).
+    width = torch.export.Dim.AUTO
+    shapes = [{a: dims[0] if a == 0 else width for a in ax} for ax in axes]
+    out_axes = {0: "batch", **({1: "frames"} if lines else {})}
     if isinstance(x, dict):
         model = named_inputs(model, names)
         args: tuple[torch.Tensor, ...] = tuple(torch.from_numpy(x[n]) for n in names)
     else:
         args = (torch.from_numpy(x),)
-    batch = torch.export.Dim("batch")
     try:
         with _quiet():
             torch.onnx.export(
@@ -203,9 +248,7 @@ def _export_onnx(model: torch.nn.Module, x: ModelInput, path: Path) -> str:
                 input_names=names,
                 output_names=[OUTPUT_NAME],
                 # NamedInputs takes *tensors: one entry for the varargs, one dim each.
-                dynamic_shapes=(tuple({0: batch} for _ in names),)
-                if isinstance(x, dict)
-                else ({0: batch},),
+                dynamic_shapes=(tuple(shapes),) if isinstance(x, dict) else (shapes[0],),
             )
         return "torch.export"
     except Exception as first:  # the new exporter fails on many unsupported constructs
@@ -220,7 +263,13 @@ def _export_onnx(model: torch.nn.Module, x: ModelInput, path: Path) -> str:
                     opset_version=DEFAULT_OPSET,
                     input_names=names,
                     output_names=[OUTPUT_NAME],
-                    dynamic_axes={n: {0: "batch"} for n in [*names, OUTPUT_NAME]},
+                    dynamic_axes={
+                        **{
+                            n: {a: "batch" if a == 0 else f"width_{a}" for a in ax}
+                            for n, ax in zip(names, axes, strict=True)
+                        },
+                        OUTPUT_NAME: out_axes,
+                    },
                 )
         except Exception as second:
             raise ModelError(
@@ -257,6 +306,7 @@ def _spec(
     onnx_path: Path,
     metrics: dict[str, Any] | None,
     train_input: ModelInput | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> PackageSpec:
     import onnx
 
@@ -276,7 +326,8 @@ def _spec(
             ),
             "output": output_spec(
                 result.task, OUTPUT_NAME, result.classes, scaling=result.target_scaling
-            ),
+            )
+            | {k: v for k, v in (decoding or {}).items() if v is not None},
             "data_version": result.data_version,
             "run_id": result.run_id,
             "mlflow_run_id": result.mlflow_run_id,

@@ -17,6 +17,7 @@ from dlstack.errors import DataError
 from dlstack.inputs import (
     FEATURES_INPUT,
     IMAGE_INPUT,
+    VARIABLE_WIDTH,
     concat_inputs,
     describe_shape,
     input_rows,
@@ -33,6 +34,7 @@ __all__ = [
     "ModelInput",
     "check_batches",
     "check_sample",
+    "dynamic_dims",
     "feeds",
     "input_shapes",
     "inputs_spec",
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 INPUT_NAME = "input"  # a one-input graph's; several inputs are named as the model's dict
+# A line graph is also checked on the sample cut this many pixels narrower: a width the
+# exporter did not trace (a multiple of the line models' stride, 4).
+NARROWER_BY = 24
 ModelInput = np.ndarray | dict[str, np.ndarray]
 
 
@@ -76,7 +81,10 @@ def check_sample(
 
 def _check_one(sample: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     x = np.asarray(sample)
-    if x.ndim != len(input_shape) + 1 or tuple(x.shape[1:]) != input_shape or len(x) < 1:
+    fits = x.ndim == len(input_shape) + 1 and all(
+        want in (got, VARIABLE_WIDTH) for got, want in zip(x.shape[1:], input_shape, strict=True)
+    )
+    if not fits or len(x) < 1:
         dims = ", ".join(map(str, input_shape))
         raise DataError(
             f"sample must be a batch of model input (N, {dims}) with N >= 1, got "
@@ -87,9 +95,19 @@ def _check_one(sample: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def check_batches(x: ModelInput) -> list[ModelInput]:
-    """Batch size 1 and the sample's size (at least 2): checks that the batch axis is dynamic."""
-    return [take_rows(x, slice(0, 1)), x if input_rows(x) > 1 else concat_inputs([x, x])]
+def check_batches(x: ModelInput, variable_width: bool = False) -> list[ModelInput]:
+    """Batch size 1 and the sample's size (at least 2): checks that the batch axis is
+    dynamic; lines (``variable_width``) also at a narrower width, for the width axis."""
+    batches = [take_rows(x, slice(0, 1)), x if input_rows(x) > 1 else concat_inputs([x, x])]
+    if variable_width and isinstance(x, np.ndarray) and x.shape[-1] >= 2 * NARROWER_BY:
+        batches.append(np.ascontiguousarray(x[..., : x.shape[-1] - NARROWER_BY]))
+    return batches
+
+
+def dynamic_dims(shape: tuple[int, ...]) -> list[int]:
+    """The graph input's dynamic axes: the batch (0), and a variable width (-1 in the
+    model's input shape, e.g. (1, 32, -1): axis 3)."""
+    return [0, *(i + 1 for i, d in enumerate(shape) if d == VARIABLE_WIDTH)]
 
 
 def feeds(x: ModelInput) -> dict[str, np.ndarray]:

@@ -142,8 +142,19 @@ def threshold_section(report: HtmlReport, details: EvaluationDetails) -> Section
     return s
 
 
+# The columns a slice table shows, in this order, of those its slices have; the first
+# present of _SLICE_HEADLINE is the one the rows are ordered and the bars drawn by.
+_SLICE_COLUMNS = (
+    *("accuracy", "precision", "recall", "f1", "exact_match"),  # classification, multilabel
+    *("cer", "wer", "line_accuracy"),  # ctc
+    *("mae", "rmse", "r2"),  # regression
+)
+_SLICE_HEADLINE = (("accuracy", True), ("cer", False), ("rmse", False))  # (name, higher is better)
+
+
 def slices_section(report: HtmlReport, slices: Sequence[SliceResult]) -> Section | None:
-    """Per-slice accuracy and F1 for each key, worst slices first."""
+    """Per-slice quality for each key (accuracy and F1; a line reader's CER; a regression's
+    errors), worst slices first."""
     from dlstack.evaluate._plots import slice_bars_png
 
     if not slices:
@@ -155,32 +166,30 @@ def slices_section(report: HtmlReport, slices: Sequence[SliceResult]) -> Section
     )
     keys = list(dict.fromkeys(x.key for x in slices))
     for key in keys:
-        rows = sorted((x for x in slices if x.key == key), key=lambda x: x.metrics["accuracy"])
-        mean = sum(x.metrics["accuracy"] * x.n for x in rows) / max(1, sum(x.n for x in rows))
+        group = [x for x in slices if x.key == key]
+        columns = [c for c in _SLICE_COLUMNS if all(c in x.metrics for x in group)]
+        headline, higher = next(
+            ((n, h) for n, h in _SLICE_HEADLINE if n in columns), (columns[0], True)
+        )
+        sign = 1.0 if higher else -1.0
+        rows = sorted(group, key=lambda x: sign * x.metrics[headline])
+        mean = sum(x.metrics[headline] * x.n for x in rows) / max(1, sum(x.n for x in rows))
+        # Worse than the mean by 5 points of a 0..1 score, or by a fifth of an error in units.
+        margin = 0.05 if headline in ("accuracy", "cer") else 0.2 * abs(mean)
+        shown = rows[:MAX_SLICE_ROWS]
         s.table(
-            [key, "n", "accuracy", "precision", "recall", "F1"],
-            [
-                [
-                    x.value,
-                    x.n,
-                    x.metrics["accuracy"],
-                    x.metrics["precision"],
-                    x.metrics["recall"],
-                    x.metrics["f1"],
-                ]
-                for x in rows[:MAX_SLICE_ROWS]
-            ],
+            [key, "n", *(c.replace("_", " ") for c in columns)],
+            [[x.value, x.n, *(x.metrics[c] for c in columns)] for x in shown],
             row_kinds=[
-                "warn" if x.metrics["accuracy"] < mean - 0.05 else None
-                for x in rows[:MAX_SLICE_ROWS]
+                "warn" if sign * (x.metrics[headline] - mean) < -margin else None for x in shown
             ],
         )
-        if 1 < len(rows) <= MAX_SLICE_ROWS:
+        if 1 < len(rows) <= MAX_SLICE_ROWS and headline in ("accuracy", "cer"):
             s.image(
                 slice_bars_png(
-                    {x.value: x.metrics["accuracy"] for x in rows}, title=f"accuracy per {key}"
+                    {x.value: x.metrics[headline] for x in rows}, title=f"{headline} per {key}"
                 ),
-                alt=f"accuracy per {key}",
+                alt=f"{headline} per {key}",
             )
     return s
 

@@ -76,6 +76,10 @@ VARIABLE_WIDTH = -1
 # The widest line a variable-width input takes (64 characters of a 32-pixel-high line);
 # a wider one is a DataError, not a silently squeezed image.
 MAX_LINE_WIDTH = 4096
+# A line is run at its width rounded up to this many pixels, as training batches round it:
+# a line model with a stride of up to 8 sees every column, and a line's answer depends on
+# the line alone (lines whose widths round alike share a batch without changing it).
+LINE_WIDTH_MULTIPLE = 8
 
 Color = Literal["grayscale", "rgb"]
 Background = Literal["dark", "light"]
@@ -247,6 +251,32 @@ def _to_height(image: Image.Image, height: int, name: str, notices: list[str]) -
         )
         image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.asarray(image, dtype=np.uint8).copy()
+
+
+def line_width(width: int) -> int:
+    """The width a line of ``width`` pixels is run at: rounded up to LINE_WIDTH_MULTIPLE.
+
+    >>> line_width(1), line_width(8), line_width(100)
+    (8, 8, 104)
+    """
+    return -(-int(width) // LINE_WIDTH_MULTIPLE) * LINE_WIDTH_MULTIPLE
+
+
+def line_groups(pixels: Sequence[np.ndarray], fill: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Lines -> (their indices, uint8 batch) per run width (:func:`line_width`), in order
+    of first appearance: each line padded on the right with ``fill`` to its own run width,
+    never to another line's, so a line reads the same alone or in company.
+
+    >>> [(i.tolist(), b.shape) for i, b in line_groups([np.ones((2, 3), np.uint8)] * 2)]
+    [([0, 1], (2, 2, 8))]
+    """
+    runs = np.array([line_width(p.shape[1]) for p in pixels], dtype=np.int64)
+    groups = []
+    for width in dict.fromkeys(runs.tolist()):
+        rows = np.flatnonzero(runs == width)
+        batch, _ = pad_widths([pixels[int(i)] for i in rows], fill, width)
+        groups.append((rows, batch))
+    return groups
 
 
 def pad_widths(

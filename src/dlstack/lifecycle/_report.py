@@ -177,7 +177,9 @@ def _data(report: HtmlReport, version: str, counts: Mapping[str, int], ev: Evalu
     s.key_values(
         {
             "data version": version,
-            ("targets" if ev.task == "regression" else "classes"): f"{len(ev.classes)}: "
+            {"regression": "targets", "ctc": "alphabet"}.get(
+                ev.task, "classes"
+            ): f"{len(ev.classes)}: "
             + ", ".join(ev.classes[:20])
             + (" ..." if len(ev.classes) > 20 else ""),
         }

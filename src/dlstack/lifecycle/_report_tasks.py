@@ -1,9 +1,10 @@
-"""The report's evaluation and mistakes sections for a multilabel or regression task.
+"""The report's evaluation and mistakes sections for a multilabel, regression or ctc task.
 
 Classification keeps its sections in ``_report`` (per-class table, confusion matrix,
 most confident mistakes); a set of classes has no confusion matrix and a number no
 confidence, so these show what does apply: per class (or per target) scores, a plot of
-predicted against true numbers, and the worst answers.
+predicted against true numbers, and the worst answers. A line reader (ctc) shows its
+CER by line length, the character confusions that remain, and the lines read wrong.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dlstack.metrics import MultilabelMetrics, RegressionMetrics
-from dlstack.report import image_png, predicted_vs_true_png
+from dlstack.metrics import MultilabelMetrics, RegressionMetrics, TranscriptionMetrics
+from dlstack.report import bar_chart_png, image_png, predicted_vs_true_png
 
 if TYPE_CHECKING:
     from dlstack.evaluate import Evaluation
-    from dlstack.report import HtmlReport
+    from dlstack.report import HtmlReport, Section
 
 __all__ = ["TRAINING_METRIC", "answer_text", "task_evaluation", "task_mistakes"]
 
@@ -26,7 +27,9 @@ TRAINING_METRIC = {
     "classification": ("acc", "accuracy"),
     "multilabel": ("f1_macro", "macro F1"),
     "regression": ("rmse", "RMSE"),
+    "ctc": ("cer", "CER"),
 }
+LINE_THUMB_PX = 192  # a line thumbnail's longer side: 32 px tall lines stay readable
 
 
 def answer_text(ev: Evaluation, row: np.ndarray) -> str:
@@ -45,6 +48,9 @@ def task_evaluation(report: HtmlReport, ev: Evaluation) -> None:
     s = report.section(f"Evaluation on {ev.split}")
     s.table(["metric", "value"], [[k.replace("_", " "), v] for k, v in ev.metrics.items()])
     sc = ev.scores
+    if isinstance(sc, TranscriptionMetrics):
+        _transcription(s, ev, sc)
+        return
     if isinstance(sc, MultilabelMetrics):
         s.table(
             ["class", "support", "precision", "recall", "F1", "AP"],
@@ -86,8 +92,63 @@ def task_evaluation(report: HtmlReport, ev: Evaluation) -> None:
         )
 
 
+def _transcription(s: Section, ev: Evaluation, sc: TranscriptionMetrics) -> None:
+    s.paragraph(
+        f"{sc.edits:,} character edits over {sc.characters:,} true characters "
+        f"(CER = edits / characters); {sc.line_accuracy:.1%} of the lines are read exactly."
+    )
+    s.table(
+        ["line length", "lines", "CER"],
+        [[bucket, n, cer] for bucket, (cer, n) in sc.cer_by_length.items()],
+    )
+    if sc.cer_by_length:
+        s.image(
+            bar_chart_png(
+                {bucket: cer for bucket, (cer, _) in sc.cer_by_length.items()},
+                title=f"CER by line length on {ev.split}",
+            ),
+            alt="character error rate by line length",
+        )
+    if sc.confusions:
+        s.table(
+            ["true", "read", "times"],
+            [[_char(t), _char(r), n] for t, r, n in sc.confusions],
+        )
+        s.paragraph(
+            "The most frequent character edits that remain: a character read as another, "
+            "dropped (read as nothing) or added (true nothing)."
+        )
+
+
+def _char(c: str) -> str:
+    return {"": "(nothing)", " ": "(space)"}.get(c, c)
+
+
+def _line_mistakes(s: Section, ev: Evaluation, limit: int) -> None:
+    wrong = ev.mistakes()
+    if len(wrong) == 0:
+        s.paragraph(f"Every line of the {ev.split} split is read exactly.", kind="good")
+        return
+    shown = wrong[:limit]
+    s.paragraph(
+        f"{len(wrong):,} of {ev.n:,} lines are read wrong; the {len(shown)} the model was "
+        f"surest of are shown (confidence: its least sure character)."
+    )
+    conf = ev.confidences
+    s.gallery(
+        (
+            image_png(ev.images[i], size=LINE_THUMB_PX),
+            f"true {ev.references[i]!r} · read {ev.transcripts[i]!r} · {conf[i]:.0%}",
+        )
+        for i in shown
+    )
+
+
 def task_mistakes(report: HtmlReport, ev: Evaluation, limit: int) -> None:
     """The worst answers: any wrong class decision, or the largest errors."""
+    if ev.task == "ctc":
+        _line_mistakes(report.section("Lines read wrong"), ev, limit)
+        return
     s = report.section("Sample mistakes" if ev.task == "multilabel" else "Largest errors")
     worst = ev.mistakes()
     if len(worst) == 0:

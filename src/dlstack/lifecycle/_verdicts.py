@@ -35,11 +35,13 @@ __all__ = [
 
 # (metric, column header) of the two numbers a summary shows first, per task; the first is
 # the one a bar chart compares. A regression's R^2 is scale-free; its RMSE in the target's
-# units. A multilabel's macro F1 needs a threshold, its mAP does not.
+# units. A multilabel's macro F1 needs a threshold, its mAP does not. A line reader's CER
+# counts character edits, its WER whole words (space-separated fields) read wrong.
 HEADLINES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "classification": (("accuracy", "accuracy"), ("f1_macro", "macro F1")),
     "multilabel": (("f1_macro", "macro F1"), ("map", "mAP")),
     "regression": (("r2", "R²"), ("rmse", "RMSE")),
+    "ctc": (("cer", "CER"), ("wer", "WER")),
 }
 SUMMARY_HEADERS = ("predictor", "accuracy", "macro F1", "n", "verdict")
 MODEL_ROW = "model"  # the model's name in EvaluationDetails.ranking too

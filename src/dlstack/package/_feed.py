@@ -10,6 +10,7 @@ import numpy as np
 
 from dlstack.errors import DataError
 from dlstack.inputs import (
+    VARIABLE_WIDTH,
     ImageSource,
     PreparedImage,
     TableEncoder,
@@ -46,7 +47,10 @@ def check_model_input(spec: PackageSpec, x: np.ndarray | Mapping[str, np.ndarray
     for inp in spec.inputs:
         a = np.asarray(arrays[inp.name])
         want = tuple(inp.shape[1:])
-        if a.ndim != len(want) + 1 or tuple(a.shape[1:]) != want:
+        fits = a.ndim == len(want) + 1 and all(
+            w in (g, VARIABLE_WIDTH) and g > 0 for g, w in zip(a.shape[1:], want, strict=True)
+        )
+        if not fits:
             raise DataError(
                 f"model input {inp.name!r} must have shape (N, {', '.join(map(str, want))}), "
                 f"got {tuple(a.shape)}; make it with ModelPackage.model_input"

@@ -18,15 +18,17 @@ from dlstack.errors import DataError, PackageError
 from dlstack.inputs import (
     DEFAULT_MAX_PIXELS,
     ImageSource,
+    PreparedImage,
     TableEncoder,
     input_rows,
+    line_groups,
     take_rows,
     to_model_input,
 )
 from dlstack.package._feed import check_model_input, encode_rows, prepare_images
 from dlstack.package._outputs import output_scores
-from dlstack.package._spec import PackageSpec
-from dlstack.targets import Answer, decide
+from dlstack.package._spec import InputSpec, PackageSpec
+from dlstack.targets import DEFAULT_BEAM_WIDTH, Answer, decide, decide_ctc
 
 __all__ = ["DEFAULT_TOP_K", "ModelPackage", "Prediction", "softmax"]
 
@@ -42,7 +44,8 @@ class Prediction:
     ``labels`` the classes given (``label`` their stored form, ``["cat","dog"]``), ``top_k``
     every class's probability, highest first, ``confidence`` the least sure decision.
     Regression: ``values`` the numbers by target name (``label`` their stored form,
-    ``top_k`` the same pairs, ``confidence`` NaN).
+    ``top_k`` the same pairs, ``confidence`` NaN). Ctc (a line): ``label`` the text read,
+    ``characters`` each character with its confidence, ``confidence`` the least sure one.
     """
 
     label: str
@@ -53,6 +56,7 @@ class Prediction:
     task: str = "classification"
     labels: tuple[str, ...] = ()  # multilabel: the classes given
     values: dict[str, float] = field(default_factory=dict)  # regression: number by target
+    characters: tuple[tuple[str, float], ...] = ()  # ctc: (character, confidence)
 
 
 class ModelPackage:
@@ -122,8 +126,17 @@ class ModelPackage:
         return output_scores(self.spec.output, raw)
 
     def answers(self, scores: np.ndarray) -> list[Answer]:
-        """:meth:`scores` -> each example's answer in the task's terms (dlstack.targets)."""
-        return decide(self.task, scores, self.labels, self.spec.output.thresholds)
+        """:meth:`scores` -> each example's answer in the task's terms (dlstack.targets);
+        a line's text by the package's decoder (greedy, or beam search)."""
+        out = self.spec.output
+        if self.task == "ctc":
+            return decide_ctc(
+                scores,
+                self.labels,
+                decoder=out.decoder or "greedy",
+                beam_width=out.beam_width or DEFAULT_BEAM_WIDTH,
+            )
+        return decide(self.task, scores, self.labels, out.thresholds)
 
     def check_input(self, x: np.ndarray | Mapping[str, np.ndarray]) -> Any:
         """``x`` as contiguous float32 of the shapes model.json states; DataError naming
@@ -185,6 +198,8 @@ class ModelPackage:
         if image_spec is not None and images:
             x[image_spec.name], prepared = prepare_images(image_spec, images, max_pixels)
             notes = [(p.name, list(p.notices)) for p in prepared]
+            if image_spec.variable_width:
+                return self._read_lines(image_spec, prepared, notes)
         if table_spec is not None and rows:
             x[table_spec.name], row_notes = encode_rows(self.encoder, rows)
             if notes:
@@ -198,6 +213,31 @@ class ModelPackage:
                 notes = row_notes
         probabilities = self.predict_arrays(x if self.several_inputs else next(iter(x.values())))
         return self._ranked(probabilities, top_k, notes)
+
+    def _read_lines(
+        self, spec: InputSpec, prepared: list[PreparedImage], notes: list[tuple[str, list[str]]]
+    ) -> list[Prediction]:
+        """Each line run at its own width (``line_groups``): its answer does not depend on
+        the other lines of the call."""
+        fill = 255 if spec.background == "light" else 0
+        answers: dict[int, Answer] = {}
+        for rows, batch in line_groups([p.pixels for p in prepared], fill):
+            x = to_model_input(batch, spec.norm.mean, spec.norm.std)
+            answers |= dict(
+                zip(rows.tolist(), self.answers(self.scores(self.logits(x))), strict=True)
+            )
+        return [
+            Prediction(
+                answers[i].label,
+                answers[i].confidence,
+                [],
+                notices,
+                name,
+                "ctc",
+                characters=answers[i].characters,
+            )
+            for i, (name, notices) in enumerate(notes)
+        ]
 
     def _takes(self) -> str:
         what = ", ".join(f"{i.name} ({i.kind})" for i in self.spec.inputs)

@@ -119,8 +119,10 @@ def bar_chart_png(
     colors = ["#0969da" if n == highlight else "#8c959f" for n in names]
     bars = ax.barh([plot_text(n) for n in names], [values[n] for n in names], color=colors)
     ax.bar_label(bars, fmt="%.3f", padding=3)
-    # 0..1 scores; a score below 0 (a regression's R^2 of a bad predictor) is shown too.
-    ax.set_xlim(min(0.0, *(1.1 * float(v) for v in values.values())), 1.1)
+    # 0..1 scores; a score below 0 (a regression's R^2 of a bad predictor) or above 1 (the
+    # CER of a reader that inserts characters) is shown too.
+    scaled = [1.1 * float(v) for v in values.values()]
+    ax.set_xlim(min(0.0, *scaled), max(1.1, *scaled))
     ax.invert_yaxis()
     ax.set_title(title)
     fig.tight_layout()

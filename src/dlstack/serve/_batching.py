@@ -15,8 +15,9 @@ The worker, in a loop:
    cannot come; under load, requests queued while a batch runs form the next one;
 3. answers 503 (:class:`DeadlineExceeded`) to every item that can no longer finish by its
    deadline, judged by the latency model below: it is not run late;
-4. takes items in arrival order while they fit in ``limit`` rows (the first always goes;
-   an item is never split here), concatenates them and runs the model once;
+4. takes items in arrival order while they fit in ``limit`` rows and have the first's row
+   shape (the first always goes; an item is never split here; a line of another width
+   waits for the next batch), concatenates them and runs the model once;
 5. gives each item its rows of the result and feeds the measured latency back.
 
 **Batch size (AIMD, as Clipper does; Crankshaw et al., NSDI 2017).** ``limit`` starts at 1
@@ -428,6 +429,8 @@ class AdaptiveBatcher:
                 continue
             if taken and rows + item.rows > self.limit:
                 break
+            if taken and _row_shape(item.x) != _row_shape(taken[0].x):
+                break  # rows of another shape (a line of another width) form the next batch
             if now + self.latency.lower_bound(item.rows, now=now) > item.deadline:
                 self._pop()
                 self._observer.rejected("deadline", item.rows)
@@ -481,3 +484,10 @@ class AdaptiveBatcher:
             elif rows >= self.limit:
                 self.limit = min(self.max_batch_size, self.limit + self.step)
         self._observer.batch(rows, seconds, self.limit)
+
+
+def _row_shape(x: Any) -> Any:
+    """What rows must share to be batched: their shape after the batch axis, per input."""
+    if isinstance(x, dict):
+        return tuple((name, a.shape[1:]) for name, a in sorted(x.items()))
+    return x.shape[1:]

@@ -16,7 +16,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dlstack.inputs import PreparedImage, decode_image, prepare_with, to_model_input
+from dlstack.inputs import PreparedImage, decode_image, line_groups, prepare_with, to_model_input
 from dlstack.package import PackageSpec
 from dlstack.serve._protocol import BINARY_HEADER, InferRequest, model_input, parse_infer_request
 from dlstack.serve._registry import ServedModel
@@ -188,4 +188,8 @@ def prepare_image_input(
         raise BadRequest(f"model {spec.name} takes no image")
     image, label = decode_image(data, name="the uploaded image", max_pixels=max_pixels)
     prepared = prepare_with(image, inp.image_spec(), name=label)
+    if inp.variable_width:  # a line runs at its own width, rounded as in training
+        fill = 255 if inp.background == "light" else 0
+        ((_, batch),) = line_groups([prepared.pixels], fill)
+        return to_model_input(batch, inp.norm.mean, inp.norm.std), prepared
     return to_model_input(prepared.pixels[None], inp.norm.mean, inp.norm.std), prepared

@@ -19,6 +19,7 @@ __all__ = [
     "METRICS",
     "NOT_READY",
     "PREDICT",
+    "CharacterOut",
     "ErrorBody",
     "FeedbackIn",
     "FeedbackOut",
@@ -83,17 +84,22 @@ class Ranked(BaseModel):
     confidence: float
 
 
+class CharacterOut(BaseModel):
+    char: str
+    confidence: float
+
+
 class PredictionOut(BaseModel):
     prediction_id: str = Field(description="Pass it to POST /feedback to flag the answer.")
     model: str
     version: int
     label: str = Field(
         description="The class; multilabel: the classes given, as a JSON list; regression: "
-        "the numbers, as a JSON list."
+        "the numbers, as a JSON list; ctc: the text read."
     )
     confidence: float | None = Field(
         description="The top class's probability; multilabel: the least sure decision's; "
-        "regression: null."
+        "regression: null; ctc: the least sure character's."
     )
     top_k: list[Ranked]
     notices: list[str] = Field(description="What preprocessing changed in the image.")
@@ -102,7 +108,7 @@ class PredictionOut(BaseModel):
         description="Why the answer may be unreliable: an input far outside the training "
         "range (which input or column, how far, the likely cause).",
     )
-    task: Literal["classification", "multilabel", "regression"] = "classification"
+    task: Literal["classification", "multilabel", "regression", "ctc"] = "classification"
     labels: list[str] | None = Field(
         default=None, description="multilabel: the classes given (probability >= threshold)."
     )
@@ -111,6 +117,10 @@ class PredictionOut(BaseModel):
     )
     values: dict[str, float] | None = Field(
         default=None, description="regression: the predicted number of each target."
+    )
+    text: str | None = Field(default=None, description="ctc: the text read from the line.")
+    characters: list[CharacterOut] | None = Field(
+        default=None, description="ctc: each character read, in order, with its confidence."
     )
 
 

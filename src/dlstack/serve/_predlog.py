@@ -185,7 +185,7 @@ class PredictionLog:
         column then holds each class's probability, or the predicted numbers)."""
         n = len(probabilities)
         ids = [uuid.uuid4().hex for _ in range(n)]
-        top = probabilities.argmax(axis=1)
+        top = probabilities.argmax(axis=1) if probabilities.ndim == 2 else np.zeros(n, int)
         if pixels is None:
             nan = np.full(n, np.nan)
             stats = {"input_mean": nan, "input_std": nan, "input_ink": nan}
@@ -208,7 +208,10 @@ class PredictionLog:
                 "endpoint": endpoint,
                 "label": label,
                 "confidence": confidence,
-                "probabilities": probabilities[i].astype(float).tolist(),
+                # A line's frames are not stored: each character's confidence is.
+                "probabilities": [c for _, c in answers[i].characters]
+                if probabilities.ndim == 3 and answers is not None
+                else probabilities[i].astype(float).tolist(),
                 "input_mean": float(stats["input_mean"][i]),
                 "input_std": float(stats["input_std"][i]),
                 "input_ink": float(stats["input_ink"][i]),

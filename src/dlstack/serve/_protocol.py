@@ -122,10 +122,12 @@ class InferRequest:
 
 
 def model_outputs(spec: Any) -> list[TensorMetadata]:
-    k = len(spec.labels)
+    """The graph's output, its probabilities, and the answer as text ("label": the class,
+    or a line's text); a line reader's are per frame, (N, T, K+1)."""
+    shape = list(getattr(spec.output, "shape", None) or [-1, len(spec.labels)])
     return [
-        TensorMetadata(spec.output.name, "FP32", [-1, k]),
-        TensorMetadata(PROBABILITIES_OUTPUT, "FP32", [-1, k]),
+        TensorMetadata(spec.output.name, "FP32", shape),
+        TensorMetadata(PROBABILITIES_OUTPUT, "FP32", shape),
         TensorMetadata(LABEL_OUTPUT, "BYTES", [-1]),
     ]
 
@@ -150,6 +152,8 @@ def output_parameters(spec: Any) -> dict[str, Any]:
     if task == "classification":
         return {}
     out: dict[str, Any] = {"task": task, "output_kind": spec.output.kind}
+    if task == "ctc":
+        out |= {"blank": 0, "decoder": spec.output.decoder or "greedy", "alphabet": spec.labels}
     if task == "multilabel":
         out["activation"] = "sigmoid"
         out["thresholds"] = spec.output.thresholds or [0.5] * len(spec.labels)
@@ -359,7 +363,10 @@ def _tensor(t: InputTensor, inp: Any, model: str, max_rows: int) -> np.ndarray:
     want_shape = [-1, *dims]
     if t.datatype != "FP32":
         raise BadRequest(f"input {t.name!r} has datatype {t.datatype}; model {model} takes FP32")
-    if len(t.shape) != len(want_shape) or t.shape[1:] != dims or t.shape[0] < 1:
+    fits = len(t.shape) == len(want_shape) and all(
+        w in (g, -1) and g > 0 for g, w in zip(t.shape[1:], dims, strict=True)
+    )
+    if not fits or t.shape[0] < 1:
         raise BadRequest(
             f"input {t.name!r} has shape {t.shape}; model {model} takes {want_shape} "
             f"(N >= 1 rows of {dims})"

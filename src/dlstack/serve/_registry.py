@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlstack.errors import CheckFailed, PackageError
+from dlstack.inputs import VARIABLE_WIDTH
 from dlstack.package import (
     PACKAGE_NAME,
     ModelPackage,
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from dlstack.serve._monitoring import Metrics
 
 __all__ = ["ModelRegistry", "ServedModel"]
+
+# A line input (any width) is warmed up on lines this wide: ~8 characters at height 32.
+_WARM_UP_WIDTH = 256
 
 
 @dataclass(eq=False)
@@ -139,7 +143,13 @@ class ModelRegistry:
         sizes = sorted({1, self.config.max_batch_size if self.config.batching else 1})
         for n in sizes:
             package.predict_arrays(
-                {i.name: np.zeros((n, *i.shape[1:]), np.float32) for i in package.spec.inputs}
+                {
+                    i.name: np.zeros(
+                        (n, *(_WARM_UP_WIDTH if d == VARIABLE_WIDTH else d for d in i.shape[1:])),
+                        np.float32,
+                    )
+                    for i in package.spec.inputs
+                }
             )
 
     def add_search_path(self, models_dir: Path) -> None:

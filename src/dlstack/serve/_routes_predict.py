@@ -167,7 +167,22 @@ def _task_answer(
     notices: list[str],
     warnings: list[str],
 ) -> docs.PredictionOut:
-    """A multilabel's or a regression's /predict response (classification: as before)."""
+    """A multilabel's, a regression's or a line's /predict response (classification: as
+    before)."""
+    if answer.task == "ctc":
+        return docs.PredictionOut(
+            prediction_id=prediction_id,
+            model=model,
+            version=version,
+            label=answer.label,
+            confidence=answer.confidence,
+            top_k=[],
+            notices=notices,
+            warnings=warnings,
+            task="ctc",
+            text=answer.label,
+            characters=[docs.CharacterOut(char=c, confidence=v) for c, v in answer.characters],
+        )
     ranked = sorted(answer.scores.items(), key=lambda kv: -kv[1])[:top_k]
     multilabel = answer.task == "multilabel"
     return docs.PredictionOut(

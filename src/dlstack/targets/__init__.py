@@ -13,6 +13,7 @@ from dlstack.targets._answer import Answer
 from dlstack.targets._ctc import (
     BLANK,
     CTC_DECODERS,
+    DEFAULT_BEAM_WIDTH,
     beam_decode,
     ctc_codes,
     ctc_text,
@@ -40,6 +41,7 @@ from dlstack.targets._stored import (
 __all__ = [
     "BLANK",
     "CTC_DECODERS",
+    "DEFAULT_BEAM_WIDTH",
     "DEFAULT_SEPARATOR",
     "DEFAULT_THRESHOLD",
     "FLOAT_TARGETS",

@@ -25,6 +25,7 @@ from dlstack.inputs import (
     VARIABLE_WIDTH,
     example_shape,
     input_rows,
+    line_width,
     map_input,
     take_rows,
 )
@@ -69,14 +70,10 @@ class TensorBatches(Dataset[tuple[Any, Tensor]]):
         return inputs, self.targets.index_select(0, idx)
 
 
-# A batch's width is rounded up to this many pixels, so that a convolutional line model
-# with a stride of up to 8 sees every column of its widest line.
-_WIDTH_MULTIPLE = 8
-
-
 def _batch_width(widths: Tensor, inputs: Tensor) -> int:
+    """The batch's widest line, rounded up as serving runs a line (``line_width``)."""
     widest = int(widths.max()) if len(widths) else inputs.shape[-1]
-    return min(inputs.shape[-1], -(-widest // _WIDTH_MULTIPLE) * _WIDTH_MULTIPLE)
+    return min(inputs.shape[-1], line_width(widest))
 
 
 class EpochShuffle(Sampler[int]):

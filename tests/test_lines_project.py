@@ -1,0 +1,105 @@
+"""The line recognizer project from the CLI, in a tiny form: `dlstack init --from
+builtin:lines`, ingest and commit, train, evaluate, export, predict.
+
+A few hundred short lines and one epoch: the model barely reads (CER near 1 is expected).
+What is checked is that each stage takes the ctc task end to end and says what it did in
+the task's terms (CER/WER, lines by length, the text read); the full recipe and its CER
+are the slow test and bench/lines.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = {
+    "train = 10000": "train = 300",
+    "val = 1000": "val = 40",
+    "test = 1000": "test = 40",
+    "max_chars = 12": "max_chars = 5",
+}
+
+
+def _dlstack(*args: str, cwd: Path) -> str:
+    run = subprocess.run(
+        [sys.executable, "-m", "dlstack", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        timeout=600,
+    )
+    assert run.returncode == 0, f"dlstack {' '.join(args)}:\n{run.stdout}\n{run.stderr}"
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lines") / "my-lines"
+    _dlstack("init", str(root), "--from", "builtin:lines", cwd=root.parent)
+    toml = (root / "dlstack.toml").read_text()
+    for old, new in TINY.items():
+        assert old in toml, f"the lines template lost {old!r}"
+        toml = toml.replace(old, new)
+    toml = re.sub(r"(?m)^max_epochs = \d+", "max_epochs = 1", toml)
+    (root / "dlstack.toml").write_text(toml)
+    _dlstack("data", "ingest", cwd=root)
+    _dlstack("data", "commit", "-m", "tiny lines", cwd=root)
+    return root
+
+
+def test_init_writes_a_ctc_project_over_the_builtin_lines(project: Path) -> None:
+    toml = (project / "dlstack.toml").read_text()
+    assert 'task = "ctc"' in toml and 'optimize = "cer"' in toml
+    assert 'size = [32, "variable"]' in toml
+
+
+def test_train_evaluate_export_predict(project: Path) -> None:
+    trained = _dlstack("train", cwd=project)
+    assert "cer" in trained.lower()
+    evaluated = _dlstack("evaluate", cwd=project)
+    assert "CER" in evaluated and "most_frequent_line" in evaluated
+    (run_dir,) = (project / ".dlstack" / "runs").iterdir()
+    html = (run_dir / "report.html").read_text()
+    for section in ("Evaluation on test", "line length", "Lines read wrong", "Slices"):
+        assert section in html, f"report.html lacks {section!r}"
+    record = json.loads((run_dir / "evaluation.json").read_text())
+    assert record["model"]["metrics"]["cer"] >= 0 and "wer" in record["model"]["metrics"]
+
+    out = _dlstack("export", cwd=project)
+    package = Path(out.strip().split()[-1])
+    if not package.is_absolute():
+        package = project / package
+    spec = json.loads((package / "model.json").read_text())
+    assert spec["task"] == "ctc" and spec["input"]["shape"] == [-1, 1, 32, -1]
+
+    from dlstack.config import load_project
+    from dlstack.data import snapshot_for
+
+    _, snap = snapshot_for(load_project(project), progress=False)
+    test = snap.split("test")
+    paths = []
+    for i in range(3):
+        line = np.asarray(test.images[i])[:, : int(test.widths[i])]
+        paths.append(project / f"line{i}.png")
+        Image.fromarray(line).save(paths[-1])
+    printed = _dlstack("predict", str(package), *map(str, paths), cwd=project)
+    answers = [line for line in printed.splitlines() if line.startswith(str(project))]
+    assert len(answers) == 3
+    for line in answers:  # path  "text"  confidence
+        _, text, confidence = _split(line)
+        assert isinstance(json.loads(text), str) and 0 <= float(confidence) <= 1
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    path, rest = line.split("  ", 1)
+    text, confidence = rest.rsplit("  ", 1)
+    return path, text, confidence

@@ -98,6 +98,19 @@ def test_train_evaluate_export_predict(project: Path) -> None:
         _, text, confidence = _split(line)
         assert isinstance(json.loads(text), str) and 0 <= float(confidence) <= 1
 
+    # Not built yet for lines: a clear refusal (exit 2), not a traceback.
+    refused = subprocess.run(
+        [sys.executable, "-m", "dlstack", "test", str(package)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        refused.returncode == 2 and "does not test line readers" in refused.stderr + refused.stdout
+    )
+    assert "Traceback" not in refused.stderr
+
 
 def _split(line: str) -> tuple[str, str, str]:
     path, rest = line.split("  ", 1)

@@ -36,7 +36,12 @@ _COMMENT_COLUMN = 35  # where trailing comments start, as in the README's exampl
 # (seeds 0-2, chosen by mean validation accuracy; bench/digits_defaults.py) shifts and
 # stroke changes drawn afresh each epoch tied fixed augmented copies (val 0.987 both) at
 # half the training time, and beat batch norm (0.982) and no change (0.984).
-_AUGMENT_ON_FOR = ("builtin:digits",)
+_AUGMENT_ON_FOR = ("builtin:digits", "builtin:lines")
+# The line reader's recipe (bench/lines.py): without augmentation and dropout it over-fits
+# the train writers' glyphs (train loss 0.03 against val 0.18 at 12 epochs); with them
+# train and val agree and it keeps improving. 30 epochs of batch 32 fit in 15 minutes of
+# 2 CPU cores.
+LINES_RECIPE = {"lr": 1e-3, "batch_size": 32, "max_epochs": 30, "dropout": 0.2}
 LINES_SOURCE = "builtin:lines"
 
 
@@ -160,9 +165,17 @@ def _lines_lines() -> list[str]:
     ]
 
 
-def _gate_lines() -> list[str]:
-    """``[gate]``, commented: the defaults hold until the user changes them."""
+def _gate_lines(task: str = "classification") -> list[str]:
+    """``[gate]``, commented: the defaults hold until the user changes them. A line reader
+    (ctc) is released on its baselines alone, said in the file: `dlstack test` has no
+    checks for lines yet."""
     others = ", ".join(g for g in GATE_NAMES if g not in DEFAULT_REQUIRED_GATES)
+    if task == "ctc":
+        return [
+            "",
+            "[gate]".ljust(_COMMENT_COLUMN - 2) + "  # what `dlstack run` requires to release",
+            _line("required", ["baselines"], 'no "tests": `dlstack test` has no line checks yet'),
+        ]
     return [
         "",
         "# [gate]".ljust(_COMMENT_COLUMN - 2) + "  # what `dlstack run` requires to release",
@@ -221,10 +234,15 @@ def render_template(
         "",
         "[train]".ljust(_COMMENT_COLUMN - 2) + "  # the practice's defaults, spelled out",
         _line("optimizer", train.optimizer),
-        _line("lr", train.lr),
-        _line("batch_size", train.batch_size),
+        _line("lr", LINES_RECIPE["lr"] if task == "ctc" else train.lr),
+        _line("batch_size", LINES_RECIPE["batch_size"] if task == "ctc" else train.batch_size),
         _line("max_epochs", max_epochs),
         _line("seed", train.seed),
+        *(
+            [_line("dropout", LINES_RECIPE["dropout"], "before the last layer")]
+            if task == "ctc"
+            else []
+        ),
         *(
             []
             if table is not None and not table.images  # shifts and strokes: images only
@@ -242,7 +260,7 @@ def render_template(
         _line(
             "optimize", TASK_OBJECTIVES.get(task, metric.optimize), OBJECTIVE_COMMENTS.get(task, "")
         ),
-        *_gate_lines(),
+        *_gate_lines(task),
     ]
     return "\n".join(lines) + "\n"
 
@@ -283,6 +301,8 @@ def init_project(
     if max_epochs is None:
         # Images train for the default epochs; a small table needs more (TableGuess.epochs).
         max_epochs = table.epochs if tabular and table is not None else DEFAULT_MAX_EPOCHS
+        if source == LINES_SOURCE:
+            max_epochs = int(LINES_RECIPE["max_epochs"])
     if not source.startswith(("builtin:", "hf:")):
         # Written relative to the project directory (where dlstack resolves it), so the
         # project finds its data whatever folder a later command runs in.

@@ -149,6 +149,7 @@ _SLICE_COLUMNS = (
     *("cer", "wer", "line_accuracy"),  # ctc
     *("mae", "rmse", "r2"),  # regression
 )
+_SLICE_HEADERS = {"f1": "F1", "cer": "CER", "wer": "WER", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}
 _SLICE_HEADLINE = (("accuracy", True), ("cer", False), ("rmse", False))  # (name, higher is better)
 
 
@@ -178,7 +179,7 @@ def slices_section(report: HtmlReport, slices: Sequence[SliceResult]) -> Section
         margin = 0.05 if headline in ("accuracy", "cer") else 0.2 * abs(mean)
         shown = rows[:MAX_SLICE_ROWS]
         s.table(
-            [key, "n", *(c.replace("_", " ") for c in columns)],
+            [key, "n", *(_SLICE_HEADERS.get(c, c.replace("_", " ")) for c in columns)],
             [[x.value, x.n, *(x.metrics[c] for c in columns)] for x in shown],
             row_kinds=[
                 "warn" if sign * (x.metrics[headline] - mean) < -margin else None for x in shown

@@ -116,6 +116,100 @@ def test_train_evaluate_export_predict(project: Path) -> None:
     assert "Traceback" not in refused.stderr
 
 
+def test_the_doctor_examines_the_line_project(project: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "dlstack", "doctor", "--budget", "60", "--quiet"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        timeout=600,
+    )
+    assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr
+    assert "val CER" in run.stdout  # the bias-variance table in the task's metric
+    report = json.loads((project / ".dlstack" / "doctor" / "report.json").read_text())
+    assert report["bias_variance"]["metric"] == "CER"
+    assert report["baselines"]["majority_name"] == "always reading the most frequent train line"
+    # each line is checked at its own run width: line_cnn_lstm gives a frame per 4 px
+    frames = report["evidence"]["ctc_frames_by_width"]
+    assert frames and all(t == int(w) // 4 for w, t in frames.items())
+    assert "ctc-too-few-frames" not in {f["code"] for f in report["findings"]}
+
+
+COARSE = """
+import torch
+from torch import nn
+
+
+class Coarse(nn.Module):  # one frame per 32 px: a 5-character line gets 3 or 4 frames
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 3, padding=1)
+        self.pool = nn.AvgPool2d((32, 32), (32, 32), ceil_mode=True)
+        self.out = nn.Linear(16, num_classes + 1)
+
+    def forward(self, x):
+        f = self.pool(torch.relu(self.conv(x))).squeeze(2)  # (N, 16, W / 32)
+        return self.out(f.transpose(1, 2))
+
+
+def build(num_classes):
+    return Coarse(num_classes)
+"""
+
+
+def test_the_doctor_names_lines_a_model_cannot_read(project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    planted = tmp_path / "coarse-lines"
+    shutil.copytree(project, planted, ignore=shutil.ignore_patterns("runs", "models"))
+    (planted / "coarse.py").write_text(COARSE)
+    toml = (planted / "dlstack.toml").read_text()
+    (planted / "dlstack.toml").write_text(
+        re.sub(r'(?m)^architecture = "[^"]*"', 'architecture = "coarse:build"', toml)
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "dlstack", "doctor", "--budget", "30", "--quiet"],
+        cwd=planted,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        timeout=600,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "ctc-too-few-frames" in run.stdout
+    report = json.loads((planted / ".dlstack" / "doctor" / "report.json").read_text())
+    (finding,) = [f for f in report["findings"] if f["code"] == "ctc-too-few-frames"]
+    worst = finding["evidence"]["examples"][0]
+    # named by split and row, at the frames of its own width (not the split's widest)
+    assert re.fullmatch(r"(train|val|test)\[\d+\]", worst["line"])
+    assert worst["frames"] < worst["frames_needed"]
+    assert report["plan"][0]["title"] == "Fix the inputs and the loss"
+
+
+def test_run_takes_a_line_project_through_every_stage(project: Path, tmp_path: Path) -> None:
+    """`make demo PROJECT=lines` is `dlstack run`: data, train, doctor, evaluate, export,
+    gate. One epoch reads nothing yet, so the gate on baselines must fail, and say why."""
+    import shutil
+
+    copy = tmp_path / "run-lines"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("runs", "models", "doctor"))
+    run = subprocess.run(
+        [sys.executable, "-m", "dlstack", "run", "--doctor-budget", "30"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        timeout=600,
+    )
+    out = run.stdout + run.stderr
+    assert "Traceback" not in out
+    for stage in ("train", "doctor", "evaluate", "export", "gate"):
+        assert re.search(rf"(?m)^. {stage} +. [\d.]+", out), f"no {stage} stage in:\n{out}"
+    assert run.returncode != 0 and "release gate failed" in out and "baselines" in out
+    assert (copy / ".dlstack" / "doctor" / "report.json").is_file()
+
+
 def _split(line: str) -> tuple[str, str, str]:
     path, rest = line.split("  ", 1)
     text, confidence = rest.rsplit("  ", 1)

@@ -40,6 +40,8 @@ def test_catalog_is_the_issue_s_catalog():
         "overfitting",
         "distribution-shift",
         "val-overfitting",
+        "ctc-too-few-frames",
+        "ctc-blank-plateau",
     }
     assert set(CATALOG) == expected
     # every code has causes, a next step, a known step, and a place in the plan

@@ -162,6 +162,7 @@ def print_report(report: Report) -> None:
             [name, "n/a" if v is None else f"{v:.2%}", how]
             for name, v, how in report.bias_variance.rows()
         ]
-        console.print(table("bias-variance", ["", "error", "how"], rows))
+        metric = report.bias_variance.metric  # "error", or "CER" for a line reader
+        console.print(table("bias-variance", ["", metric, "how"], rows))
     for line in report.skipped:
         console.print(styled("[dim]skipped {line}[/]", line=line))

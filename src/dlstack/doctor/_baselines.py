@@ -1,6 +1,7 @@
 """Step 5, compare to a known result: the simplest baselines on the same data.
 
-- majority: always the most frequent train class (for regression: the train mean);
+- majority: always the most frequent train class (for regression: the train mean; for a
+  CTC line reader: the most frequent train line, scored by CER);
 - linear: logistic regression (ridge regression for regression targets) on the flattened,
   standardized inputs, fit on up to ``LINEAR_ROWS`` train examples with scikit-learn.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 
 from dlstack.doctor._context import Context
 from dlstack.doctor._findings import Severity, make, not_applicable
+from dlstack.doctor._problem import _edit_distance, ctc_pair
 from dlstack.doctor._tree import describe, index, leaves
 
 __all__ = ["LINEAR_ROWS", "baseline_findings", "baselines"]
@@ -58,8 +61,10 @@ def baselines(ctx: Context) -> dict[str, Any]:
     if p.kind == "structured":
         out["skipped"] = f"no simple baseline for targets that are {describe(ctx.train.y)}"
         return out
-    if p.kind == "ctc" or (p.kind == "binary" and ctx.train.y[0].numel() > 1):
-        out["skipped"] = "no simple baseline for sequence or multi-label targets"
+    if p.kind == "ctc":
+        return _most_frequent_line(ctx)
+    if p.kind == "binary" and ctx.train.y[0].numel() > 1:
+        out["skipped"] = "no simple baseline for multi-label targets"
         return out
     start = time.perf_counter()
     if p.kind == "regression":
@@ -79,6 +84,32 @@ def baselines(ctx: Context) -> dict[str, Any]:
         out["linear"] = _linear(ctx)
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def _most_frequent_line(ctx: Context) -> dict[str, Any]:
+    """A line reader's majority baseline: always read the most frequent train line, scored
+    by CER on val; no linear baseline (a line is a sequence, not one label)."""
+    start = time.perf_counter()
+    train, val = _lines(ctx.train.y), _lines(ctx.val.y)
+    counts = Counter(tuple(line) for line in train)
+    best, _ = max(counts.items(), key=lambda kv: (kv[1], kv[0]))  # ties: one fixed choice
+    line = list(best)
+    errors = sum(_edit_distance(line, ref) for ref in val)
+    return {
+        "majority": errors / max(sum(len(ref) for ref in val), 1),
+        "majority_name": "always reading the most frequent train line",
+        "majority_line": line,
+        "linear_skipped": "a line is a sequence of characters, not one label",
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _lines(y: Any) -> list[list[int]]:
+    """Each line's codes, from (N, L) padded codes or ``(targets, lengths)``."""
+    if ctc_pair(y):
+        labels, lengths = y
+        return [row[: int(n)] for row, n in zip(labels.tolist(), lengths.tolist(), strict=True)]
+    return [[c for c in row if c != 0] for row in y.tolist()]
 
 
 def _linear(ctx: Context) -> float:
@@ -128,12 +159,13 @@ def baseline_findings(
     note = (
         " (the training was still improving at the end of its planned steps)" if cut_short else ""
     )
+    metric = ctx.problem.metric if ctx.problem is not None else "error"
+    name = base.get("majority_name", "always predicting the majority class")
     if val_error >= majority - max(MAJORITY_MARGIN * majority, 2 * se):
         ctx.add(
             make(
                 "worse-than-baseline",
-                f"val error {val_error:.1%} is no better than always "
-                f"predicting the majority class ({majority:.1%}){note}",
+                f"val {metric} {val_error:.1%} is no better than {name} ({majority:.1%}){note}",
                 evidence,
                 severity=severity,
             )
@@ -146,7 +178,7 @@ def baseline_findings(
         ctx.add(
             make(
                 "worse-than-baseline",
-                f"val error {val_error:.1%} is worse than a linear "
+                f"val {metric} {val_error:.1%} is worse than a linear "
                 f"model on the raw inputs ({linear:.1%}){note}",
                 evidence,
                 severity=severity,

@@ -38,23 +38,26 @@ class BiasVariance:
     components: dict[str, float | None] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     irreducible_given: bool = False
+    metric: str = "error"  # what the errors are: "error" (a rate), or "CER" for CTC
 
     def rows(self) -> list[tuple[str, float | None, str]]:
-        """(name, value, how it is computed) in the practice's order, for tables."""
-        e, c = self.errors, self.components
+        """(name, value, how it is computed) in the practice's order, for tables; the
+        error rows are named by the metric ("train error", or "train CER")."""
+        e, c, m = self.errors, self.components, self.metric
+        how = "character error rate" if m == "CER" else ""
         return [
             (
-                "irreducible error",
+                f"irreducible {m}",
                 e.get("irreducible"),
                 "human-level error" if self.irreducible_given else "not given; taken as 0",
             ),
-            ("train error", e.get("train"), ""),
+            (f"train {m}", e.get("train"), how),
             ("avoidable bias", c.get("avoidable_bias"), "train - irreducible"),
-            ("val error", e.get("val"), ""),
+            (f"val {m}", e.get("val"), how),
             ("variance", c.get("variance"), "val - train"),
-            ("test-val error", e.get("test_val"), ""),
+            (f"test-val {m}", e.get("test_val"), how),
             ("distribution shift", c.get("distribution_shift"), "test-val - val"),
-            ("test error", e.get("test"), ""),
+            (f"test {m}", e.get("test"), how),
             ("val overfitting", c.get("val_overfitting"), "test - test-val"),
         ]
 
@@ -64,6 +67,7 @@ class BiasVariance:
             "components": self.components,
             "sizes": self.sizes,
             "irreducible_given": self.irreducible_given,
+            "metric": self.metric,
         }
 
 
@@ -108,7 +112,7 @@ def decompose(
     evidence but no findings: a partial training says nothing about bias or variance."""
     p = ctx.problem
     assert p is not None
-    bv = BiasVariance(irreducible_given=ctx.human_error is not None)
+    bv = BiasVariance(irreducible_given=ctx.human_error is not None, metric=p.metric)
     splits: dict[str, Split | None] = {
         "train": ctx.train,
         "val": ctx.val,
@@ -135,6 +139,7 @@ def decompose(
         None if e["test"] is None or e["test_val"] is None else e["test"] - e["test_val"]
     )
     rates = p.kind != "regression"
+    m = p.metric
     if hist.cut_by_time or hist.nonfinite is not None:
         return bv
     cut_short = hist.stopped_by == "max steps" and hist.still_improving
@@ -151,7 +156,7 @@ def decompose(
         ctx.add(
             make(
                 "overfitting",
-                f"val error {val:.1%} is {val - train:.1%} above train error {train:.1%}",
+                f"val {m} {val:.1%} is {val - train:.1%} above train {m} {train:.1%}",
                 table,
             )
         )
@@ -173,7 +178,8 @@ def _underfitting(
     bias = train - irreducible
     if bias < GAP:
         return
-    head = f"train error {train:.1%} is {bias:.1%} above the irreducible error {irreducible:.1%}"
+    m = ctx.problem.metric if ctx.problem is not None else "error"
+    head = f"train {m} {train:.1%} is {bias:.1%} above the irreducible {m} {irreducible:.1%}"
     se = math.sqrt(max(linear * (1 - linear), 1e-4) / max(n["val"], 1)) if linear else 0.0
     if cut_short:
         ctx.add(
@@ -210,7 +216,7 @@ def _underfitting(
 
 
 def _shift_findings(ctx: Context, bv: BiasVariance, rates: bool, table: dict[str, Any]) -> None:
-    e, n = bv.errors, bv.sizes
+    e, n, m = bv.errors, bv.sizes, bv.metric
     val, test_val, test = e["val"], e["test_val"], e["test"]
     assert val is not None
     if test_val is not None:
@@ -218,8 +224,7 @@ def _shift_findings(ctx: Context, bv: BiasVariance, rates: bool, table: dict[str
             ctx.add(
                 make(
                     "distribution-shift",
-                    f"test-val error {test_val:.1%} is "
-                    f"{test_val - val:.1%} above val error {val:.1%}",
+                    f"test-val {m} {test_val:.1%} is {test_val - val:.1%} above val {m} {val:.1%}",
                     table,
                 )
             )
@@ -228,8 +233,8 @@ def _shift_findings(ctx: Context, bv: BiasVariance, rates: bool, table: dict[str
             ctx.add(
                 make(
                     "distribution-shift",
-                    f"test error {test:.1%} is {test - val:.1%} "
-                    f"above val error {val:.1%} (without a test-val set this gap mixes "
+                    f"test {m} {test:.1%} is {test - val:.1%} "
+                    f"above val {m} {val:.1%} (without a test-val set this gap mixes "
                     f"distribution shift and val overfitting)",
                     table,
                 )
@@ -241,8 +246,8 @@ def _shift_findings(ctx: Context, bv: BiasVariance, rates: bool, table: dict[str
             ctx.add(
                 make(
                     "val-overfitting",
-                    f"test error {test:.1%} is {test - test_val:.1%} "
-                    f"above test-val error {test_val:.1%}",
+                    f"test {m} {test:.1%} is {test - test_val:.1%} "
+                    f"above test-val {m} {test_val:.1%}",
                     table,
                 )
             )

@@ -157,6 +157,19 @@ CATALOG: dict[str, CodeInfo] = {
         "initialize the last layer so that the first logits are small (initial loss about "
         "ln(num_classes)) and normalize the inputs",
     ),
+    "ctc-too-few-frames": CodeInfo(
+        "inputs",
+        "error",
+        "lines longer than the frames the model outputs for them",
+        (
+            "a model whose stride along the line is too coarse (too many width poolings)",
+            "lines with more characters than their width gives frames (tiny glyphs, long "
+            "strings); CTC needs a frame per character plus a blank between repeats",
+        ),
+        "give the model more frames per line (less width pooling, wider inputs) or cut the "
+        "long lines: CTC needs T >= L + the repeated pairs of a line (T >= 2L+1 always "
+        "suffices)",
+    ),
     "overfit-error-up": CodeInfo(
         "overfit",
         "error",
@@ -199,6 +212,21 @@ CATALOG: dict[str, CodeInfo] = {
         ),
         "raise the learning rate, remove regularization, check the loss input and that "
         "every layer gets gradients",
+    ),
+    "ctc-blank-plateau": CodeInfo(
+        "overfit",
+        "warning",
+        "CTC blank plateau: the model reads only blanks while its loss still falls",
+        (
+            "the known start of CTC training: the model first learns to output the blank "
+            "everywhere (greedy decoding reads empty lines, CER 100%) and leaves the "
+            "plateau after some hundreds of steps",
+            "a learning rate too low to leave the plateau soon",
+            "too few frames per character (see ctc-too-few-frames)",
+        ),
+        "train longer (the plateau typically ends after some hundreds of steps), try a "
+        "higher learning rate, and check that lines have enough frames (T >= 2L+1 for "
+        "repeated characters)",
     ),
     "lr-too-high": CodeInfo(
         "lr",

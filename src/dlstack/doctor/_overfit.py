@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from dlstack.doctor._context import OVERFIT_STEPS, Context
+from dlstack.doctor._ctc import blank_plateau, empty_share, plateau_finding
 from dlstack.doctor._data import reread
 from dlstack.doctor._findings import CATALOG, make
 from dlstack.doctor._run import Tracer
 from dlstack.doctor._train import no_regularization
-from dlstack.doctor._tree import Tree, to_device, trees_equal
+from dlstack.doctor._tree import Tree, batch_len, to_device, trees_equal
 from dlstack.train import forward
 
 __all__ = ["OVERFIT_ROWS", "OverfitResult", "classify", "overfit_batch", "overfit_findings"]
@@ -49,6 +50,7 @@ class OverfitResult:
     seconds: float = 0.0
     planned: int = OVERFIT_STEPS
     cut: bool = False  # stopped by the time cap (budget_s) before a verdict
+    empty: float | None = None  # CTC: the share of lines the last step read as empty
     # the first step's largest relative change of a weight tensor, ||dw|| / ||w||, and
     # which: ~1e-3 is a healthy step (Karpathy's rule of thumb), 0.1+ a step far too big
     update_ratio: tuple[str, float] | None = None
@@ -59,8 +61,9 @@ class OverfitResult:
 
     @property
     def blocks(self) -> bool:
-        """A failed single batch stops the walk; an inconclusive one does not."""
-        return self.verdict not in ("fit", "inconclusive")
+        """A failed single batch stops the walk; an inconclusive one, or a CTC model still
+        in its blank plateau, does not."""
+        return self.verdict not in ("fit", "inconclusive", "blank-plateau")
 
     def summary(self) -> dict[str, Any]:
         finite = [v for v in self.losses if math.isfinite(v)]
@@ -119,6 +122,8 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
         result.losses.append(value)
         wrong, total = p.counts(out.detach().float().cpu(), to_device(yb, torch.device("cpu")))
         result.errors.append(wrong / max(total, 1e-12))
+        if p.kind == "ctc":
+            result.empty = empty_share(out, batch_len(yb))
         if not math.isfinite(value):
             result.nonfinite = {**_locate(model, xb), "step": step}
             break
@@ -154,6 +159,17 @@ def overfit_batch(ctx: Context, lr: float | None = None) -> OverfitResult:
         result.verdict, result.reason = classify(
             result.losses, result.errors, result.nonfinite, ctx.problem.kind
         )
+        if (
+            p.kind == "ctc"
+            and result.verdict == "plateau"
+            and blank_plateau(result.losses, result.errors, result.empty)
+        ):
+            result.verdict = "blank-plateau"
+            result.reason = (
+                f"after {len(result.losses)} steps every line still reads as blanks "
+                f"(CER {result.errors[-1]:.0%}) while the loss keeps falling "
+                f"({result.losses[0]:.3g} -> {result.losses[-1]:.3g})"
+            )
         if result.labels_change and result.verdict in ("plateau", "inconclusive"):
             # the target moves every step: the practice's "labels shuffled" oscillation
             result.verdict = "oscillates"
@@ -290,6 +306,10 @@ def overfit_findings(
     if result.fit:
         return
     if result.cut:  # reported by the caller as soon as it happened (ctx.cut)
+        return
+    if result.verdict == "blank-plateau":
+        evidence = {**result.summary(), "empty_share": result.empty}
+        ctx.add(plateau_finding(f"overfitting {OVERFIT_ROWS} lines", evidence, "warning"))
         return
     if result.verdict == "inconclusive":
         ctx.add(

@@ -31,7 +31,14 @@ PLAN: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("Make the model run", ("wont-run", "shape-broadcast", "input-dtype", "nan-inf"), ()),
     (
         "Fix the inputs and the loss",
-        ("input-scale", "softmax-before-loss", "train-eval-mode", "no-grad-flow", "bad-init-loss"),
+        (
+            "input-scale",
+            "softmax-before-loss",
+            "train-eval-mode",
+            "no-grad-flow",
+            "bad-init-loss",
+            "ctc-too-few-frames",
+        ),
         (),
     ),
     (
@@ -41,6 +48,7 @@ PLAN: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
             "overfit-explodes",
             "overfit-oscillates",
             "overfit-plateau",
+            "ctc-blank-plateau",
             "lr-too-high",
             "lr-too-low",
         ),

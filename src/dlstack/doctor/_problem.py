@@ -61,7 +61,11 @@ def ctc(output: Tensor, target: Any) -> Tensor:
     log_probs = ctc_log_probs(output, target.shape[0])  # (T, N, C)
     t, n = log_probs.shape[0], log_probs.shape[1]
     input_lengths = torch.full((n,), t, dtype=torch.long)
-    return F.ctc_loss(log_probs, target.long(), input_lengths, target_lengths, blank=0)
+    # zero_infinity, as dlstack train's CTC loss: a line longer than the frames can hold
+    # adds nothing instead of an inf that poisons the batch (ctc-too-few-frames names it).
+    return F.ctc_loss(
+        log_probs, target.long(), input_lengths, target_lengths, blank=0, zero_infinity=True
+    )
 
 
 @dataclass
@@ -82,6 +86,11 @@ class Problem:
     @property
     def is_classification(self) -> bool:
         return self.kind in ("multiclass", "binary", "soft")
+
+    @property
+    def metric(self) -> str:
+        """What an error rate is for this task, in tables and messages."""
+        return "CER" if self.kind == "ctc" else "error"
 
     @property
     def counts_errors(self) -> bool:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlstack.doctor._findings import sort_key
 from dlstack.doctor._record import DOCTOR_RECORD
 from dlstack.errors import ConfigError, DataError
 
@@ -55,16 +56,16 @@ def examine_project(
     from torch.utils.data import TensorDataset
 
     from dlstack.doctor._runner import examine
-    from dlstack.inputs import example_shape, map_input
+    from dlstack.inputs import VARIABLE_WIDTH, example_shape, map_input
     from dlstack.models import build_model
     from dlstack.train import Normalization, get_task, resolve_optimizer
 
     cfg = project.config
-    if cfg.project.task not in ("classification", "multilabel", "regression"):
+    if cfg.project.task not in ("classification", "multilabel", "regression", "ctc"):
         raise ConfigError(
-            f'dlstack doctor on a project supports task = "classification", "multilabel" '
-            f'and "regression", got {cfg.project.task!r}; call dlstack.doctor.examine with '
-            f"your own model and data instead"
+            f'dlstack doctor on a project supports task = "classification", "multilabel", '
+            f'"regression" and "ctc", got {cfg.project.task!r}; call dlstack.doctor.examine '
+            f"with your own model and data instead"
         )
     if snapshot is None:
         snapshot = _head_snapshot(project)
@@ -89,9 +90,12 @@ def examine_project(
         return _DictDataset(x, y) if isinstance(x, dict) else TensorDataset(x, y)
 
     sample = normalization.model_input(train.rows(0, 1))
+    shape = example_shape(sample)
+    if snapshot.widths is not None and isinstance(shape, tuple) and len(shape) == 3:
+        shape = (*shape[:2], VARIABLE_WIDTH)  # lines: the model takes any width, as training
     model, _ = build_model(
         cfg.model.architecture,
-        example_shape(sample),
+        shape,
         snapshot.num_classes,
         dropout=cfg.train.dropout,
         search_path=project.root,
@@ -110,11 +114,57 @@ def examine_project(
         progress=progress,
         task=cfg.project.task,
     )
+    if snapshot.widths is not None and cfg.project.task == "ctc":
+        _line_frames(report, model, snapshot, normalization, task)
     report.settings["data_version"] = snapshot.version
     report.settings["architecture"] = cfg.model.architecture
     out = Path(out_dir) if out_dir is not None else project.doctor_dir
     report.to_json(out / DOCTOR_RECORD)
     return report, report.to_html(out / "report.html")
+
+
+def _line_frames(
+    report: Report, model: Any, snapshot: Snapshot, normalization: Any, task: Any
+) -> None:
+    """ctc-too-few-frames at each line's own width, as training and serving run a line.
+
+    The doctor's own check sees the lines padded to their split's widest, where a short
+    line gets every frame of the widest one; here each line gets the frames of its own
+    run width (``line_width``), one forward pass per distinct width."""
+    import torch
+
+    from dlstack.doctor._ctc import frames_finding, frames_needed
+    from dlstack.doctor._plan import make_plan
+    from dlstack.doctor._problem import ctc_log_probs
+    from dlstack.inputs import line_width
+    from dlstack.train import forward
+
+    probe = model.eval()
+    needs, frames, ids, counts = [], [], [], {}
+    for name in ("train", "val", "test"):
+        s = snapshot.split(name)
+        if len(s) == 0 or s.widths is None:
+            continue
+        height = normalization.model_input(s.rows(0, 1)).shape[-2]
+        channels = normalization.model_input(s.rows(0, 1)).shape[1]
+        runs = sorted({line_width(int(w)) for w in s.widths})
+        with torch.no_grad():
+            for w in runs:
+                if w not in counts:
+                    out = forward(probe, torch.zeros(1, channels, height, w))
+                    counts[w] = int(ctc_log_probs(out, 1).shape[0])
+        needs.append(frames_needed(torch.as_tensor(task.targets(s.y))))
+        frames.append(torch.tensor([counts[line_width(int(w))] for w in s.widths]))
+        ids += [f"{name}[{i}]" for i in range(len(s))]
+    if not needs:
+        return
+    report.evidence["ctc_frames_by_width"] = counts
+    finding = frames_finding(torch.cat(needs), torch.cat(frames), "", ids)
+    if finding is None:
+        return
+    kept = [f for f in report.findings if f.code != "ctc-too-few-frames"]
+    report.findings = sorted([*kept, finding], key=lambda f: sort_key(f)[1])
+    report.plan = make_plan(report.findings)
 
 
 class _DictDataset:

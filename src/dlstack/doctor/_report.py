@@ -159,7 +159,7 @@ class Report:
             row = ", ".join(
                 f"{name} {v:.1%}"
                 for name, v, _ in self.bias_variance.rows()
-                if v is not None and name.endswith("error")
+                if v is not None and name.endswith(self.bias_variance.metric)
             )
             judged = not any("bias-variance" in line.split(":", 1)[0] for line in self.skipped)
             lines.append(f"  errors{'' if judged else ' (not judged, see skipped)'}: {row}")

@@ -30,6 +30,7 @@ from dlstack.config import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from dlstack.doctor._baselines import baseline_findings, baselines
 from dlstack.doctor._bias_variance import decompose, short_training
 from dlstack.doctor._context import NOISE_STEPS, Budget, Context, plan_steps
+from dlstack.doctor._ctc import check_frames, training_plateau
 from dlstack.doctor._data import Split, batch_size_of, read_split
 from dlstack.doctor._findings import make, sort_key
 from dlstack.doctor._inputs import check_class_balance, check_init_loss, check_scale, check_softmax
@@ -63,6 +64,7 @@ BUG_CODES = (
     "train-eval-mode",
     "no-grad-flow",
     "bad-init-loss",
+    "ctc-too-few-frames",
     "lr-too-high",
     "lr-too-low",
     "label-noise",
@@ -162,6 +164,8 @@ def _walk(ctx: Context, say: Callable[[str], None]) -> list[str]:
         check_class_balance(ctx)
         check_softmax(ctx)
         check_modes(ctx)
+        if ctx.problem is not None and ctx.problem.kind == "ctc":
+            check_frames(ctx)
     fits = _overfit_and_lr(ctx, say)
     if not fits:
         return ["steps 5-7: the model must fit a single batch first"]
@@ -295,7 +299,9 @@ def _train_and_decompose(ctx: Context, base: dict[str, Any]) -> tuple[int, bool]
     ctx.evidence["bias_variance"] = bv
     if judged:
         cut_short = hist.stopped_by == "max steps" and hist.still_improving
-        baseline_findings(ctx, base, float(bv.errors["val"] or 0.0), cut_short)
+        # a CTC model still in its blank plateau: the short training ended too soon
+        blank = training_plateau(ctx, model, hist, bv)
+        baseline_findings(ctx, base, float(bv.errors["val"] or 0.0), cut_short or blank)
         lr_after_training(ctx, ctx.evidence.get("lr_range", {}))
     return max(1, hist.steps), judged
 
@@ -345,6 +351,8 @@ def _chance_level_labels(ctx: Context, errors: dict[str, Any], base: dict[str, A
     """Labels unrelated to inputs: one batch can be memorized, yet nothing generalizes."""
     if ctx.found("label-noise") or "majority" not in base:
         return
+    if ctx.problem is not None and ctx.problem.kind == "ctc":
+        return  # a line reader far from its baseline is still training, not mislabeled
     val, majority = errors.get("val"), base["majority"]
     linear = base.get("linear", majority)
     if val is None or majority < 0.3:  # a dominant class: see class-imbalance instead

@@ -381,3 +381,32 @@ def test_evaluate_and_export_skip_a_run_that_has_no_checkpoint(
     shutil.rmtree(good.run_dir)
     with pytest.raises(ModelError, match=r"no run .* has a checkpoint yet.*dlstack train"):
         load_run(project_in(tmp_path))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_an_lr_schedule_moves_the_rate_over_the_planned_steps(
+    tmp_path: Path, digits8: Snapshot, schedule: str
+) -> None:
+    project = project_in(tmp_path, epochs=2, lr=1e-2, lr_schedule=schedule, batch_size=100)
+    result = fit(project, digits8, progress=False)
+    steps = -(-SUBSET // 100)  # per epoch
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-2)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=2 * steps)
+        if schedule == "cosine"
+        else torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=1e-2, total_steps=2 * steps)
+    )
+    expected = []
+    for _ in range(2):
+        for _ in range(steps):
+            reference.step()
+            sched.step()
+        expected.append(sched.get_last_lr()[0])
+    logged = [row["train_lr"] for row in result.history]
+    assert logged == pytest.approx(expected, rel=1e-5, abs=1e-9), (logged, expected)
+    assert logged[0] > logged[1] and logged[1] < 1e-3  # decays towards 0 by the end
+
+
+def test_an_unknown_lr_schedule_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lr_schedule"):
+        project_in(tmp_path, lr_schedule="linear")

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_LR",
     "DEFAULT_MAX_EPOCHS",
     "DEFAULT_OPTIMIZER",
+    "LR_SCHEDULES",
     "OPTIMIZERS",
     "SGD_MOMENTUM",
     "AugmentConfig",
@@ -33,6 +34,10 @@ DEFAULT_MAX_EPOCHS = 15
 SGD_MOMENTUM = 0.9  # the usual companion of plain SGD; Adam/AdamW keep torch's betas
 Optimizer = Literal["adam", "adamw", "sgd"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)  # dlstack.train's registry, by name
+# How the learning rate moves over the run, per optimizer step: held ("constant"), cosine
+# decay from lr to 0 ("cosine"), or warm-up to lr then down to ~0 ("onecycle").
+LrSchedule = Literal["constant", "cosine", "onecycle"]
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 class ModelConfig(Section):
@@ -56,6 +61,7 @@ class AugmentConfig(Section):
 class TrainConfig(Section):
     optimizer: Optimizer = DEFAULT_OPTIMIZER
     lr: Annotated[float, Field(gt=0)] = DEFAULT_LR
+    lr_schedule: LrSchedule = "constant"
     batch_size: Annotated[int, Field(ge=1)] = DEFAULT_BATCH_SIZE
     max_epochs: Annotated[int, Field(ge=1)] = DEFAULT_MAX_EPOCHS
     seed: int = 0

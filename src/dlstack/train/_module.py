@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
 from dlstack.config import DEFAULT_LR, DEFAULT_OPTIMIZER
-from dlstack.train._optim import make_optimizer
+from dlstack.train._optim import make_optimizer, make_schedule
 from dlstack.train._tasks import Task
 
 __all__ = ["DlstackModule"]
@@ -33,8 +33,10 @@ class DlstackModule(L.LightningModule):
         optimizer: str = DEFAULT_OPTIMIZER,
         lr: float = DEFAULT_LR,
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
     ) -> None:
         super().__init__()
+        self.lr_schedule = lr_schedule
         self.model = model
         self.task = task
         self.optimizer_name = optimizer
@@ -65,6 +67,8 @@ class DlstackModule(L.LightningModule):
         # ~2% of a small CNN's step time in Lightning's bookkeeping.
         if batch_idx + 1 >= self.trainer.num_training_batches:
             values = _epoch_values("train", self.train_loss, self.train_metrics)
+            if self.lr_schedule != "constant":  # where the schedule is at the epoch's end
+                values["train_lr"] = torch.tensor(self.trainer.optimizers[0].param_groups[0]["lr"])
             self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -76,10 +80,18 @@ class DlstackModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log_dict(_epoch_values("val", self.val_loss, self.val_metrics), prog_bar=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return make_optimizer(
+    def configure_optimizers(self) -> Any:
+        optimizer = make_optimizer(
             self.optimizer_name, self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
+        if self.lr_schedule == "constant":
+            return optimizer
+        # Stepped per batch over the run's planned steps (max_epochs x batches), so a run
+        # resumed from last.ckpt continues the same curve (Lightning restores its state).
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = make_schedule(self.lr_schedule, optimizer, lr=self.lr, steps=steps)
+        schedule = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
 def _epoch_values(stage: str, loss: MeanMetric, metrics: MetricCollection) -> dict[str, Tensor]:

@@ -25,7 +25,7 @@ from torch.optim import Optimizer
 from dlstack.config import DEFAULT_LR, DEFAULT_OPTIMIZER, SGD_MOMENTUM
 from dlstack.errors import ConfigError
 
-__all__ = ["OptimSpec", "make_optimizer", "resolve_optimizer"]
+__all__ = ["OptimSpec", "make_optimizer", "make_schedule", "resolve_optimizer"]
 
 Params = Iterable[nn.Parameter] | Iterable[dict[str, Any]]
 Factory = Callable[[Params, float], Optimizer]
@@ -51,6 +51,33 @@ def make_optimizer(
             f"optimizer must be one of {', '.join(map(repr, _REGISTRY))}, got {name!r}"
         )
     return _REGISTRY[name][1](params, lr, weight_decay)
+
+
+# OneCycle's warm-up share of the run: torch's default, 30% of the steps rising to lr.
+ONECYCLE_WARMUP = 0.3
+
+
+def make_schedule(
+    name: str, optimizer: Optimizer, *, lr: float, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """``[train] lr_schedule`` over ``steps`` optimizer steps: "cosine" decays lr to 0,
+    "onecycle" rises from lr/25 to lr over the first 30% then falls to ~0 (torch's
+    OneCycleLR with its defaults, the momentum cycle included).
+
+    >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    >>> sched, lrs = make_schedule("cosine", opt, lr=0.1, steps=4), []
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.0854, 0.05, 0.0146, 0.0]
+    """
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=steps, pct_start=ONECYCLE_WARMUP
+        )
+    raise ConfigError(f"lr_schedule must be 'constant', 'cosine' or 'onecycle', got {name!r}")
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ def fit(
             optimizer=config.train.optimizer,
             lr=config.train.lr,
             weight_decay=config.train.weight_decay,
+            lr_schedule=config.train.lr_schedule,
         )
         started, started_cpu = time.perf_counter(), time.process_time()
         try:

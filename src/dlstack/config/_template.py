@@ -165,17 +165,9 @@ def _lines_lines() -> list[str]:
     ]
 
 
-def _gate_lines(task: str = "classification") -> list[str]:
-    """``[gate]``, commented: the defaults hold until the user changes them. A line reader
-    (ctc) is released on its baselines alone, said in the file: `dlstack test` has no
-    checks for lines yet."""
+def _gate_lines() -> list[str]:
+    """``[gate]``, commented: the defaults hold until the user changes them."""
     others = ", ".join(g for g in GATE_NAMES if g not in DEFAULT_REQUIRED_GATES)
-    if task == "ctc":
-        return [
-            "",
-            "[gate]".ljust(_COMMENT_COLUMN - 2) + "  # what `dlstack run` requires to release",
-            _line("required", ["baselines"], 'no "tests": `dlstack test` has no line checks yet'),
-        ]
     return [
         "",
         "# [gate]".ljust(_COMMENT_COLUMN - 2) + "  # what `dlstack run` requires to release",
@@ -260,7 +252,7 @@ def render_template(
         _line(
             "optimize", TASK_OBJECTIVES.get(task, metric.optimize), OBJECTIVE_COMMENTS.get(task, "")
         ),
-        *_gate_lines(task),
+        *_gate_lines(),
     ]
     return "\n".join(lines) + "\n"
 

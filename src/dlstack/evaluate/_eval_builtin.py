@@ -18,6 +18,7 @@ import numpy as np
 from dlstack.evaluate._eval_checks import CheckContext
 from dlstack.evaluate._eval_report import EvalCheck
 from dlstack.evaluate._package_eval import decisions, measure_latency, package_metrics
+from dlstack.evaluate._package_lines import extreme_lines
 from dlstack.inputs import concat_inputs, input_rows
 
 if TYPE_CHECKING:
@@ -38,7 +39,12 @@ SKEW_SAMPLE = 500  # examples sent through the serving path (PNG encode, decode,
 SKEW_RELATIVE = 1e-4  # a regression's served number differs beyond this share of its size
 # The number "quality dropped" is read on, per task: the previous version must not beat it
 # by more than [tests] max_accuracy_drop.
-QUALITY_METRIC = {"classification": "accuracy", "multilabel": "f1_macro", "regression": "r2"}
+QUALITY_METRIC = {
+    "classification": "accuracy",
+    "multilabel": "f1_macro",
+    "regression": "r2",
+    "ctc": "cer",  # lower is better: the drop is the rise in CER
+}
 
 
 def _extremes(ctx: CheckContext) -> tuple[Any, str]:
@@ -93,7 +99,9 @@ def _extreme_images(shape: tuple[int, ...]) -> np.ndarray:
 
 def stability_check(ctx: CheckContext) -> list[EvalCheck]:
     """Finite probabilities that sum to 1 (multilabel: each in [0, 1]; regression:
-    finite numbers), on the data and on extreme inputs."""
+    finite numbers; ctc: every frame's), on the data and on extreme inputs."""
+    if ctx.package.task == "ctc":
+        return [_line_stability(ctx)]
     extremes, what_extremes = _extremes(ctx)
     extreme_probs = ctx.package.predict_arrays(extremes)
     task = ctx.package.task
@@ -120,6 +128,34 @@ def stability_check(ctx: CheckContext) -> list[EvalCheck]:
     ]
 
 
+def _line_stability(ctx: CheckContext) -> EvalCheck:
+    """Each frame's probabilities finite and summing to 1, on every line of the data and
+    on extreme lines (blank, saturated, noise, checkerboard) as short as one run width,
+    as long as the data's median line and as long as its longest."""
+    package, data = ctx.package, ctx.data
+    assert data.widths is not None
+    widths = sorted({8, int(np.median(data.widths)), int(data.widths.max())})
+    extremes = extreme_lines(data.images.shape[1], widths)
+    problems = []
+    for what, lines in (("the data", data.lines()), ("extreme lines", extremes)):
+        scores = package.line_scores(lines)
+        bad = sum(not np.isfinite(p).all() for p in scores)
+        if bad:
+            problems.append(f"{bad} lines with NaN/inf frames on {what}")
+        elif max(float(np.abs(p.sum(axis=-1) - 1).max()) for p in scores) > 1e-3:
+            problems.append(f"frame probabilities on {what} do not sum to 1")
+    return EvalCheck(
+        "numerical stability: finite probabilities",
+        "stability",
+        not problems,
+        float(len(problems)),
+        0.0,
+        "; ".join(problems)
+        or f"{len(data)} lines and {len(extremes)} extreme lines (blank, saturated, noise, "
+        f"checkerboard; {', '.join(map(str, widths))} px wide) give finite frame probabilities",
+    )
+
+
 def _served(ctx: CheckContext, n: int) -> tuple[list[Prediction], str]:
     """The first ``n`` examples sent the way a client sends them: PNG bytes, or JSON rows
     (what ``/predict`` takes); and the name of that path."""
@@ -132,7 +168,8 @@ def _served(ctx: CheckContext, n: int) -> tuple[list[Prediction], str]:
     from PIL import Image
 
     encoded = []
-    for image in data.images[:n]:
+    images = data.lines()[:n] if data.widths is not None else data.images[:n]
+    for image in images:
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
         encoded.append(buffer.getvalue())
@@ -159,6 +196,8 @@ def skew_check(ctx: CheckContext) -> list[EvalCheck]:
     package, data = ctx.package, ctx.data
     n = min(len(data), SKEW_SAMPLE)
     served, path = _served(ctx, n)
+    if package.task == "ctc":
+        return [_line_skew(ctx, served, path)]
     serve_probs = np.array(
         [[dict(p.top_k)[label] for label in package.labels] for p in served], dtype=np.float64
     )
@@ -186,6 +225,26 @@ def skew_check(ctx: CheckContext) -> list[EvalCheck]:
     return [
         EvalCheck(f"training/serving skew <= {limit:g}", "skew", rate <= limit, rate, limit, detail)
     ]
+
+
+def _line_skew(ctx: CheckContext, served: list[Prediction], path: str) -> EvalCheck:
+    """A line sent as PNG bytes (each at its own width) must read the text the stored
+    line reads."""
+    read = ctx.probabilities[: len(served)]
+    differ = [i for i, p in enumerate(served) if p.label != read[i]]
+    rate = len(differ) / max(len(served), 1)
+    shown = ", ".join(f"{read[i]!r} -> {served[i].label!r}" for i in differ[:3])
+    detail = (
+        f"{len(differ)} of {len(served)} lines read differently through {path} (serving) "
+        f"than from the stored arrays (training)" + (f": {shown}" if shown else "")
+    )
+    notices = sorted({note for p in served for note in p.notices})
+    if notices:
+        detail += f"; serving preprocessing said: {'; '.join(notices[:3])}"
+    limit = ctx.cfg.max_skew
+    return EvalCheck(
+        f"training/serving skew <= {limit:g}", "skew", rate <= limit, rate, limit, detail
+    )
 
 
 def recorded_metrics_check(ctx: CheckContext) -> list[EvalCheck]:
@@ -246,14 +305,17 @@ def regression_checks(ctx: CheckContext) -> list[EvalCheck]:
     # Both latencies measured now, on this machine: a fair comparison.
     old_latency = measure_latency(previous, ctx.data)["latency_p50_ms"]
     new_latency = measure_latency(ctx.package, ctx.data)["latency_p50_ms"]
+    from dlstack.objective import lower_is_better
+
     metric = QUALITY_METRIC.get(ctx.package.task, "accuracy")
     now = ctx.values[metric]
-    drop = before[metric] - now
+    drop = now - before[metric] if lower_is_better(metric) else before[metric] - now
     increase = new_latency / old_latency - 1 if old_latency > 0 else 0.0
     who = f"v{previous.spec.version}"
     return [
         EvalCheck(
-            f"{metric} drop vs {who} <= {cfg.max_accuracy_drop:g}",
+            f"{metric} {'rise' if lower_is_better(metric) else 'drop'} vs {who} <= "
+            f"{cfg.max_accuracy_drop:g}",
             "regression",
             bool(drop <= cfg.max_accuracy_drop),
             drop,

@@ -16,7 +16,7 @@ budgets, invariance and directional expectations; the ones that always run are i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -30,8 +30,9 @@ from dlstack.evaluate._package_eval import (
     latency_key,
     probabilities,
 )
+from dlstack.evaluate._package_lines import read_texts
 from dlstack.evaluate._perturbations import describe_transform, perturb
-from dlstack.evaluate._slices import CLASS_KEY, task_slice_metrics
+from dlstack.evaluate._slices import CLASS_KEY, LENGTH_KEY, task_slice_metrics
 from dlstack.objective import Constraint, lower_is_better
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ SLICE_METRICS = ("accuracy", "error", "precision", "recall", "f1")  # what a sli
 TASK_SLICE_METRICS = {
     "multilabel": (*SLICE_METRICS, "exact_match"),
     "regression": ("mae", "rmse", "r2"),
+    "ctc": ("cer", "wer", "line_accuracy", "error"),
 }
 
 
@@ -69,8 +71,10 @@ class CheckContext:
     package: ModelPackage
     data: EvalData
     values: Mapping[str, float]  # every metric (recall[7] too), latency_*_ms, size_mb
-    targets: np.ndarray  # (n,) in the package's label space; (n, K) multilabel, regression
-    # (n, labels) the package's output on the data: probabilities, a regression's numbers
+    targets: np.ndarray  # (n,) in the package's label space; (n, K) multilabel, regression;
+    # ctc: the true texts (n,) (object array of str)
+    # (n, labels) the package's output on the data: probabilities, a regression's numbers;
+    # ctc: the texts read (n,), each line at its own width
     probabilities: np.ndarray
     previous: ModelPackage | None = None  # the package's earlier version, for regressions
 
@@ -121,18 +125,26 @@ def check_names(cfg: EvalTestsConfig, values: Mapping[str, float], data: EvalDat
                 f"tests.slices[{i}].min_metrics names {', '.join(map(repr, bad))}; a slice "
                 f"has {', '.join(allowed)}"
             )
-        if s.by == CLASS_KEY and task == "regression":
+        own = own_slice_key(task)
+        if s.by == CLASS_KEY and own != CLASS_KEY:
+            other = f"slice by {own!r} (the true line's length) or" if task == "ctc" else "slice by"
             raise ConfigError(
-                f"tests.slices[{i}].by = 'class': a regression has no classes to slice by; "
-                f"slice by a metadata column of the manifest"
+                f"tests.slices[{i}].by = 'class': a {task} task has no classes to slice by; "
+                f"{other} a metadata column of the manifest"
             )
-        if s.by != CLASS_KEY and (data.metadata is None or s.by not in data.metadata):
-            have = [CLASS_KEY, *sorted((data.metadata or {}).keys())]
+        if s.by != own and (data.metadata is None or s.by not in data.metadata):
+            have = [*([own] if own else []), *sorted((data.metadata or {}).keys())]
             raise ConfigError(
                 f"tests.slices[{i}].by = {s.by!r} is not in the examples' metadata; "
                 f"available: {', '.join(have)} (metadata comes from the ingest manifest's "
                 f"columns)"
             )
+
+
+def own_slice_key(task: str) -> str | None:
+    """The slice key every example of ``task`` has without metadata: ``class``, a line's
+    ``length`` (ctc); None for a regression."""
+    return {"regression": None, "ctc": LENGTH_KEY}.get(task, CLASS_KEY)
 
 
 def metric_checks(ctx: CheckContext) -> list[EvalCheck]:
@@ -154,8 +166,9 @@ def slice_checks(ctx: CheckContext) -> list[EvalCheck]:
     package, data = ctx.package, ctx.data
     predictions = decisions(package, ctx.probabilities)
     cut = package.spec.output.thresholds
+    own = own_slice_key(package.task)  # the slice every example has: its class, its length
     for s in ctx.cfg.slices:
-        groups = {} if s.by == CLASS_KEY else {s.by: (data.metadata or {})[s.by]}
+        groups = {} if s.by == own else {s.by: (data.metadata or {})[s.by]}
         rows = task_slice_metrics(
             package.task,
             ctx.targets,
@@ -165,7 +178,7 @@ def slice_checks(ctx: CheckContext) -> list[EvalCheck]:
             classes=package.labels,
             thresholds=None if cut is None else np.asarray(cut),
         )
-        rows = [r for r in rows if (r.key == CLASS_KEY) == (s.by == CLASS_KEY)]
+        rows = [r for r in rows if (r.key == own) == (s.by == own)]
         judged = [r for r in rows if r.n >= s.min_examples]
         small = [r for r in rows if r.n < s.min_examples]
         for metric, bound in s.min_metrics.items():
@@ -247,8 +260,10 @@ def invariance_checks(ctx: CheckContext) -> list[EvalCheck]:
         changed_images = perturb(
             ctx.data.images, inv.transform, inv.amount, background=background, seed=cfg.seed + i
         )
-        # A model of an image and a row: the image changes, its row stays.
-        after = decisions(package, probabilities(package, changed_images, ctx.data.features))
+        if package.task == "ctc":  # the texts read, each changed line at its own width
+            after = read_texts(package, replace(ctx.data, images=changed_images).lines())
+        else:  # a model of an image and a row: the image changes, its row stays
+            after = decisions(package, probabilities(package, changed_images, ctx.data.features))
         changed = after != before
         changed = changed.any(axis=1) if changed.ndim == 2 else changed  # a set: any class
         rate = float(changed.mean())

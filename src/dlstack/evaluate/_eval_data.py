@@ -36,6 +36,15 @@ class EvalData:
     task: str = "classification"
     # multilabel: 0/1 per class, regression: the numbers (n, K), in ``classes`` order
     targets: np.ndarray | None = None
+    # ctc: each line's own width (the images are padded on the right to the widest);
+    # ``targets`` are then the lines' character codes (n, L), 0-padded
+    widths: np.ndarray | None = None
+
+    def lines(self) -> list[np.ndarray]:
+        """Each stored line cut to its own width (ctc), as a client would send it."""
+        if self.widths is None:
+            raise ValueError("these examples are not lines of variable width")
+        return [np.asarray(im)[:, : int(w)] for im, w in zip(self.images, self.widths, strict=True)]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,4 +79,5 @@ def eval_data(
         snapshot.table,
         snapshot.task,
         None if arrays.targets is None else np.asarray(arrays.targets),
+        None if arrays.widths is None else np.asarray(arrays.widths),
     )

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlstack.errors import ConfigError, DataError
+from dlstack.errors import DataError
 from dlstack.evaluate import _eval_builtin as builtin
 from dlstack.evaluate import _eval_checks as declared
 from dlstack.evaluate._eval_checks import CheckContext, EvalStrategy
@@ -74,12 +74,6 @@ def run_eval_tests(
     cfg = config if config is not None else EvalTestsConfig()
     if len(data) == 0:
         raise DataError(f"no examples to test on in split {data.split!r}")
-    if package.task == "ctc":  # its checks (per-line metrics, perturbations) are not built yet
-        raise ConfigError(
-            f"dlstack test does not test line readers (task ctc) yet: package "
-            f"{package.spec.name} v{package.spec.version} is one. Its quality is in "
-            f"`dlstack evaluate` (CER, WER, CER by length and the confusions left)"
-        )
     started = time.perf_counter()
     values, targets, probabilities = package_metrics(package, data)
     percentiles = sorted({*DEFAULT_PERCENTILES, cfg.latency_percentile})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,7 +67,12 @@ def package_metrics(
     """(metric values by name, targets, probabilities), in the package's label space.
 
     Multilabel: targets 0/1 (n, labels) and each label's sigmoid; regression: the true
-    and the predicted numbers (n, targets), the package's targets matched by name."""
+    and the predicted numbers (n, targets), the package's targets matched by name; ctc:
+    the true texts and the texts read (object arrays of str), each line at its width."""
+    if package.task == "ctc":
+        from dlstack.evaluate._package_lines import line_metrics
+
+        return line_metrics(package, data)
     probs = package.predict_arrays(package.model_input(data.images, data.features))
     if package.task != "classification":
         if data.targets is None or data.task != package.task:
@@ -89,8 +94,9 @@ def package_metrics(
 
 def decisions(package: ModelPackage, probs: np.ndarray) -> np.ndarray:
     """The package's answers as arrays: class indices (n,); 0/1 per class at the
-    package's thresholds (n, C); a regression's numbers as they are."""
-    if package.task == "regression":
+    package's thresholds (n, C); a regression's numbers as they are; a line reader's
+    texts (its "probabilities" in :func:`package_metrics` are already the texts read)."""
+    if package.task in ("regression", "ctc"):
         return probs
     if package.task == "multilabel":
         cut = package.spec.output.thresholds
@@ -108,13 +114,12 @@ def measure_latency(
     """Milliseconds per single-example call after a warm-up: ``latency_p50_ms``... and
     ``latency_mean_ms``."""
     n = max(1, min(len(data), runs))
-    x = package.model_input(data.images[:n], None if data.features is None else data.features[:n])
-    rows = input_rows(x)  # an array, or a dict of them for a model of several inputs
+    singles = _single_inputs(package, data, n)
     for i in range(LATENCY_WARMUP):
-        package.predict_arrays(take_rows(x, slice(i % rows, i % rows + 1)))
+        package.predict_arrays(singles[i % n])
     times = []
     for i in range(runs):
-        one = take_rows(x, slice(i % rows, i % rows + 1))
+        one = singles[i % n]
         t = time.perf_counter()
         package.predict_arrays(one)
         times.append((time.perf_counter() - t) * 1000)
@@ -122,6 +127,17 @@ def measure_latency(
     out = {latency_key(p): float(np.percentile(ms, p)) for p in percentiles}
     out["latency_mean_ms"] = float(ms.mean())
     return out
+
+
+def _single_inputs(package: ModelPackage, data: EvalData, n: int) -> list[Any]:
+    """The first ``n`` examples as one-example model inputs; a line at its own width."""
+    if package.task == "ctc":
+        from dlstack.evaluate._package_lines import single_line_inputs
+
+        return single_line_inputs(package, data, n)
+    x = package.model_input(data.images[:n], None if data.features is None else data.features[:n])
+    # an array, or a dict of them for a model of several inputs
+    return [take_rows(x, slice(i, i + 1)) for i in range(input_rows(x))]
 
 
 def latency_key(percentile: float) -> str:

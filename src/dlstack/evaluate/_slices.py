@@ -145,7 +145,8 @@ def task_slice_metrics(
     ``error`` = Hamming loss), macro precision/recall/F1 and ``exact_match``.
     Regression: per slice ``mae``, ``rmse`` and ``r2`` (NaN below two examples or on a
     constant target); there is no slice by class.
-    Ctc (line reading; targets and predictions are character codes): per slice ``cer``,
+    Ctc (line reading; targets and predictions are character codes, or the texts as an
+    object array): per slice ``cer``,
     ``wer``, ``line_accuracy`` and ``error`` (= cer), with the slice ``length`` (the true
     line's length in characters: 1-3, 4-6, 7-9, 10+) in place of the class.
     """
@@ -195,8 +196,13 @@ def _ctc_slices(
     from dlstack.metrics import LENGTH_BUCKETS, length_bucket, transcription_metrics
     from dlstack.targets import ctc_text
 
-    truth = [ctc_text(row, alphabet) for row in np.asarray(targets)]
-    read = [ctc_text(row, alphabet) for row in np.asarray(predictions)]
+    def texts(rows: np.ndarray) -> list[str]:  # character codes (n, L), or the texts
+        rows = np.asarray(rows)
+        if rows.dtype == object:
+            return [str(t) for t in rows]
+        return [ctc_text(row, alphabet) for row in rows]
+
+    truth, read = texts(targets), texts(predictions)
     lengths = np.array([length_bucket(len(t)) for t in truth], dtype=object)
     order = {f"{lo}-{hi}" if hi else f"{lo}+": i for i, (lo, hi) in enumerate(LENGTH_BUCKETS)}
     out: list[SliceResult] = []

@@ -243,10 +243,7 @@ def run(
         "evaluate", lambda: evaluate_run(result, snapshot, project)
     )
     package = stage("export", lambda: export_run(project, result, snapshot, evaluation))
-    # `dlstack test` has no checks for line readers yet (it refuses them); their gate
-    # (the lines template's [gate]) does not require tests.
-    lines = project.config.project.task == "ctc"
-    tests = None if lines else stage("test", lambda: check_run(project, package))
+    tests = stage("test", lambda: check_run(project, package))
     details = details_of(project, evaluation, baseline_results, tests)
     gate = stage("gate", lambda: gate_run(project, package, tests, details, doctor_report))
     html = stage(

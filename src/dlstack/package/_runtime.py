@@ -219,13 +219,7 @@ class ModelPackage:
     ) -> list[Prediction]:
         """Each line run at its own width (``line_groups``): its answer does not depend on
         the other lines of the call."""
-        fill = 255 if spec.background == "light" else 0
-        answers: dict[int, Answer] = {}
-        for rows, batch in line_groups([p.pixels for p in prepared], fill):
-            x = to_model_input(batch, spec.norm.mean, spec.norm.std)
-            answers |= dict(
-                zip(rows.tolist(), self.answers(self.scores(self.logits(x))), strict=True)
-            )
+        answers = self.read_lines([p.pixels for p in prepared])
         return [
             Prediction(
                 answers[i].label,
@@ -238,6 +232,35 @@ class ModelPackage:
             )
             for i, (name, notices) in enumerate(notes)
         ]
+
+    def line_inputs(self, lines: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Preprocessed uint8 lines (H, w_i) -> (their indices, model input) per run width,
+        each line padded to its own run width (``line_groups``), as serving runs them."""
+        spec = self.spec.input_of_kind("image")
+        if spec is None or not spec.variable_width:
+            raise DataError(f"package {self.spec.name} does not read lines of any width")
+        fill = 255 if spec.background == "light" else 0
+        return [
+            (rows, to_model_input(batch, spec.norm.mean, spec.norm.std))
+            for rows, batch in line_groups(lines, fill)
+        ]
+
+    def line_scores(self, lines: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each line's frame probabilities (T_i, K+1), the line run at its own width."""
+        out: list[np.ndarray] = [np.empty(0)] * len(lines)
+        for rows, x in self.line_inputs(lines):
+            for i, scores in zip(rows.tolist(), self.scores(self.logits(x)), strict=True):
+                out[i] = scores
+        return out
+
+    def read_lines(self, lines: Sequence[np.ndarray]) -> list[Answer]:
+        """Preprocessed uint8 lines (H, w_i) -> each one's answer (the text read), in order;
+        a line's answer never depends on the other lines given with it."""
+        answers: list[Answer | None] = [None] * len(lines)
+        for rows, x in self.line_inputs(lines):
+            for i, a in zip(rows.tolist(), self.answers(self.scores(self.logits(x))), strict=True):
+                answers[i] = a
+        return [a for a in answers if a is not None]
 
     def _takes(self) -> str:
         what = ", ".join(f"{i.name} ({i.kind})" for i in self.spec.inputs)

@@ -8,6 +8,7 @@ KServe-style client sending a variable-width tensor get the text the package rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,31 @@ def test_a_decoder_for_a_non_line_model_is_refused() -> None:
             sample=np.zeros((1, 1, 32, 64), np.float32),
             decoder="viterbi",
         )
+
+
+def test_drift_reference_summarizes_each_line_at_its_own_width(package_dir: Path) -> None:
+    """Serving logs a line's own pixels; the reference must summarize train lines the
+    same way, not padded to the widest (padding would shift every intensity down)."""
+    from ctc_lines import lines_snapshot
+    from dlstack.serve._drift import compare, predicted_labels, read_lengths, reference_sample
+    from dlstack.serve._predlog import input_statistics
+
+    pkg, snap = load_package(package_dir), lines_snapshot()
+    ref = reference_sample(pkg, snap)
+    own = line_pixels("train")
+    expected = [float(line.mean()) / 255 for line in own]
+    np.testing.assert_allclose(ref.input_mean, expected, rtol=1e-5)
+    # the answers compared are the lengths read, in the check's own categories
+    labels = predicted_labels(pkg.spec)
+    assert set(ref.predicted.tolist()) <= set(labels) and labels[0] == "0"
+    assert read_lengths(["", "12", "12345", "1234567890"]).tolist() == ["0", "1-3", "4-6", "10+"]
+    # the same lines as serving logs them: no drift in what the lines look like
+    stats = [input_statistics(line[None]) for line in own]
+    served = dataclasses.replace(
+        ref,
+        input_mean=np.concatenate([s["input_mean"] for s in stats]),
+        input_ink=np.concatenate([s["input_ink"] for s in stats]),
+    )
+    checks = {c.name: c for c in compare(ref, served, labels, "length of the text read")}
+    assert not checks["input intensity"].drifted and not checks["ink share"].drifted
+    assert "length of the text read" in checks

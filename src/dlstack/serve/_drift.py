@@ -150,8 +150,14 @@ def psi(reference: np.ndarray, served: np.ndarray, labels: Sequence[str]) -> flo
     return float(np.sum((s - r) * np.log(s / r)))
 
 
-def compare(reference: Sample, served: Sample, labels: Sequence[str]) -> list[Check]:
-    """The four checks of the module docstring."""
+def compare(
+    reference: Sample,
+    served: Sample,
+    labels: Sequence[str],
+    predicted: str = "predicted classes",
+) -> list[Check]:
+    """The four checks of the module docstring; ``predicted`` names what the answers'
+    check compares (a line reader's: the length of the text read)."""
     checks = []
     pairs = [("confidence", reference.confidence, served.confidence)]
     if len(reference.input_mean) and len(served.input_mean):
@@ -202,7 +208,7 @@ def compare(reference: Sample, served: Sample, labels: Sequence[str]) -> list[Ch
     threshold = PSI_DRIFT + (len(labels) - 1) * (1 / len(reference) + 1 / len(served))
     checks.append(
         Check(
-            "predicted classes",
+            predicted,
             "PSI",
             value,
             threshold,
@@ -235,6 +241,9 @@ def reference_sample(
     image = spec.input_of_kind("image")
     if image is None or snapshot.is_table:
         stats = {"input_mean": np.zeros(0), "input_ink": np.zeros(0)}
+    elif train.widths is not None:  # lines: each at its own width, as serving logs them
+        rows = [input_statistics(line[None], image.background) for line in _lines(train)]
+        stats = {k: np.concatenate([r[k] for r in rows]) for k in ("input_mean", "input_ink")}
     else:
         stats = input_statistics(train.images, image.background)
     held_out = snapshot.split("val")
@@ -243,6 +252,15 @@ def reference_sample(
     if len(held_out) == 0:
         raise DataError(
             f"data version {snapshot.version} has no val or test examples to run the model on"
+        )
+    if spec.task == "ctc":  # a line's answer is its text: compared by the length read
+        answers = package.read_lines(_lines(held_out))
+        return Sample(
+            stats["input_mean"],
+            stats["input_ink"],
+            np.array([a.confidence for a in answers], dtype=float),
+            read_lengths([a.label for a in answers]),
+            features,
         )
     probabilities = package.predict_arrays(package.model_input(held_out.images, held_out.features))
     top = probabilities.argmax(axis=1)
@@ -253,6 +271,28 @@ def reference_sample(
         np.array([spec.labels[i] for i in top]),
         features,
     )
+
+
+def _lines(split: Any) -> list[np.ndarray]:
+    return [im[:, : int(w)] for im, w in zip(split.images, split.widths, strict=True)]
+
+
+def read_lengths(texts: Sequence[str]) -> np.ndarray:
+    """A line reader's "predicted classes": the length bucket of each text read ("0" for
+    an empty read); the texts themselves are nearly all distinct."""
+    from dlstack.metrics import length_bucket
+
+    return np.array([length_bucket(len(t)) for t in texts], dtype=str)
+
+
+def predicted_labels(spec: Any) -> list[str]:
+    """The categories the predicted-classes check compares: the labels, or for a line
+    reader the length buckets of the texts read."""
+    if spec.task != "ctc":
+        return list(spec.labels)
+    from dlstack.metrics import LENGTH_BUCKETS
+
+    return ["0", *(f"{lo}-{hi}" if hi else f"{lo}+" for lo, hi in LENGTH_BUCKETS)]
 
 
 def served_sample(
@@ -302,6 +342,9 @@ def monitor(
     image_input, table_input = spec.input_of_kind("image"), spec.input_of_kind("table")
     image = None if image_input is None else image_input.image_spec()
     reference = reference_sample(package, _snapshot(project, spec.data_version, image))
+    if spec.task == "ctc":  # logged labels are the texts read
+        served = dataclasses.replace(served, predicted=read_lengths(list(served.predicted)))
+    labels = predicted_labels(spec)
     if table_input is not None:  # each feature's drift, beside the image's statistics
         from dlstack.serve._drift_table import served_features
 
@@ -317,7 +360,8 @@ def monitor(
             f"to decide anything (is [serve] log_predictions on?)"
         )
     else:
-        checks = compare(reference, served, spec.labels)
+        what = "length of the text read" if spec.task == "ctc" else "predicted classes"
+        checks = compare(reference, served, labels, what)
     offline = spec.metrics.get("accuracy")
     online = online_accuracy(
         project,
@@ -335,7 +379,7 @@ def monitor(
         since=since,
         reference=reference,
         served=served,
-        labels=list(spec.labels),
+        labels=labels,
         checks=checks,
         note=note,
         online=online,

@@ -32,15 +32,19 @@ TINY = {
 MEASURED_RECIPE_CER = 0.05
 
 
-def _dlstack(*args: str, cwd: Path) -> str:
-    run = subprocess.run(
+def _call(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "dlstack", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
+        timeout=timeout,
     )
+
+
+def _dlstack(*args: str, cwd: Path) -> str:
+    run = _call(*args, cwd=cwd)
     assert run.returncode == 0, f"dlstack {' '.join(args)}:\n{run.stdout}\n{run.stderr}"
     return run.stdout
 
@@ -112,15 +116,8 @@ def test_train_evaluate_export_predict(project: Path) -> None:
 
 
 def test_the_doctor_examines_the_line_project(project: Path) -> None:
-    run = subprocess.run(
-        # budgeted in steps; the wall-time cap only has to be out of reach on a busy machine
-        [sys.executable, "-m", "dlstack", "doctor", "--budget", "1200", "--quiet"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
-    )
+    # budgeted in steps; the wall-time cap only has to be out of reach on a busy machine
+    run = _call("doctor", "--budget", "1200", "--quiet", cwd=project, timeout=1500)
     assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr
     assert "val CER" in run.stdout  # the bias-variance table in the task's metric
     report = json.loads((project / ".dlstack" / "doctor" / "report.json").read_text())
@@ -164,14 +161,7 @@ def test_the_doctor_names_lines_a_model_cannot_read(project: Path, tmp_path: Pat
     (planted / "dlstack.toml").write_text(
         re.sub(r'(?m)^architecture = "[^"]*"', 'architecture = "coarse:build"', toml)
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "dlstack", "doctor", "--budget", "30", "--quiet"],
-        cwd=planted,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
-    )
+    run = _call("doctor", "--budget", "30", "--quiet", cwd=planted)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "ctc-too-few-frames" in run.stdout
     report = json.loads((planted / ".dlstack" / "doctor" / "report.json").read_text())
@@ -190,14 +180,7 @@ def test_run_takes_a_line_project_through_every_stage(project: Path, tmp_path: P
 
     copy = tmp_path / "run-lines"
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("runs", "models", "doctor"))
-    run = subprocess.run(
-        [sys.executable, "-m", "dlstack", "run", "--doctor-budget", "30"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
-    )
+    run = _call("run", "--doctor-budget", "30", cwd=copy)
     out = run.stdout + run.stderr
     assert "Traceback" not in out
     for stage in ("train", "doctor", "evaluate", "export", "test", "gate"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from dlstack.doctor._findings import Finding
 
-__all__ = ["PLAN", "PlanStep", "make_plan"]
+__all__ = ["INPUT_CODES", "PLAN", "RUN_CODES", "PlanStep", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,22 @@ class PlanStep:
         return {"title": self.title, "codes": self.codes, "actions": self.actions}
 
 
+# The first two steps' codes: bugs that stop a model from running or from learning at
+# all (the runner also reads them: any of them explains a failed single batch).
+RUN_CODES = ("wont-run", "shape-broadcast", "input-dtype", "nan-inf")
+INPUT_CODES = (
+    "input-scale",
+    "softmax-before-loss",
+    "train-eval-mode",
+    "no-grad-flow",
+    "bad-init-loss",
+    "ctc-too-few-frames",
+)
+
 # (title, the codes it addresses, the practice's standard actions for it)
 PLAN: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("Make the model run", ("wont-run", "shape-broadcast", "input-dtype", "nan-inf"), ()),
-    (
-        "Fix the inputs and the loss",
-        (
-            "input-scale",
-            "softmax-before-loss",
-            "train-eval-mode",
-            "no-grad-flow",
-            "bad-init-loss",
-            "ctc-too-few-frames",
-        ),
-        (),
-    ),
+    ("Make the model run", RUN_CODES, ()),
+    ("Fix the inputs and the loss", INPUT_CODES, ()),
     (
         "Overfit a single batch",
         (

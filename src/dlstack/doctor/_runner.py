@@ -39,6 +39,7 @@ from dlstack.doctor._lr_range import lr_after_training, lr_findings, lr_range_te
 from dlstack.doctor._modes import check_modes, check_modes_after_training
 from dlstack.doctor._nonfinite import nonfinite_finding
 from dlstack.doctor._overfit import overfit_batch, overfit_findings
+from dlstack.doctor._plan import INPUT_CODES, RUN_CODES
 from dlstack.doctor._problem import LossFn, loss_for
 from dlstack.doctor._report import Report
 from dlstack.doctor._run import check_run
@@ -54,21 +55,7 @@ MAX_EXAMPLES = 20_000  # per split, read into memory; larger datasets are subsam
 RETRY_FACTOR = 3.0  # retry a failed single batch when the suggestion is 3x away or more
 # Bugs that explain a failed single batch by themselves; without any of them, a batch
 # that plateaus means a model too small or too constrained (under-fitting).
-BUG_CODES = (
-    "wont-run",
-    "shape-broadcast",
-    "input-dtype",
-    "nan-inf",
-    "input-scale",
-    "softmax-before-loss",
-    "train-eval-mode",
-    "no-grad-flow",
-    "bad-init-loss",
-    "ctc-too-few-frames",
-    "lr-too-high",
-    "lr-too-low",
-    "label-noise",
-)
+BUG_CODES = (*RUN_CODES, *INPUT_CODES, "lr-too-high", "lr-too-low", "label-noise")
 CHANCE_LEVEL = 0.85  # val errors within 15% of the majority baseline's: nothing was learned
 
 

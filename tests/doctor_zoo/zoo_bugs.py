@@ -114,7 +114,7 @@ def _unstable_loss() -> dict[str, Any]:
     return base(model=model, loss_fn=loss)
 
 
-@case("ctc-output-too-short", "nan-inf")
+@case("ctc-output-too-short", "ctc-too-few-frames")
 def _ctc_short() -> dict[str, Any]:
     """A CTC model that pools time 4x: 3 output frames for 3-label targets with repeats."""
     from zoo_cases import _sequences

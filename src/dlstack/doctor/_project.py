@@ -145,8 +145,7 @@ def _line_frames(
         s = snapshot.split(name)
         if len(s) == 0 or s.widths is None:
             continue
-        height = normalization.model_input(s.rows(0, 1)).shape[-2]
-        channels = normalization.model_input(s.rows(0, 1)).shape[1]
+        channels, height = normalization.model_input(s.rows(0, 1)).shape[1:3]
         runs = sorted({line_width(int(w)) for w in s.widths})
         with torch.no_grad():
             for w in runs:

@@ -18,7 +18,6 @@ import numpy as np
 from dlstack.evaluate._eval_checks import CheckContext
 from dlstack.evaluate._eval_report import EvalCheck
 from dlstack.evaluate._package_eval import decisions, measure_latency, package_metrics
-from dlstack.evaluate._package_lines import extreme_lines
 from dlstack.inputs import concat_inputs, input_rows
 
 if TYPE_CHECKING:
@@ -135,7 +134,7 @@ def _line_stability(ctx: CheckContext) -> EvalCheck:
     package, data = ctx.package, ctx.data
     assert data.widths is not None
     widths = sorted({8, int(np.median(data.widths)), int(data.widths.max())})
-    extremes = extreme_lines(data.images.shape[1], widths)
+    extremes = [im for w in widths for im in _extreme_images((data.images.shape[1], w))]
     problems = []
     for what, lines in (("the data", data.lines()), ("extreme lines", extremes)):
         scores = package.line_scores(lines)

@@ -44,7 +44,9 @@ class EvalData:
         """Each stored line cut to its own width (ctc), as a client would send it."""
         if self.widths is None:
             raise ValueError("these examples are not lines of variable width")
-        return [np.asarray(im)[:, : int(w)] for im, w in zip(self.images, self.widths, strict=True)]
+        from dlstack.inputs import cut_widths
+
+        return cut_widths(self.images, self.widths)
 
     def __len__(self) -> int:
         return len(self.labels)

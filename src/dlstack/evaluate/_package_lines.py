@@ -2,9 +2,6 @@
 read by the package the way serving reads it (``ModelPackage.read_lines``: run at its
 own width rounded to 8 px, never padded to a neighbour's), so what is tested is what a
 client gets. A line reader's answers are its texts: the checks compare strings.
-
->>> extreme_lines(4, [8, 20])[0].shape, len(extreme_lines(4, [8, 20]))
-((4, 8), 8)
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_line_data",
-    "extreme_lines",
     "line_metrics",
     "read_texts",
     "single_line_inputs",
@@ -70,18 +66,3 @@ def single_line_inputs(package: ModelPackage, data: EvalData, n: int) -> list[np
     """The first ``n`` lines as single-line model inputs (1, C, H, run width), as a
     client's one-line request is run."""
     return [package.line_inputs([line])[0][1] for line in data.lines()[:n]]
-
-
-def extreme_lines(height: int, widths: Sequence[int]) -> list[np.ndarray]:
-    """Blank, saturated, noise and a checkerboard line, uint8 (height, w), per width."""
-    rng = np.random.default_rng(0)
-    out = []
-    for w in widths:
-        checker = (np.indices((height, w)).sum(axis=0) % 2 * 255).astype(np.uint8)
-        out += [
-            np.zeros((height, w), np.uint8),
-            np.full((height, w), 255, np.uint8),
-            rng.integers(0, 256, (height, w), dtype=np.uint8),
-            checker,
-        ]
-    return out

@@ -306,6 +306,15 @@ def pad_widths(
     return batch, widths
 
 
+def cut_widths(images: np.ndarray, widths: np.ndarray) -> list[np.ndarray]:
+    """The inverse of :func:`pad_widths`: each padded line cut back to its own width.
+
+    >>> [line.shape for line in cut_widths(np.zeros((2, 4, 9), np.uint8), np.array([9, 3]))]
+    [(4, 9), (4, 3)]
+    """
+    return [np.asarray(im)[:, : int(w)] for im, w in zip(images, widths, strict=True)]
+
+
 def preprocess_images(
     sources: Sequence[ImageSource],
     *,

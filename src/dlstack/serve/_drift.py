@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlstack.errors import DataError, PackageError
+from dlstack.inputs import cut_widths
 from dlstack.serve._predlog import PREDICTIONS_DATASET, input_statistics
 
 if TYPE_CHECKING:
@@ -242,7 +243,10 @@ def reference_sample(
     if image is None or snapshot.is_table:
         stats = {"input_mean": np.zeros(0), "input_ink": np.zeros(0)}
     elif train.widths is not None:  # lines: each at its own width, as serving logs them
-        rows = [input_statistics(line[None], image.background) for line in _lines(train)]
+        rows = [
+            input_statistics(line[None], image.background)
+            for line in cut_widths(train.images, train.widths)
+        ]
         stats = {k: np.concatenate([r[k] for r in rows]) for k in ("input_mean", "input_ink")}
     else:
         stats = input_statistics(train.images, image.background)
@@ -254,7 +258,8 @@ def reference_sample(
             f"data version {snapshot.version} has no val or test examples to run the model on"
         )
     if spec.task == "ctc":  # a line's answer is its text: compared by the length read
-        answers = package.read_lines(_lines(held_out))
+        assert held_out.widths is not None  # a line reader's data holds each line's width
+        answers = package.read_lines(cut_widths(held_out.images, held_out.widths))
         return Sample(
             stats["input_mean"],
             stats["input_ink"],
@@ -271,10 +276,6 @@ def reference_sample(
         np.array([spec.labels[i] for i in top]),
         features,
     )
-
-
-def _lines(split: Any) -> list[np.ndarray]:
-    return [im[:, : int(w)] for im, w in zip(split.images, split.widths, strict=True)]
 
 
 def read_lengths(texts: Sequence[str]) -> np.ndarray:

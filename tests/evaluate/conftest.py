@@ -4,7 +4,6 @@ every stage for real (``scored``, for the ML Test Score)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import numpy as np
@@ -22,7 +21,9 @@ from eval_fixtures import (
 
 from dlstack.data import Snapshot
 from dlstack.inputs import channel_stats, to_model_input
+from dlstack.records import write_record
 from dlstack.train._result import Normalization
+from dlstack.tune import RESULT_FILE, TuneResult
 
 
 @pytest.fixture(scope="session")
@@ -152,10 +153,24 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> ScoredProject:
     again = fit(project, out.snapshot, progress=False)  # same commit, config and data
     second = lifecycle.export_run(project, out.result, out.snapshot, out.evaluation)
     tests = lifecycle.check_run(project, second)  # regression checks against v1
-    # Tuning has no producer in dlstack yet: its result is the JSON a tuner would leave.
-    tune = project.tune_dir / "study-1" / "result.json"
-    tune.parent.mkdir(parents=True)
-    tune.write_text(json.dumps({"trials": 24}), encoding="utf-8")
+    # A study's record as `dlstack tune` writes it (tests/tune runs real studies; 24 trials
+    # here would take minutes).
+    write_record(project.tune_dir / "study-1" / RESULT_FILE, _study_record(24))
     # v1 failed its release gate (one epoch); it serves anyway, as with --allow-failed.
     traffic = serve_with_feedback(project, out.package, out.snapshot, n=40, flagged=34, decided=4)
     return ScoredProject(project, out, again, second, tests, traffic)
+
+
+def _study_record(trials: int) -> TuneResult:
+    return TuneResult(
+        study="study-1",
+        storage="sqlite:///optuna.db",
+        strategy="coarse-to-fine",
+        direction="maximize",
+        monitor="val_acc",
+        objective="accuracy",
+        data_version="v",
+        space={"train.lr": "log-uniform 1e-05 0.01"},
+        trials=trials,
+        target_trials=trials,
+    )

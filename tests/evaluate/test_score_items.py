@@ -160,7 +160,8 @@ def _not_from_git(project: Project) -> None:
 
 
 def _no_tuning_trials(project: Project) -> None:
-    (project.tune_dir / "study-1" / "result.json").write_text('{"trials": 0}')
+    path = project.tune_dir / "study-1" / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "trials": 0}))
 
 
 def _doctor_of_another_kind(project: Project) -> None:

@@ -40,9 +40,10 @@ def _register() -> None:
     from dlstack.cli import _lifecycle as lifecycle
     from dlstack.cli import _model as model
     from dlstack.cli import _serve as serve
+    from dlstack.cli import _tune as tune
 
     app.add_typer(data.app, name="data")
-    for module in (lifecycle, model, doctor, evaluate, serve, label):
+    for module in (lifecycle, model, tune, doctor, evaluate, serve, label):
         module.register(app)
 
 

@@ -30,17 +30,60 @@ def train(
         str | None,
         typer.Option(help="Continue a run from its last checkpoint: a run id, or 'last'."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE over dlstack.toml for this run ([train]/[model] keys, e.g. "
+            "train.lr=1e-3); repeatable.",
+        ),
+    ] = None,
+    from_trial: Annotated[
+        int | None,
+        typer.Option("--from-trial", help="Train with a tuning trial's parameters (its number)."),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option(help="--from-trial: the study (default: the project's).")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="--from-trial: the study's storage URL.")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train with the practice's defaults on a data version; tracked in MLflow."""
+    from dlstack.config import parse_override
     from dlstack.data import snapshot_for
+    from dlstack.errors import ConfigError
     from dlstack.lifecycle import preflight
     from dlstack.train import fit, get_task
 
     proj = open_project(project)
+    overrides: dict[str, object] = {}
+    origin = None
+    if from_trial is not None:
+        from dlstack.tune import study_name, trial_overrides
+
+        overrides.update(trial_overrides(proj, from_trial, study=study, storage=storage))
+        origin = {"study": study_name(proj, study), "from_trial": from_trial}
+    overrides.update(dict(parse_override(item) for item in set_ or []))
+    if resume and overrides:
+        raise ConfigError(
+            "--resume continues a run with its own settings; --set and --from-trial start a "
+            "new run. Use one or the other"
+        )
     _, snapshot = snapshot_for(proj, version, steps=True, progress=not quiet)
     preflight(proj, snapshot)
-    result = fit(proj, snapshot, resume=True if resume == "last" else resume, progress=not quiet)
+    if overrides and not quiet:
+        console.print("overrides: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    result = fit(
+        proj,
+        snapshot,
+        resume=True if resume == "last" else resume,
+        progress=not quiet,
+        overrides=overrides,
+        origin=origin,
+        tags={} if origin is None else {"dlstack.from_trial": str(from_trial)},
+    )
     last = result.history[-1] if result.history else {}
     monitor = get_task(proj.config.project.task).monitor  # val_acc, val_cer, val_rmse...
     console.print(

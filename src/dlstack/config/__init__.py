@@ -6,7 +6,8 @@ inside trusts the objects. torch-free: serving reads its ``[serve]`` section too
 
     [project]  _project.py    [data]   _data.py     [model], [train]  _train.py
     [metric]   _metric.py     [tests]  _tests.py    [score]  _score.py (+ _rubric.py)
-    [gate]     _gate.py       [serve]  _serve.py
+    [gate]     _gate.py       [serve]  _serve.py    [tune]   _tune.py
+    --set KEY=VALUE and a tuning trial's values                       _overrides.py
     the whole file, Project, load_project                             _root.py
     `dlstack init`'s template, written from the defaults              _template.py
 
@@ -39,6 +40,7 @@ from dlstack.config._metric import (
     ExternalBaselineConfig,
     MetricConfig,
 )
+from dlstack.config._overrides import full_key, overridable_keys, parse_override, with_overrides
 from dlstack.config._project import ProjectConfig
 from dlstack.config._root import Config, Project, load_project, parse_config
 from dlstack.config._rubric import BANDS as SCORE_BANDS
@@ -65,6 +67,7 @@ from dlstack.config._train import (
     ModelConfig,
     TrainConfig,
 )
+from dlstack.config._tune import DEFAULT_SPACE, DISTRIBUTIONS, Dimension, TuneConfig
 from dlstack.layout import CONFIG_FILE
 
 __all__ = [
@@ -78,7 +81,9 @@ __all__ = [
     "DEFAULT_MAX_EPOCHS",
     "DEFAULT_OPTIMIZER",
     "DEFAULT_REQUIRED_GATES",
+    "DEFAULT_SPACE",
     "DEFAULT_SPLIT",
+    "DISTRIBUTIONS",
     "GATE_NAMES",
     "LINES_ALPHABET",
     "OPTIMIZERS",
@@ -92,6 +97,7 @@ __all__ = [
     "BaselinesConfig",
     "Config",
     "DataConfig",
+    "Dimension",
     "DirectionalTestConfig",
     "EvalTestsConfig",
     "ExternalBaselineConfig",
@@ -113,9 +119,14 @@ __all__ = [
     "StepConfig",
     "TableConfig",
     "TrainConfig",
+    "TuneConfig",
     "format_validation_error",
+    "full_key",
     "init_project",
     "load_project",
+    "overridable_keys",
     "parse_config",
+    "parse_override",
     "render_template",
+    "with_overrides",
 ]

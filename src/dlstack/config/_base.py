@@ -42,7 +42,9 @@ def format_validation_error(err: ValidationError, root: type[BaseModel]) -> str:
         elif kind == "literal_error":
             lines.append(f"{key} must be one of {ctx.get('expected')}, got {got!r}")
         elif kind == "value_error":
-            lines.append(f"{key} {ctx.get('error', e['msg'])}")
+            msg = str(ctx.get("error", e["msg"]))
+            # A whole-file check ("config") or a message that names its own key already.
+            lines.append(msg if key == "config" or msg.startswith(key) else f"{key} {msg}")
         elif kind == "missing" and isinstance(e["loc"][-1], int):
             # a fixed-length list (data.split) with too few items: pydantic names the index
             key = ".".join(str(p) for p in e["loc"][:-1] if not isinstance(p, int))

@@ -24,6 +24,7 @@ from dlstack.config._score import ScoreConfig
 from dlstack.config._serve import ServeConfig
 from dlstack.config._tests import EvalTestsConfig
 from dlstack.config._train import ModelConfig, TrainConfig
+from dlstack.config._tune import TuneConfig
 from dlstack.errors import ConfigError
 from dlstack.layout import CONFIG_FILE, Layout
 
@@ -40,6 +41,7 @@ class Config(Section):
     score: ScoreConfig = ScoreConfig()
     gate: GateConfig = GateConfig()
     serve: ServeConfig = ServeConfig()
+    tune: TuneConfig = TuneConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -67,6 +69,47 @@ class Config(Section):
                 f"learns one column"
             )
         return self
+
+    @model_validator(mode="after")
+    def _tune_space_fits(self) -> Config:
+        """Each [tune.space] key is a [train]/[model] key and its ends are valid values."""
+        from dlstack.config._overrides import full_key
+
+        seen: dict[str, str] = {}
+        for written, dim in self.tune.space.items():
+            try:
+                key = full_key(written)
+            except ConfigError as e:
+                raise ValueError(f"tune.space.{written}: {e}") from None
+            if key in seen:
+                raise ValueError(
+                    f"tune.space names {key} twice ({seen[key]!r} and {written!r}); keep one"
+                )
+            seen[key] = written
+            section_name, name = key.split(".", 1)
+            section: Section = getattr(self, section_name)
+            if dim.kind == "float" and _takes_int(type(section), name):
+                raise ValueError(
+                    f'tune.space.{written}: {key} takes whole numbers; use "int LOW HIGH" '
+                    f'or "log-int LOW HIGH", not {dim.describe()!r}'
+                )
+            for value in dim.ends():
+                try:
+                    type(section).model_validate({**section.model_dump(), name: value})
+                except ValidationError as e:
+                    problem = format_validation_error(e, type(section)).splitlines()[0]
+                    raise ValueError(
+                        f"tune.space.{written} = {dim.describe()!r}: {value!r} is not a valid "
+                        f"{key} ({problem})"
+                    ) from None
+        return self
+
+
+def _takes_int(section: type[Section], name: str) -> bool:
+    from typing import get_args
+
+    annotation = section.model_fields[name].annotation
+    return annotation is int or int in get_args(annotation)
 
 
 class Project(Layout):

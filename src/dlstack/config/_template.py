@@ -21,6 +21,7 @@ from dlstack.config._lines import LINES_ALPHABET, LinesConfig
 from dlstack.config._metric import TASK_OBJECTIVES, MetricConfig
 from dlstack.config._root import Project, parse_config
 from dlstack.config._train import DEFAULT_MAX_EPOCHS, AugmentConfig, ModelConfig, TrainConfig
+from dlstack.config._tune import DEFAULT_SPACE, TuneConfig
 from dlstack.errors import ConfigError
 from dlstack.inputs import MANIFEST_SUFFIXES, ImageSpec, is_hf_source
 from dlstack.layout import CONFIG_FILE
@@ -175,6 +176,22 @@ def _gate_lines() -> list[str]:
     ]
 
 
+def _tune_lines() -> list[str]:
+    """``[tune]``, commented: what `dlstack tune` searches when the user asks for more."""
+    tune = TuneConfig()
+    return [
+        "",
+        "# [tune]".ljust(_COMMENT_COLUMN - 2) + "  # `dlstack tune`; without a space: lr only",
+        _line("strategy", tune.strategy, 'or "random", "bayes"', commented=True),
+        _line("trials", tune.trials, "all rounds together", commented=True),
+        _line("max_epochs", 5, "per trial; retrain the winner: --from-trial", commented=True),
+        _line("pruner", tune.pruner, 'or "median", "hyperband"', commented=True),
+        "# [tune.space]",
+        _line("lr", DEFAULT_SPACE["lr"], "any [train] or [model] key", commented=True),
+        _line("width", "int 16 128", "the first layer's width", commented=True),
+    ]
+
+
 def render_template(
     *,
     name: str,
@@ -253,6 +270,7 @@ def render_template(
             "optimize", TASK_OBJECTIVES.get(task, metric.optimize), OBJECTIVE_COMMENTS.get(task, "")
         ),
         *_gate_lines(),
+        *_tune_lines(),
     ]
     return "\n".join(lines) + "\n"
 

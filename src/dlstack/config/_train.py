@@ -43,6 +43,10 @@ LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 class ModelConfig(Section):
     # "auto" picks by modality; else a registered name or "package.module:callable".
     architecture: str = "auto"
+    # The first layer's width (units or channels); later layers keep the architecture's
+    # ratios. None: the zoo's own (mlp 256, lenet 64, resnet 16, line_cnn_lstm 16, fusion
+    # 128). A user callable gets it as ``width=`` when its signature takes it.
+    width: Annotated[int, Field(ge=1, le=4096)] | None = None
 
     @field_validator("architecture")
     @classmethod

@@ -98,6 +98,7 @@ def examine_project(
         shape,
         snapshot.num_classes,
         dropout=cfg.train.dropout,
+        width=cfg.model.width,
         search_path=project.root,
     )
     report = examine(

@@ -94,6 +94,7 @@ def scope(
         fractions=fractions,
         epochs=epochs,
         architecture=arch,
+        width=cfg.model.width if architecture is None else None,
         task=cfg.project.task,
         optimizer=cfg.train.optimizer,
         lr=cfg.train.lr,
@@ -189,6 +190,7 @@ def measure_learning_curve(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     epochs: int = DEFAULT_SCOPE_EPOCHS,
     architecture: str = "auto",
+    width: int | None = None,
     task: str = "classification",
     optimizer: str = DEFAULT_OPTIMIZER,
     lr: float = DEFAULT_LR,
@@ -244,7 +246,9 @@ def measure_learning_curve(
         y_eval = task_impl.targets(target.y)
         shape = tuple(x.shape[1:])
         torch.manual_seed(seed)
-        model, _ = build_model(architecture, shape, num_classes, search_path=search_path)
+        model, _ = build_model(
+            architecture, shape, num_classes, width=width, search_path=search_path
+        )
         error, seconds, seen = _train_and_score(
             model,
             task_impl,

@@ -206,23 +206,11 @@ class Evidence:
 
     @cached_property
     def tune_results(self) -> list[dict[str, Any]]:
-        """Tuning results (``*.json`` with ``"trials"`` under the tune folder).
+        """The studies `dlstack tune` recorded (``.dlstack/tune/<study>/result.json``) that
+        finished at least one trial, as dicts."""
+        from dlstack.tune import tune_results
 
-        No dlstack stage writes these yet, so there is no record type to validate against:
-        any JSON object with a positive ``trials`` count is read, loosely, as before.
-        """
-        folder = self.layout.tune_dir
-        if not folder.is_dir():
-            return []
-        found = []
-        for path in folder.rglob("*.json"):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict) and _count(data.get("trials")) > 0:
-                found.append(data)
-        return found
+        return [r.model_dump() for r in tune_results(self.layout) if r.trials > 0]
 
 
 def _count(value: Any) -> int:

@@ -12,7 +12,7 @@ from torch import nn
 
 from dlstack.errors import ModelError
 from dlstack.models._init import init_weights
-from dlstack.models._zoo import build_builtin, resolve_architecture
+from dlstack.models._zoo import build_builtin, resolve_architecture, width_kwargs
 from dlstack.resolve import is_code_spec, resolve
 
 __all__ = ["build_model", "is_user_spec", "user_model_source"]
@@ -29,6 +29,7 @@ def build_model(
     num_classes: int,
     *,
     dropout: float = 0.0,
+    width: int | None = None,
     search_path: str | Path | None = None,
 ) -> tuple[nn.Module, str]:
     """Build a freshly initialized model; returns ``(module, resolved_name)``.
@@ -40,7 +41,9 @@ def build_model(
     the model is then called with one dict argument of that form. A user callable is
     called with ``input_shape=`` (the dict, for several inputs) and ``num_classes=``
     (those its signature accepts) and keeps its own initialization; dlstack's
-    architectures get He-normal weights. ``search_path`` (the project directory) is tried
+    architectures get He-normal weights. ``width`` (``[model] width``) is the first layer's
+    width, later layers keep the architecture's ratios; a user callable gets it as
+    ``width=`` when its signature takes it. ``search_path`` (the project directory) is tried
     when the user's module cannot be imported from ``sys.path`` as it is.
 
     >>> import torch
@@ -54,7 +57,7 @@ def build_model(
     else:
         shape = tuple(int(d) for d in input_shape)
     if is_user_spec(architecture):
-        return _build_user(architecture, shape, num_classes, search_path), architecture
+        return _build_user(architecture, shape, num_classes, search_path, width), architecture
     name = resolve_architecture(architecture, shape)
     if isinstance(shape, dict):
         if name != "fusion":
@@ -66,8 +69,9 @@ def build_model(
             )
         from dlstack.models._fusion import Fusion
 
-        return init_weights(Fusion(shape, num_classes, dropout=dropout)), name
-    return build_builtin(name, shape, num_classes, dropout), name
+        fusion = Fusion(shape, num_classes, dropout=dropout, **width_kwargs(name, width))
+        return init_weights(fusion), name
+    return build_builtin(name, shape, num_classes, dropout, width), name
 
 
 def user_model_source(
@@ -90,9 +94,13 @@ def _build_user(
     input_shape: tuple[int, ...] | dict[str, tuple[int, ...]],
     num_classes: int,
     search_path: str | Path | None,
+    width: int | None = None,
 ) -> nn.Module:
     fn = _resolve_user_callable(spec, search_path)
-    kwargs = _accepted_kwargs(fn, {"input_shape": input_shape, "num_classes": num_classes})
+    offered: dict[str, Any] = {"input_shape": input_shape, "num_classes": num_classes}
+    if width is not None:
+        offered["width"] = width
+    kwargs = _accepted_kwargs(fn, offered)
     try:
         model = fn(**kwargs)
     except Exception as e:

@@ -9,6 +9,7 @@ several inputs (an image and features) get ``Fusion`` (``dlstack.models._fusion`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,7 @@ __all__ = [
     "LeNet",
     "ResNet",
     "resolve_architecture",
+    "width_kwargs",
 ]
 
 # Two hidden ReLU layers: enough capacity for digits-sized problems, small enough to train
@@ -212,8 +214,35 @@ def resolve_architecture(
     return "lenet" if len(input_shape) == 3 else "mlp"
 
 
+def width_kwargs(name: str, width: int | None) -> dict[str, Any]:
+    """``[model] width`` as the builder's own arguments: the first layer's width, the later
+    layers keeping the architecture's ratios (so each default width is the zoo's default).
+
+    >>> width_kwargs("lenet", 32), width_kwargs("mlp", None)
+    ({'channels': (32, 64), 'hidden': 128}, {})
+    """
+    if width is None:
+        return {}
+    w = int(width)
+    if name == "mlp":  # (256, 128) at the default 256
+        return {"hidden": (w, max(1, w // 2))}
+    if name == "lenet":  # (64, 128) channels, 256 hidden at the default 64
+        return {"channels": (w, 2 * w), "hidden": 4 * w}
+    if name == "resnet":  # (16, 32, 64) at the default 16
+        return {"widths": (w, 2 * w, 4 * w)}
+    if name == "line_cnn_lstm":  # (16, 32, 64, 96) channels, 96 LSTM units at 16
+        return {"channels": (w, 2 * w, 4 * w, 6 * w), "hidden": 6 * w}
+    if name == "fusion":  # the fused layer's 128 units
+        return {"hidden": w}
+    return {}
+
+
 def build_builtin(
-    name: str, input_shape: Sequence[int], num_classes: int, dropout: float
+    name: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    dropout: float,
+    width: int | None = None,
 ) -> nn.Module:
     if name not in ARCHITECTURE_NAMES:
         valid = ", ".join(repr(n) for n in ("auto", *ARCHITECTURE_NAMES))
@@ -227,4 +256,7 @@ def build_builtin(
             f'input of shape {tuple(input_shape)}: use "auto" or one of '
             f"{', '.join(map(repr, ARCHITECTURES))}"
         )
-    return init_weights(ARCHITECTURES[name](input_shape, num_classes, dropout=dropout))
+    builder = ARCHITECTURES[name]
+    return init_weights(
+        builder(input_shape, num_classes, dropout=dropout, **width_kwargs(name, width))
+    )

@@ -46,7 +46,13 @@ if TYPE_CHECKING:
     from dlstack.train._runs import RunRecord, list_runs, read_run
     from dlstack.train._task_registry import TASKS, get_task
     from dlstack.train._tasks import ClassificationTask, Task
-    from dlstack.train._tracking import code_version, experiment_url, mlflow_ui_command
+    from dlstack.train._tracking import (
+        Tracker,
+        code_version,
+        experiment_url,
+        mlflow_ui_command,
+        quiet_mlflow,
+    )
     from dlstack.train._training import fit, load_run
 
 __all__ = [
@@ -72,6 +78,7 @@ __all__ = [
     "SnapshotDataModule",
     "Task",
     "TensorRows",
+    "Tracker",
     "TrainResult",
     "alias_for",
     "code_version",
@@ -84,6 +91,7 @@ __all__ = [
     "load_run",
     "make_optimizer",
     "mlflow_ui_command",
+    "quiet_mlflow",
     "read_run",
     "record_run",
     "resolve_optimizer",
@@ -127,6 +135,8 @@ _HOME = {
     "load_run": "_training",
     "mlflow_ui_command": "_tracking",
     "experiment_url": "_tracking",
+    "Tracker": "_tracking",
+    "quiet_mlflow": "_tracking",
     "GATE_VERDICTS": "_record",
     "RecordedModel": "_record",
     "alias_for": "_record",

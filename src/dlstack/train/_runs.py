@@ -75,6 +75,11 @@ class RunRecord(Record):
     num_params: int = 0
     split_sizes: dict[str, int] = Field(default_factory=dict)
     config: dict[str, Any]  # Config.model_dump(mode="json") of the run
+    # Keys set over dlstack.toml for this run (`--set`, a tuning trial's parameters).
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    # Where the run came from: {"study": name, "trial": number} for a tuning trial,
+    # {"study": name, "from_trial": number} for a retrained one; None for a plain run.
+    origin: dict[str, Any] | None = None
     epochs_completed: int = 0
     history: list[dict[str, Any]] = Field(
         default_factory=list

@@ -12,16 +12,16 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch import nn
 
-from dlstack.config import Config, Project
+from dlstack.config import Config, Project, with_overrides
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, ModelError
 from dlstack.inputs import describe_shape, example_shape, input_rows, map_input, take_rows
@@ -56,7 +56,15 @@ _IGNORED_WARNINGS = (
 
 
 def fit(
-    project: Project, snapshot: Snapshot, *, resume: bool | str | None = None, progress: bool = True
+    project: Project,
+    snapshot: Snapshot,
+    *,
+    resume: bool | str | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    overrides: Mapping[str, Any] | None = None,
+    origin: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train ``project``'s model on ``snapshot`` and return the best checkpoint's model.
 
@@ -64,6 +72,11 @@ def fit(
     MLflow run), ``resume="RUN_ID"`` a given run; epochs already done are not repeated,
     and ``train.max_epochs`` is read from the project so a finished run can be extended.
     Everything else comes from the run's saved config.
+
+    ``overrides`` (``{"train.lr": 1e-3}``) replace dlstack.toml's values for this run and are
+    recorded in run.json and MLflow; ``origin`` says where the run came from (a tuning
+    trial); ``tags`` go onto its MLflow run (``mlflow.parentRunId`` nests it under a
+    study's run); ``callbacks`` join Lightning's (a trial's pruning callback).
 
     >>> import tempfile
     >>> from dlstack.config import Config, Project
@@ -86,7 +99,7 @@ def fit(
         run_dir, previous, checkpoint_path = _resumable(project, resume, snapshot)
         config = _resumed_config(previous, project.config)
     else:
-        config = project.config
+        config = with_overrides(project.config, overrides or {})
         run_dir = project.runs_dir / runs.new_run_id()
 
     if snapshot.is_table and config.train.augment is not None:
@@ -111,12 +124,25 @@ def fit(
             data.input_shape,
             num_classes,
             dropout=config.train.dropout,
+            width=config.model.width,
             search_path=project.root,
         )
         _check_model(task, model, data, num_classes, config.model.architecture)
 
         if previous is None:
-            record, tracker = _start_run(project, config, task, run_dir, architecture, model, data)
+            record, tracker = _start_run(
+                project,
+                config,
+                task,
+                run_dir,
+                architecture,
+                model,
+                data,
+                _run_tags(overrides, tags),
+            )
+            record.overrides = dict(overrides or {})
+            record.origin = dict(origin) if origin else None
+            runs.write_run(run_dir, record)
         else:
             record, tracker = _reopen_run(project, config, run_dir, previous)
         history = History(listeners=[tracker.log_epoch])
@@ -136,6 +162,7 @@ def fit(
                 StopOnNonFiniteLoss(config.train.lr),
                 checkpoints,
                 *([make_progress_bar()] if progress else []),
+                *callbacks,
             ],
             enable_progress_bar=progress,
             enable_model_summary=False,
@@ -234,6 +261,7 @@ def _start_run(
     architecture: str,
     model: nn.Module,
     data: SnapshotDataModule,
+    tags: dict[str, str],
 ) -> tuple[RunRecord, Tracker]:
     """Create the run directory, its run.json and its MLflow run."""
     assert data.normalization is not None
@@ -260,7 +288,7 @@ def _start_run(
     )
     run_dir.mkdir(parents=True, exist_ok=False)
     tracker = Tracker.start(
-        project, run_name=run_dir.name, params=_params(record), tags=_tags(record)
+        project, run_name=run_dir.name, params=_params(record), tags={**_tags(record), **tags}
     )
     record.mlflow = {"experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
     runs.write_run(run_dir, record)
@@ -290,6 +318,18 @@ def _reopen_run(
     )
     runs.write_run(run_dir, record)
     return record, tracker
+
+
+def _run_tags(
+    overrides: Mapping[str, Any] | None, tags: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The caller's MLflow tags, and ``dlstack.overrides`` (JSON) when keys were set."""
+    import json
+
+    out = dict(tags or {})
+    if overrides:
+        out["dlstack.overrides"] = json.dumps(dict(overrides), sort_keys=True)
+    return out
 
 
 def _augment(config: Config) -> BatchAugment | None:
@@ -458,6 +498,7 @@ def _result(project: Project, run_dir: Path, record: RunRecord) -> TrainResult:
         record.input_shape,
         len(record.classes),
         dropout=config.train.dropout,
+        width=config.model.width,
         search_path=project.root,
     )
     model.load_state_dict(_model_state(best))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dlstack.config._base import Section
 from dlstack.models import ARCHITECTURE_NAMES
@@ -38,6 +38,11 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)  # dlstack.train's registry, b
 # decay from lr to 0 ("cosine"), or warm-up to lr then down to ~0 ("onecycle").
 LrSchedule = Literal["constant", "cosine", "onecycle"]
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+# How the training processes are run (dlstack.train's fit): "auto" is one process when
+# devices = 1 and DDP otherwise; "ddp" is DistributedDataParallel, one process per device,
+# started by dlstack on one machine or by torchrun/srun across machines; "ddp_spawn" is
+# DDP whose processes dlstack always starts itself (one machine only).
+Strategy = Literal["auto", "ddp", "ddp_spawn"]
 
 
 class ModelConfig(Section):
@@ -74,3 +79,21 @@ class TrainConfig(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     augment: AugmentConfig | None = None  # off unless set
     num_workers: Annotated[int, Field(ge=0)] = 0
+    # Training processes per machine: GPUs on a GPU machine, CPU processes (gloo) without.
+    # batch_size stays per process, as in Lightning: the global batch of one optimizer step
+    # is batch_size x devices x machines, so 2 devices at batch_size 32 step like one at 64.
+    devices: Annotated[int, Field(ge=1)] = 1
+    strategy: Strategy = "auto"
+
+    @model_validator(mode="after")
+    def _spawn_needs_devices(self) -> TrainConfig:
+        # ddp_spawn starts its processes on this machine, so one device means no DDP at all.
+        # "ddp" with one device is checked by fit: it is right under torchrun/srun across
+        # machines (one process per machine), and only the environment tells.
+        if self.strategy == "ddp_spawn" and self.devices < 2:
+            raise ValueError(
+                f"train.strategy 'ddp_spawn' starts one process per device on this machine and "
+                f"needs train.devices >= 2, got {self.devices}; set devices = 2 or more "
+                f'(--devices 2), or strategy = "auto" for one process'
+            )
+        return self

@@ -2,7 +2,9 @@
 
 Per-epoch train_loss/train_<metric> and val_loss/val_<metric> are accumulated in
 torchmetrics objects and logged once per epoch: no per-step logging, syncing or
-progress-bar metrics slow small models down.
+progress-bar metrics slow small models down. With DDP each process sees its shard of the
+data; torchmetrics' ``compute()`` gathers every process's state first, so the logged
+values are the whole epoch's, the same on every rank.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class DlstackModule(L.LightningModule):
             values = _epoch_values("train", self.train_loss, self.train_metrics)
             if self.lr_schedule != "constant":  # where the schedule is at the epoch's end
                 values["train_lr"] = torch.tensor(self.trainer.optimizers[0].param_groups[0]["lr"])
-            self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True)
+            self.log_dict(values, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -78,7 +80,8 @@ class DlstackModule(L.LightningModule):
         self.task.update_metrics(self.val_metrics, outputs, y)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(_epoch_values("val", self.val_loss, self.val_metrics), prog_bar=True)
+        values = _epoch_values("val", self.val_loss, self.val_metrics)
+        self.log_dict(values, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         optimizer = make_optimizer(
@@ -95,7 +98,14 @@ class DlstackModule(L.LightningModule):
 
 
 def _epoch_values(stage: str, loss: MeanMetric, metrics: MetricCollection) -> dict[str, Tensor]:
-    """``{"<stage>_loss": ..., "<stage>_acc": ...}`` for the epoch so far; resets the metrics."""
+    """``{"<stage>_loss": ..., "<stage>_acc": ...}`` for the epoch so far; resets the metrics.
+
+    Under DDP, ``compute()`` is a collective (every rank calls it at the same batch) and
+    returns the value over all ranks' examples. The callers still log with
+    ``sync_dist=True``: Lightning then averages values that are already equal (a few
+    scalars, once per epoch; a no-op on one process), so what it keeps for the checkpoint
+    monitor and the History is the global value whatever a value's origin.
+    """
     values = {f"{stage}_loss": loss.compute(), **metrics.compute()}
     loss.reset()
     metrics.reset()

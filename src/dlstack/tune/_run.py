@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from dlstack.config import Project, TuneConfig
 from dlstack.data import Snapshot
 from dlstack.errors import ConfigError, DataError, ModelError
+from dlstack.tune._quiet import fail_dead_trials
 from dlstack.tune._record import TuneResult, build_result
 from dlstack.tune._report import write_result
 from dlstack.tune._space import Range, distributions
@@ -41,6 +41,7 @@ from dlstack.tune._study import (
     open_study,
     redact,
     storage_url,
+    stored_setup,
     study_name,
 )
 from dlstack.tune._trial import TrialRunner
@@ -89,6 +90,7 @@ def tune(
     url, name = storage_url(project, storage), study_name(project, study)
     setup = study_setup(project, snapshot)
     opened = _open(project, snapshot, url, name, setup)
+    setup = stored_setup(opened, setup)  # a resumed study keeps the size of its rounds
     parent = _parent_run(project, opened, name, setup, url)
     if workers <= 1:
         work(project, snapshot, storage=url, study=name, on_trial=on_trial)
@@ -155,6 +157,7 @@ def work(
     url, name = storage_url(project, storage), study_name(project, study)
     setup = study_setup(project, snapshot)
     opened = _open(project, snapshot, url, name, setup, worker=worker)
+    setup = stored_setup(opened, setup)
     tune_cfg = project.config.tune
     runner = TrialRunner(
         project=project,
@@ -171,7 +174,7 @@ def work(
     )
     callbacks = [lambda _s, t: on_trial(t)] if on_trial else []
     while True:
-        fail_stale_trials(opened)
+        fail_dead_trials(opened)
         states = [t.state for t in opened.get_trials(deepcopy=False)]
         finished = sum(s in FINISHED for s in states)
         running = states.count(TrialState.RUNNING)

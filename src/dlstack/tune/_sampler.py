@@ -23,10 +23,10 @@ import numpy as np
 from optuna import Study
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
-from optuna.storages import fail_stale_trials
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from dlstack.tune._quiet import fail_dead_trials
 from dlstack.tune._space import Range, narrow_space
 
 __all__ = ["ROUND_ATTR", "CoarseToFineSampler", "round_ranges"]
@@ -95,7 +95,7 @@ class CoarseToFineSampler(BaseSampler):
             before = [t for t in study.get_trials(deepcopy=False) if t.number < start]
             if not any(t.state == TrialState.RUNNING for t in before):
                 break
-            fail_stale_trials(study)  # a dead worker's trial must not hold the round
+            fail_dead_trials(study)  # a dead worker's trial must not hold the round
             time.sleep(_POLL_SECONDS)
         previous = self._ranges.get(r - 1) or self._round(study, r - 1)
         done = [t for t in before if t.state == TrialState.COMPLETE and t.value is not None]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -23,6 +22,7 @@ from optuna.storages import RDBStorage
 
 from dlstack.config import Project, TuneConfig
 from dlstack.errors import ConfigError
+from dlstack.tune._quiet import quiet_optuna
 from dlstack.tune._sampler import CoarseToFineSampler
 from dlstack.tune._space import Range, distributions
 
@@ -34,6 +34,7 @@ __all__ = [
     "open_study",
     "redact",
     "storage_url",
+    "stored_setup",
     "study_name",
 ]
 
@@ -44,9 +45,6 @@ STORAGE_FILE = "optuna.db"
 # Optuna logs every finished trial at INFO and a failed one with its traceback at WARNING;
 # dlstack prints its own line per trial, the failure's message included.
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-# Heartbeats and fail_stale_trials are "experimental" in Optuna: a note about its API, not
-# something the user can act on.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @dataclass(frozen=True)
@@ -74,12 +72,11 @@ class StudySetup:
 
     def differences(self, other: StudySetup) -> list[str]:
         mine, theirs = self.__dict__, other.__dict__
-        # the trial count may grow: `dlstack tune --trials 40` extends a finished study
-        return [
-            f"{k}: {theirs[k]!r} -> {mine[k]!r}"
-            for k in mine
-            if k != "trials" and mine[k] != theirs[k]
-        ]
+        # The trial count may grow (`--trials 40` extends a study); the rounds keep the
+        # size the study started with (open_study).
+        grows = ("trials", "trials_per_round")
+        changed = [k for k in mine if k not in grows and mine[k] != theirs[k]]
+        return [f"{k}: {theirs[k]!r} -> {mine[k]!r}" for k in changed]
 
 
 def storage_url(project: Project, storage: str | None = None) -> str:
@@ -112,12 +109,13 @@ def open_study(
 ) -> optuna.Study:
     """Create the study, or join it when its setup matches (a resumed or shared study)."""
     try:
-        storage = RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=2 * heartbeat_seconds,
-            engine_kwargs=_engine_kwargs(url),
-        )
+        with quiet_optuna():
+            storage = RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_seconds,
+                grace_period=2 * heartbeat_seconds,
+                engine_kwargs=_engine_kwargs(url),
+            )
     except Exception as e:  # a bad URL, a server that does not answer, a missing driver
         raise ConfigError(
             f"cannot open the tuning storage {redact(url)} ({type(e).__name__}: {e}); use a "
@@ -136,14 +134,27 @@ def open_study(
     if stored is None:
         study.set_user_attr(SETUP_ATTR, setup.to_json())
     else:
-        differences = setup.differences(StudySetup.from_json(stored))
+        first = StudySetup.from_json(stored)
+        differences = setup.differences(first)
         if differences:
             raise ConfigError(
                 f"study {name!r} in {redact(url)} searches something else: "
                 f"{'; '.join(differences)}. Use another study name (--study NAME or [tune] "
                 f"study), or restore the settings it was started with"
             )
+        # More trials than the study started with go into its last round: the rounds
+        # keep their size, so earlier trials keep their round.
+        if isinstance(sampler, CoarseToFineSampler):
+            sampler.trials_per_round = first.trials_per_round
     return study
+
+
+def stored_setup(study: optuna.Study, current: StudySetup) -> StudySetup:
+    """The study's setup as it was started, with the caller's trial count."""
+    stored = study.user_attrs.get(SETUP_ATTR)
+    if stored is None:
+        return current
+    return replace(StudySetup.from_json(stored), trials=current.trials)
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ value is the best checkpoint's score by the project's objective on the val split
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +107,7 @@ class TrialRunner:
             trial.set_user_attr("failure", str(e))
             raise
         trial.set_user_attr("run_id", result.run_id)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("epochs", len(result.history))
         trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
         trial.set_user_attr("overrides", overrides)

@@ -98,7 +98,7 @@ def test_a_study_started_with_other_settings_is_refused(
 
 
 def test_pruning_stops_hopeless_trials_early(tmp_path: Path) -> None:
-    from conftest import make_project
+    from tune_fixtures import make_project
 
     space = """
 [tune]
@@ -165,4 +165,8 @@ def test_score_counts_the_study_as_tuning_evidence(tuned_project: tuple[Project,
     tune(settle(project, trials=2, strategy="random"), snapshot)
     evidence = Evidence(project, project)
     assert [r["trials"] for r in evidence.tune_results] == [2]
+    from dlstack.lifecycle._run import _tuning_links
+
+    run_dir = project.runs_dir / "some-run"
+    assert _tuning_links(project, run_dir) == {"Tuning: digits8": "../../tune/digits8/report.html"}
     assert optuna.load_study(study_name="digits8", storage=storage_url(project)).best_trial

@@ -13,8 +13,8 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from tune_fixtures import make_project
 
-from conftest import make_project
 from dlstack.tune import storage_url, tune
 
 

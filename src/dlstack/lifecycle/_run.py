@@ -159,6 +159,7 @@ def write_report(
     links = {}
     if doctor_html is not None:
         links["Doctor report"] = os.path.relpath(doctor_html, result.run_dir)
+    links.update(_tuning_links(project, result.run_dir))
     return lifecycle_report(
         result.run_dir / REPORT_FILE,
         project_name=project.config.project.name,
@@ -278,3 +279,15 @@ def run(
     )
     stage("record", lambda: record_in_mlflow(project, out, doctor_html))  # MLflow, last
     return out
+
+
+def _tuning_links(project: Project, run_dir: Path) -> dict[str, str]:
+    """Each study's report.html (`dlstack tune`), relative to the run's report."""
+    from dlstack.tune import REPORT_FILE, study_dir, tune_results
+
+    links = {}
+    for result in tune_results(project):
+        html = study_dir(project, result.study) / REPORT_FILE
+        if html.is_file():
+            links[f"Tuning: {result.study}"] = os.path.relpath(html, run_dir)
+    return links

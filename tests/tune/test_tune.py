@@ -3,12 +3,10 @@ reported, counted by `dlstack score`, retrained with --from-trial, resumed and e
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from mlflow import MlflowClient
 
 from dlstack.config import Project
@@ -17,15 +15,14 @@ from dlstack.train import read_run
 from dlstack.tune import REPORT_FILE, read_tune_result, settle, storage_url, study_dir, tune
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dlstack", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
-    )
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The CLI in this process (its imports are paid once): exit code, stdout + stderr."""
+    from dlstack.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    out = capsys.readouterr()
+    return int(exit_.value.code or 0), out.out + out.err
 
 
 def test_a_study_trains_its_trials_and_records_the_winner(
@@ -87,8 +84,6 @@ def test_a_finished_study_resumes_without_retraining_and_grows_with_more_trials(
 def test_a_study_started_with_other_settings_is_refused(
     tuned_project: tuple[Project, Snapshot],
 ) -> None:
-    import pytest
-
     from dlstack.errors import ConfigError
 
     project, snapshot = tuned_project
@@ -122,22 +117,21 @@ lr = "choice 0.003 1e-7"
 
 
 def test_cli_tune_then_retrain_a_trial_and_compare_a_manual_run(
-    tuned_project: tuple[Project, Snapshot],
+    tuned_project: tuple[Project, Snapshot], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project, _ = tuned_project
-    root = project.root
-    out = _cli("tune", "--trials", "2", "--strategy", "random", cwd=root)
-    assert out.returncode == 0, out.stderr
-    assert (
-        "trial   0  complete" in out.stdout
-        and "retrain it: dlstack train --from-trial" in out.stdout
-    )
+    project, snapshot = tuned_project
+    root = str(project.root)
+    code, out = _cli(["tune", "-p", root, "--trials", "2", "--strategy", "random"], capsys)
+    assert code == 0, out
+    assert "trial   0  complete" in out and "retrain it: dlstack train --from-trial" in out
     best = read_tune_result(project, "digits8").best
     assert best is not None
-    retrain = _cli("train", "--from-trial", str(best["number"]), "-q", cwd=root)
-    assert retrain.returncode == 0, retrain.stderr
-    manual = _cli("train", "--set", "train.lr=0.002", "--set", "max_epochs=1", "-q", cwd=root)
-    assert manual.returncode == 0, manual.stderr
+    code, out = _cli(["train", "-p", root, "--from-trial", str(best["number"]), "-q"], capsys)
+    assert code == 0, out
+    code, out = _cli(
+        ["train", "-p", root, "--set", "train.lr=0.002", "--set", "max_epochs=1", "-q"], capsys
+    )
+    assert code == 0, out
     # the retrained trial runs [train]'s 2 epochs with the trial's parameters
     runs = sorted(project.runs_dir.iterdir())
     retrained, by_hand = read_run(runs[-2]), read_run(runs[-1])
@@ -145,17 +139,14 @@ def test_cli_tune_then_retrain_a_trial_and_compare_a_manual_run(
     assert retrained.origin == {"study": "digits8", "from_trial": best["number"]}
     assert by_hand.overrides == {"train.lr": 0.002, "train.max_epochs": 1}
     assert by_hand.config["train"]["lr"] == 0.002
-    # re-running the finished study records the manual runs beside its trials
-    again = _cli("tune", "--trials", "2", "--strategy", "random", "-q", cwd=root)
-    assert again.returncode == 0, again.stderr
-    manual_runs = read_tune_result(project, "digits8").manual_runs
+    # the finished study, recorded again, has the manual runs beside its trials
+    manual_runs = tune(settle(project, trials=2, strategy="random"), snapshot).manual_runs
     assert {m["run_id"] for m in manual_runs} == {retrained.run_id, by_hand.run_id}
     # a user mistake is one line, exit 2
-    bad = _cli("train", "--set", "train.lr=-1", cwd=root)
-    assert bad.returncode == 2 and "train.lr must be > 0" in bad.stderr
-    assert "Traceback" not in bad.stderr
-    missing = _cli("train", "--from-trial", "99", cwd=root)
-    assert missing.returncode == 2 and "no finished trial 99" in missing.stderr
+    code, out = _cli(["train", "-p", root, "--set", "train.lr=-1"], capsys)
+    assert code == 2 and "train.lr must be > 0" in out and "Traceback" not in out
+    code, out = _cli(["train", "-p", root, "--from-trial", "99"], capsys)
+    assert code == 2 and "no finished trial 99" in out
 
 
 def test_score_counts_the_study_as_tuning_evidence(tuned_project: tuple[Project, Snapshot]) -> None:

@@ -24,7 +24,7 @@ def team_project(tmp_path, s3_endpoint, postgres_url):
     toml = (tmp_path / "dlstack.toml").read_text()
     toml = toml.replace('store = ".dlstack/objects"', f'store = "s3://{bucket}/objects"')
     toml = toml.replace('catalog = "sqlite:///.dlstack/catalog.db"', f'catalog = "{postgres_url}"')
-    toml = toml.replace("[model]", f'[data.s3]\nendpoint_url = "{s3_endpoint}"\n\n[model]')
+    toml = toml.replace("\n[model]\n", f'\n[data.s3]\nendpoint_url = "{s3_endpoint}"\n\n[model]\n', 1)
     (tmp_path / "dlstack.toml").write_text(toml)
     return load_project(tmp_path)
 

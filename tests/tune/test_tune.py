@@ -133,8 +133,10 @@ def test_cli_tune_then_retrain_a_trial_and_compare_a_manual_run(
     )
     assert code == 0, out
     # the retrained trial runs [train]'s 2 epochs with the trial's parameters
-    runs = sorted(project.runs_dir.iterdir())
-    retrained, by_hand = read_run(runs[-2]), read_run(runs[-1])
+    # run directories are not ordered by time within a second: find each by what it holds
+    runs = [read_run(d) for d in project.runs_dir.iterdir()]
+    (retrained,) = [r for r in runs if (r.origin or {}).get("from_trial") is not None]
+    (by_hand,) = [r for r in runs if not r.origin and r.overrides]
     assert retrained.overrides == best["params"] and retrained.epochs_completed == 2
     assert retrained.origin == {"study": "digits8", "from_trial": best["number"]}
     assert by_hand.overrides == {"train.lr": 0.002, "train.max_epochs": 1}
